@@ -1,0 +1,113 @@
+"""The one place engines are made and transactions are run.
+
+SQLite (the embedded default) serializes writers itself: every transaction starts with
+BEGIN IMMEDIATE, so two writers never interleave, and `FOR UPDATE` (which SQLite drops) is not
+needed there. PostgreSQL runs READ COMMITTED with row locks taken by the service layer; a
+serialization failure or deadlock is retried whole here, a few times, before it surfaces as ABORTED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from sqlalchemy import Connection, DateTime, Dialect, Engine, create_engine, event
+from sqlalchemy.types import TypeDecorator
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from coalition_kernel.errors import Aborted, Unavailable
+
+T = TypeVar("T")
+
+# SQLSTATEs worth retrying the whole transaction for: serialization_failure, deadlock_detected.
+_RETRYABLE_PG = {"40001", "40P01"}
+
+
+def make_engine(url: str, *, pool_size: int = 16) -> Engine:
+    """An engine for a node's or the exchange's database, tuned per dialect."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size
+        )
+        _make_sqlite_transactional(engine)
+        return engine
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+    )
+
+
+def _make_sqlite_transactional(engine: Engine) -> None:
+    # pysqlite's legacy transaction handling issues no BEGIN before SELECTs; take control of it
+    # (SQLAlchemy's documented recipe) and make every transaction a writer-exclusive one.
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+@contextlib.contextmanager
+def _transaction(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 5) -> T:
+    """Runs `work` in one transaction: commit on return, rollback on any exception.
+
+    Transient conflicts (serialization failure, deadlock) re-run `work` from the start; a lost
+    connection surfaces as UNAVAILABLE, which clients may retry with the same request id.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with _transaction(engine) as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            sqlstate = getattr(exc.orig, "pgcode", None)
+            if sqlstate in _RETRYABLE_PG and attempt < attempts:
+                time.sleep(0.002 * attempt)
+                continue
+            if sqlstate in _RETRYABLE_PG:
+                raise Aborted("CONCURRENT_UPDATE", "too much contention; retry the request") from exc
+            if exc.connection_invalidated or isinstance(exc, OperationalError):
+                raise Unavailable("DATABASE_UNAVAILABLE", "the ledger database is unreachable") from exc
+            raise
+    raise AssertionError("unreachable")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on PostgreSQL (timestamptz) and SQLite (text) alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger; use an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,105 @@
+"""Domain errors and their one mapping to gRPC status with a google.rpc.ErrorInfo reason."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+ERROR_DOMAIN = "coalition.points"
+
+
+class CoalitionError(Exception):
+    """A refusal a partner can act on: a gRPC code, a stable reason and a message."""
+
+    code: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
+
+    def __init__(self, reason: str, message: str, **metadata: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.metadata = {k: str(v) for k, v in metadata.items()}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.reason}: {self.message})"
+
+
+class InvalidArgument(CoalitionError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFound(CoalitionError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExists(CoalitionError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class FailedPrecondition(CoalitionError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class PermissionDenied(CoalitionError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class Unauthenticated(CoalitionError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class Unavailable(CoalitionError):
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class Aborted(CoalitionError):
+    code = grpc.StatusCode.ABORTED
+
+
+class DeadlineExceeded(CoalitionError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+_BY_CODE = {
+    cls.code.name: cls
+    for cls in (
+        InvalidArgument,
+        NotFound,
+        AlreadyExists,
+        FailedPrecondition,
+        PermissionDenied,
+        Unauthenticated,
+        Unavailable,
+        Aborted,
+        DeadlineExceeded,
+    )
+}
+
+
+def error_from_record(code_name: str, reason: str, message: str) -> CoalitionError:
+    """Rebuilds a stored refusal, so that a retried request is refused exactly as before."""
+    return _BY_CODE.get(code_name, FailedPrecondition)(reason, message)
+
+
+def to_grpc_status(err: CoalitionError) -> grpc.Status:
+    info = error_details_pb2.ErrorInfo(reason=err.reason, domain=ERROR_DOMAIN, metadata=err.metadata)
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status = status_pb2.Status(
+        code=getattr(code_pb2, err.code.name), message=err.message, details=[detail]
+    )
+    return rpc_status.to_status(status)
+
+
+def error_info_of(err: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
+    """The ErrorInfo a server attached to a failed call, for clients and tests."""
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    if status is None:
+        return None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info
+    return None

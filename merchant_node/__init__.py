@@ -1,0 +1,1 @@
+"""A merchant's node: its points ledger, its earning rules and its gRPC server."""

@@ -1,0 +1,159 @@
+"""A small async client for POS and web-shop integrators.
+
+Each mutating call gets a request id (a UUID unless you pass your own; keep it when you retry
+by hand). The channel retries UNAVAILABLE only, with backoff, re-sending the same request id,
+so a retry never earns or redeems twice. Other failures raise grpc.aio.AioRpcError; read the
+machine-readable reason with `coalition_kernel.errors.error_info_of(err)`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from coalition.merchant.v1 import merchant_node_pb2 as pb
+from coalition.merchant.v1 import merchant_node_pb2_grpc as pb_grpc
+
+_SERVICE = "coalition.merchant.v1.MerchantNodeService"
+
+
+def retry_service_config(service: str, max_attempts: int = 5) -> str:
+    return json.dumps(
+        {
+            "methodConfig": [
+                {
+                    "name": [{"service": service}],
+                    "retryPolicy": {
+                        "maxAttempts": max_attempts,
+                        "initialBackoff": "0.1s",
+                        "maxBackoff": "2s",
+                        "backoffMultiplier": 2,
+                        "retryableStatusCodes": ["UNAVAILABLE"],
+                    },
+                }
+            ]
+        }
+    )
+
+
+class MerchantNodeClient:
+    def __init__(
+        self,
+        target: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        timeout: float = 10.0,
+        max_attempts: int = 5,
+    ) -> None:
+        options = [
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", retry_service_config(_SERVICE, max_attempts)),
+        ]
+        self.channel = (
+            grpc.aio.secure_channel(target, credentials, options=options)
+            if credentials
+            else grpc.aio.insecure_channel(target, options=options)
+        )
+        self.stub = pb_grpc.MerchantNodeServiceStub(self.channel)
+        self.timeout = timeout
+
+    async def __aenter__(self) -> MerchantNodeClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def enroll_member(
+        self,
+        member_id: str,
+        *,
+        phone: str = "",
+        display_name: str = "",
+        referral_code: str = "",
+        request_id: str | None = None,
+    ) -> pb.EnrollMemberResponse:
+        req = pb.EnrollMemberRequest(
+            request_id=request_id or str(uuid.uuid4()),
+            member_id=member_id,
+            phone=phone,
+            display_name=display_name,
+            referral_code=referral_code,
+        )
+        return await self.stub.EnrollMember(req, timeout=self.timeout)
+
+    async def earn(
+        self,
+        member_id: str,
+        order_id: str,
+        amount_fen: int,
+        *,
+        line_items: Sequence[pb.LineItem] = (),
+        channel: pb.Channel.ValueType = pb.CHANNEL_POS,
+        occurred_at: datetime | None = None,
+        request_id: str | None = None,
+    ) -> pb.EarnResponse:
+        req = pb.EarnRequest(
+            request_id=request_id or str(uuid.uuid4()),
+            member_id=member_id,
+            order_id=order_id,
+            amount_fen=amount_fen,
+            line_items=line_items,
+            channel=channel,
+        )
+        if occurred_at is not None:
+            ts = Timestamp()
+            ts.FromDatetime(occurred_at)
+            req.occurred_at.CopyFrom(ts)
+        return await self.stub.Earn(req, timeout=self.timeout)
+
+    async def redeem(
+        self,
+        member_id: str,
+        order_id: str,
+        *,
+        points: int = 0,
+        amount_fen: int = 0,
+        request_id: str | None = None,
+    ) -> pb.RedeemResponse:
+        req = pb.RedeemRequest(
+            request_id=request_id or str(uuid.uuid4()), member_id=member_id, order_id=order_id
+        )
+        if points:
+            req.points = points
+        if amount_fen:
+            req.amount_fen = amount_fen
+        return await self.stub.Redeem(req, timeout=self.timeout)
+
+    async def refund(
+        self,
+        order_id: str,
+        *,
+        full: bool = False,
+        amount_fen: int = 0,
+        points: int = 0,
+        request_id: str | None = None,
+    ) -> pb.RefundResponse:
+        req = pb.RefundRequest(request_id=request_id or str(uuid.uuid4()), order_id=order_id)
+        if full:
+            req.full = True
+        else:
+            req.partial.CopyFrom(pb.PartialRefund(amount_fen=amount_fen, points=points))
+        return await self.stub.Refund(req, timeout=self.timeout)
+
+    async def get_balance(self, member_id: str, expiring_within_days: int = 30) -> pb.GetBalanceResponse:
+        req = pb.GetBalanceRequest(member_id=member_id, expiring_within_days=expiring_within_days)
+        return await self.stub.GetBalance(req, timeout=self.timeout)
+
+    async def list_history(
+        self, member_id: str, *, page_size: int = 20, page_token: str = ""
+    ) -> pb.ListHistoryResponse:
+        req = pb.ListHistoryRequest(member_id=member_id, page_size=page_size, page_token=page_token)
+        return await self.stub.ListHistory(req, timeout=self.timeout)

@@ -1,0 +1,164 @@
+"""Holds (reserve specific lots, then post, void or lapse) and the expiry of lots.
+
+Expiry is decided by timestamps: a lot or a hold past its `expires_at` is never spent or posted,
+whether or not a sweep has run. The sweeps below only write down, in the journal, what the
+timestamps already decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Row, select, update
+
+from coalition_kernel.errors import AlreadyExists, FailedPrecondition, NotFound
+from merchant_node.ledger import domain
+from merchant_node.ledger.commands import PlaceHold
+from merchant_node.ledger.domain import Posting
+from merchant_node.ledger.schema import allocations, holds, lots
+from merchant_node.ledger.store import (
+    Context,
+    lock_member,
+    move_lots,
+    post_journal,
+    record_allocations,
+    spendable_lots,
+)
+
+
+@dataclass(frozen=True)
+class HoldResult:
+    hold_ref: str
+    status: str
+    points: int
+    expires_at: datetime
+
+
+def place_hold(conn: Connection, cmd: PlaceHold, ctx: Context) -> HoldResult:
+    member = lock_member(conn, member_id=cmd.member_id)
+    ctx = ctx.after_lock()
+    sweep_member(conn, member.id, ctx)
+    if conn.execute(select(holds.c.id).where(holds.c.hold_ref == cmd.hold_ref)).first():
+        raise AlreadyExists("HOLD_EXISTS", f"hold {cmd.hold_ref} already exists")
+    candidates = spendable_lots(conn, member.id)
+    taken = domain.allocate(candidates, cmd.points, ctx.now)
+    expiries = {lot.id: lot.expires_at for lot in candidates}
+    # A hold never outlives the lots it reserves: posting it must not spend an expired lot.
+    expires_at = min(
+        [ctx.now + timedelta(seconds=cmd.ttl_seconds)]
+        + [e for lot_id, _ in taken if (e := expiries[lot_id]) is not None]
+    )
+    hold_id = conn.execute(
+        holds.insert()
+        .values(
+            hold_ref=cmd.hold_ref,
+            member_pk=member.id,
+            points=cmd.points,
+            status="pending",
+            created_at=ctx.now,
+            expires_at=expires_at,
+            rate_version=ctx.rate_version,
+        )
+        .returning(holds.c.id)
+    ).scalar_one()
+    move_lots(conn, [(lot, -pts) for lot, pts in taken])
+    record_allocations(conn, taken, hold_id=hold_id)
+    postings = [Posting(domain.MEMBER_AVAILABLE, -pts, member.id, lot) for lot, pts in taken]
+    postings.append(Posting(domain.MEMBER_HELD, cmd.points, member.id))
+    post_journal(conn, ctx, domain.HOLD, postings, member_pk=member.id, order_id=cmd.hold_ref)
+    return HoldResult(cmd.hold_ref, "pending", cmd.points, expires_at)
+
+
+def _locked_hold(conn: Connection, hold_ref: str) -> Row:
+    row = conn.execute(select(holds.c.member_pk).where(holds.c.hold_ref == hold_ref)).first()
+    if row is None:
+        raise NotFound("HOLD_NOT_FOUND", f"no hold {hold_ref} at this merchant")
+    lock_member(conn, pk=row.member_pk)
+    return conn.execute(select(holds).where(holds.c.hold_ref == hold_ref)).one()
+
+
+def post_hold(conn: Connection, hold_ref: str, ctx: Context) -> HoldResult:
+    hold = _locked_hold(conn, hold_ref)
+    ctx = ctx.after_lock()
+    if hold.status == "pending" and hold.expires_at > ctx.now:
+        conn.execute(
+            update(holds).where(holds.c.id == hold.id).values(status="posted", finished_at=ctx.now)
+        )
+        postings = [
+            Posting(domain.MEMBER_HELD, -hold.points, hold.member_pk),
+            Posting(domain.CROSS_REDEMPTION, hold.points),
+        ]
+        post_journal(conn, ctx, domain.HOLD_POST, postings, member_pk=hold.member_pk, order_id=hold_ref)
+        return HoldResult(hold_ref, "posted", hold.points, hold.expires_at)
+    if hold.status == "posted":
+        return HoldResult(hold_ref, "posted", hold.points, hold.expires_at)
+    raise FailedPrecondition(
+        "HOLD_EXPIRED" if hold.status in ("pending", "expired") else "HOLD_VOIDED",
+        f"hold {hold_ref} can no longer be posted: it lapsed at {hold.expires_at.isoformat()}"
+        if hold.status != "voided"
+        else f"hold {hold_ref} was voided",
+    )
+
+
+def void_hold(conn: Connection, hold_ref: str, ctx: Context) -> HoldResult:
+    hold = _locked_hold(conn, hold_ref)
+    ctx = ctx.after_lock()
+    if hold.status == "posted":
+        raise FailedPrecondition("HOLD_ALREADY_POSTED", f"hold {hold_ref} was posted; refund instead")
+    if hold.status == "pending":
+        _release(conn, hold, ctx, "voided")
+        expire_due_lots(conn, hold.member_pk, ctx)
+        return HoldResult(hold_ref, "voided", hold.points, hold.expires_at)
+    return HoldResult(hold_ref, hold.status, hold.points, hold.expires_at)
+
+
+def _release(conn: Connection, hold: Row, ctx: Context, status: str) -> None:
+    parts = conn.execute(
+        select(allocations.c.lot_id, allocations.c.points).where(allocations.c.hold_id == hold.id)
+    ).all()
+    move_lots(conn, [(p.lot_id, p.points) for p in parts])
+    conn.execute(update(holds).where(holds.c.id == hold.id).values(status=status, finished_at=ctx.now))
+    postings = [Posting(domain.MEMBER_HELD, -hold.points, hold.member_pk)]
+    postings += [Posting(domain.MEMBER_AVAILABLE, p.points, hold.member_pk, p.lot_id) for p in parts]
+    post_journal(
+        conn, ctx, domain.HOLD_RELEASE, postings, member_pk=hold.member_pk, order_id=hold.hold_ref
+    )
+
+
+def expire_due_lots(conn: Connection, member_pk: int, ctx: Context) -> int:
+    """Writes off the member's lots whose time has come (BREAKAGE); returns the points expired."""
+    due = conn.execute(
+        select(lots.c.id, lots.c.remaining).where(
+            lots.c.member_pk == member_pk, lots.c.remaining > 0, lots.c.expires_at <= ctx.now
+        )
+    ).all()
+    if not due:
+        return 0
+    move_lots(conn, [(lot.id, -lot.remaining) for lot in due])
+    total = sum(lot.remaining for lot in due)
+    postings = [Posting(domain.MEMBER_AVAILABLE, -lot.remaining, member_pk, lot.id) for lot in due]
+    postings.append(Posting(domain.BREAKAGE, total))
+    post_journal(conn, ctx, domain.EXPIRE, postings, member_pk=member_pk)
+    return total
+
+
+def sweep_member(conn: Connection, member_pk: int, ctx: Context) -> None:
+    """Releases the member's lapsed holds, then expires due lots (the member is locked)."""
+    lapsed = conn.execute(
+        select(holds).where(
+            holds.c.member_pk == member_pk,
+            holds.c.status == "pending",
+            holds.c.expires_at <= ctx.now,
+        )
+    ).all()
+    for hold in lapsed:
+        _release(conn, hold, ctx, "expired")
+    expire_due_lots(conn, member_pk, ctx)
+
+
+def members_with_due_work(conn: Connection, now: datetime, limit: int) -> list[int]:
+    due_lots = select(lots.c.member_pk).where(lots.c.remaining > 0, lots.c.expires_at <= now)
+    due_holds = select(holds.c.member_pk).where(holds.c.status == "pending", holds.c.expires_at <= now)
+    union = due_lots.union(due_holds).subquery()
+    return [r[0] for r in conn.execute(select(union.c[0]).order_by(union.c[0]).limit(limit))]

@@ -1,0 +1,167 @@
+"""Law 3: a request id changes state at most once.
+
+The first answer (or refusal) is stored with a hash of the request; a retry returns it, the
+same id with another body is refused, and a refused id stays refused even after the ledger
+has changed (a rejection never turns into a success on retry).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from coalition_kernel.db import run_in_transaction
+from coalition_kernel.errors import AlreadyExists, CoalitionError, error_from_record
+from merchant_node.ledger.schema import idempotency
+
+R = TypeVar("R")
+
+
+def request_hash(operation: str, command: Any) -> str:
+    """A stable hash of what was asked: the command's fields, without its request id."""
+    body = dataclasses.asdict(command)
+    body.pop("request_id", None)
+    canonical = json.dumps([operation, body], sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def encode(result: Any) -> bytes:
+    return json.dumps(dataclasses.asdict(result), default=_default, sort_keys=True).encode()
+
+
+def decode(cls: type[R], raw: bytes) -> R:
+    return _build(cls, json.loads(raw))
+
+
+def _default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} in an idempotency record")
+
+
+def _build(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        return tp(**{f.name: _build(hints[f.name], value[f.name]) for f in dataclasses.fields(tp)})
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _build(inner[0], value)
+    if origin is list:
+        return [_build(typing.get_args(tp)[0], v) for v in value]
+    if tp is datetime:
+        return datetime.fromisoformat(value)
+    return value
+
+
+class _Replay(Exception):
+    """The request id was recorded meanwhile by a concurrent twin: answer from the record."""
+
+
+def run_idempotent(
+    engine: Engine,
+    operation: str,
+    command: Any,
+    result_type: type[R],
+    work: Callable[[Connection], R],
+    now: Callable[[], datetime],
+) -> R:
+    """Runs `work` once per request id, in one transaction with the record of its answer."""
+    digest = request_hash(operation, command)
+    request_id: str = command.request_id
+
+    def attempt(conn: Connection) -> R:
+        stored = _replay(conn, request_id, operation, digest, result_type)
+        if stored is not None:
+            return stored
+        result = work(conn)
+        _record(conn, request_id, operation, digest, now(), response=encode(result))
+        return result
+
+    def record_refusal(conn: Connection, err: CoalitionError) -> None:
+        if _replay(conn, request_id, operation, digest, result_type) is None:
+            _record(conn, request_id, operation, digest, now(), refusal=err)
+
+    try:
+        return run_in_transaction(engine, attempt)
+    except _Replay:
+        return run_in_transaction(
+            engine, lambda c: _replay(c, request_id, operation, digest, result_type, must=True)
+        )
+    except CoalitionError as err:
+        if err.code.name in ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED", "INVALID_ARGUMENT"):
+            raise  # transient or malformed: nothing was decided, a retry may go ahead
+        try:
+            run_in_transaction(engine, lambda c: record_refusal(c, err))
+        except _Replay:
+            pass
+        # A concurrent twin may have succeeded first; its record is the answer.
+        replayed = run_in_transaction(
+            engine, lambda c: _replay(c, request_id, operation, digest, result_type)
+        )
+        if replayed is not None:
+            return replayed
+        raise
+
+
+def _replay(
+    conn: Connection,
+    request_id: str,
+    operation: str,
+    digest: str,
+    result_type: type[R],
+    must: bool = False,
+) -> R | None:
+    row = conn.execute(select(idempotency).where(idempotency.c.request_id == request_id)).first()
+    if row is None:
+        if must:
+            raise AssertionError(f"idempotency record {request_id} vanished")
+        return None
+    if row.operation != operation or row.request_hash != digest:
+        raise AlreadyExists(
+            "REQUEST_ID_REUSED",
+            f"request_id {request_id} was already used for a different {row.operation} request; "
+            "use a new request_id for a new request",
+        )
+    if row.outcome == "refused":
+        raise error_from_record(row.error_code, row.error_reason, row.error_message)
+    return decode(result_type, row.response)
+
+
+def _record(
+    conn: Connection,
+    request_id: str,
+    operation: str,
+    digest: str,
+    at: datetime,
+    *,
+    response: bytes | None = None,
+    refusal: CoalitionError | None = None,
+) -> None:
+    values: dict[str, Any] = dict(
+        request_id=request_id, operation=operation, request_hash=digest, created_at=at
+    )
+    if refusal is None:
+        values.update(outcome="ok", response=response)
+    else:
+        values.update(
+            outcome="refused",
+            error_code=refusal.code.name,
+            error_reason=refusal.reason,
+            error_message=refusal.message,
+        )
+    try:
+        conn.execute(insert(idempotency).values(**values))
+    except IntegrityError as exc:  # the transaction is lost; the caller rolls back and replays
+        raise _Replay() from exc

@@ -1,0 +1,203 @@
+"""Tables of the node's ledger (SQLAlchemy Core). Migrations in merchant_node/migrations create them.
+
+The database holds the invariants too: CHECK constraints on every amount, unique order and
+request ids, and (in the migration) triggers that keep the journal append-only and, on
+PostgreSQL, make every journal transaction balance at commit.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from coalition_kernel.db import UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
+TS = UtcDateTime()
+
+rate_versions = Table(
+    "rate_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("points_per_yuan", String(32), nullable=False),
+    Column("fen_per_point", String(32), nullable=False),
+    Column("rule_version", String(64), nullable=False),
+    Column("effective_from", TS, nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("member_id", String(64), nullable=False, unique=True),
+    Column("phone", String(20)),
+    Column("display_name", String(100)),
+    Column("referral_code", String(16), nullable=False, unique=True),
+    Column("referred_by_code", String(16)),
+    Column("enrolled_at", TS, nullable=False),
+    Column("lifetime_earned", BigInteger, nullable=False, default=0),
+    Column("debt", BigInteger, nullable=False, default=0),
+    CheckConstraint("lifetime_earned >= 0", name="lifetime_earned_non_negative"),
+    CheckConstraint("debt >= 0", name="debt_non_negative"),
+)
+
+lots = Table(
+    "lots",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("member_pk", ForeignKey("members.id"), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("remaining", BigInteger, nullable=False),
+    Column("earned_at", TS, nullable=False),
+    Column("expires_at", TS),
+    Column("source_order_id", String(64), nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    Column("rule_version", String(64), nullable=False),
+    Column("rate_version", Integer, ForeignKey("rate_versions.version"), nullable=False),
+    CheckConstraint("points > 0", name="points_positive"),
+    CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_in_range"),
+    Index("ix_lots_member_expiry", "member_pk", "expires_at", "id"),
+)
+
+earnings = Table(
+    "earnings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", String(64), nullable=False, unique=True),
+    Column("member_pk", ForeignKey("members.id"), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("lot_id", ForeignKey("lots.id")),
+    Column("refunded_fen", BigInteger, nullable=False, default=0),
+    Column("clawed_back", BigInteger, nullable=False, default=0),
+    Column("channel", String(16), nullable=False),
+    Column("breakdown", Text, nullable=False),
+    Column("occurred_at", TS, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("rate_version", Integer, ForeignKey("rate_versions.version"), nullable=False),
+    Column("rule_version", String(64), nullable=False),
+    CheckConstraint("amount_fen > 0", name="amount_positive"),
+    CheckConstraint("points >= 0", name="points_non_negative"),
+    CheckConstraint("refunded_fen >= 0 AND refunded_fen <= amount_fen", name="refund_in_range"),
+    CheckConstraint("clawed_back >= 0 AND clawed_back <= points", name="clawback_in_range"),
+)
+
+redemptions = Table(
+    "redemptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("order_id", String(64), nullable=False, unique=True),
+    Column("member_pk", ForeignKey("members.id"), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("value_fen", BigInteger, nullable=False),
+    Column("returned", BigInteger, nullable=False, default=0),
+    Column("created_at", TS, nullable=False),
+    Column("rate_version", Integer, ForeignKey("rate_versions.version"), nullable=False),
+    CheckConstraint("points > 0", name="points_positive"),
+    CheckConstraint("value_fen >= 0", name="value_non_negative"),
+    CheckConstraint("returned >= 0 AND returned <= points", name="returned_in_range"),
+)
+
+# Which lots a redemption or a hold took its points from, so a refund or a void puts them back.
+allocations = Table(
+    "allocations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("redemption_id", ForeignKey("redemptions.id")),
+    Column("hold_id", ForeignKey("holds.id")),
+    Column("lot_id", ForeignKey("lots.id"), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("returned", BigInteger, nullable=False, default=0),
+    CheckConstraint("points > 0", name="points_positive"),
+    CheckConstraint("returned >= 0 AND returned <= points", name="returned_in_range"),
+    CheckConstraint(
+        "(redemption_id IS NULL) <> (hold_id IS NULL)", name="exactly_one_owner"
+    ),
+    Index("ix_allocations_redemption", "redemption_id"),
+    Index("ix_allocations_hold", "hold_id"),
+)
+
+HOLD_STATUSES = ("pending", "posted", "voided", "expired")
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("hold_ref", String(64), nullable=False, unique=True),
+    Column("member_pk", ForeignKey("members.id"), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("finished_at", TS),
+    Column("rate_version", Integer, ForeignKey("rate_versions.version"), nullable=False),
+    CheckConstraint("points > 0", name="points_positive"),
+    CheckConstraint(
+        "status IN ('pending', 'posted', 'voided', 'expired')", name="status_known"
+    ),
+    Index("ix_holds_member_status", "member_pk", "status", "expires_at"),
+)
+
+journal_transactions = Table(
+    "journal_transactions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(24), nullable=False),
+    Column("member_pk", ForeignKey("members.id")),
+    Column("order_id", String(64)),
+    Column("request_id", String(128)),
+    Column("created_at", TS, nullable=False),
+    Column("rate_version", Integer, ForeignKey("rate_versions.version"), nullable=False),
+    Column("rule_version", String(64), nullable=False),
+    Index("ix_journal_transactions_member", "member_pk", "id"),
+)
+
+journal_lines = Table(
+    "journal_lines",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("txn_id", ForeignKey("journal_transactions.id"), nullable=False, index=True),
+    Column("account", String(24), nullable=False),
+    Column("member_pk", ForeignKey("members.id")),
+    Column("lot_id", ForeignKey("lots.id")),
+    Column("points", BigInteger, nullable=False),
+    Column("rate_version", Integer, nullable=False),
+    Column("rule_version", String(64), nullable=False),
+    CheckConstraint("points <> 0", name="points_non_zero"),
+)
+
+idempotency = Table(
+    "idempotency",
+    metadata,
+    Column("request_id", String(128), primary_key=True),
+    Column("operation", String(32), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("outcome", String(8), nullable=False),
+    Column("response", LargeBinary),
+    Column("error_code", String(32)),
+    Column("error_reason", String(64)),
+    Column("error_message", Text),
+    Column("created_at", TS, nullable=False),
+    CheckConstraint("outcome IN ('ok', 'refused')", name="outcome_known"),
+)

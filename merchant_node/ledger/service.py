@@ -1,0 +1,244 @@
+"""The node's service layer: each use case in one transaction, idempotent by request id."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import IntegrityError
+
+from coalition_kernel.db import run_in_transaction, utc_now
+from coalition_kernel.errors import AlreadyExists, InvalidArgument
+from coalition_kernel.points import Rate, format_ratio, parse_ratio
+from merchant_node.ledger import holds, orders, queries
+from merchant_node.ledger.commands import Earn, Enroll, PlaceHold, Redeem, Refund, check_id
+from merchant_node.ledger.idempotency import run_idempotent
+from merchant_node.ledger.orders import EarnPolicy, EarnResult, RedeemResult, RefundResult
+from merchant_node.ledger.schema import members, rate_versions
+from merchant_node.ledger.store import Context, lock_member
+from merchant_node.rules.base import BaseRateRules, EarningRules
+
+_REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    member_id: str
+    referral_code: str
+    referred_by_code: str
+    enrolled_at: datetime
+
+
+class NodeLedger:
+    """A merchant's points ledger. Thread-safe: share one per process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        rules: EarningRules | None = None,
+        policy: EarnPolicy | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.engine = engine
+        self.rules = rules or BaseRateRules()
+        self.policy = policy or EarnPolicy()
+        self.clock = clock
+        self._rate: Rate | None = None
+
+    # -- rates -------------------------------------------------------------------------------
+
+    def configure_rate(self, points_per_yuan: str, fen_per_point: str) -> Rate:
+        """Makes these rates current, as a new rate version if they differ from the current one.
+        History keeps the version it was written at: a new rate never revalues it."""
+        ppy, fpp = parse_ratio(points_per_yuan), parse_ratio(fen_per_point)
+
+        def work(conn: Connection) -> Rate:
+            row = conn.execute(
+                select(rate_versions).order_by(rate_versions.c.version.desc()).limit(1)
+            ).first()
+            if row is not None and (
+                parse_ratio(row.points_per_yuan) == ppy
+                and parse_ratio(row.fen_per_point) == fpp
+                and row.rule_version == self.rules.version
+            ):
+                return Rate(row.version, ppy, fpp)
+            version = 1 if row is None else row.version + 1
+            conn.execute(
+                rate_versions.insert().values(
+                    version=version,
+                    points_per_yuan=format_ratio(ppy),
+                    fen_per_point=format_ratio(fpp),
+                    rule_version=self.rules.version,
+                    effective_from=self.clock(),
+                )
+            )
+            return Rate(version, ppy, fpp)
+
+        self._rate = run_in_transaction(self.engine, work)
+        return self._rate
+
+    @property
+    def rate(self) -> Rate:
+        if self._rate is None:
+            raise RuntimeError("configure_rate() must run before the ledger serves requests")
+        return self._rate
+
+    def _context(self, request_id: str | None) -> Context:
+        return Context(self.clock(), request_id, self.rate.version, self.rules.version, self.clock)
+
+    # -- use cases ---------------------------------------------------------------------------
+
+    def enroll(self, cmd: Enroll) -> EnrollResult:
+        """Enrolls a member; a second enrollment of the same member is ALREADY_EXISTS."""
+
+        def work(conn: Connection) -> EnrollResult:
+            if conn.execute(select(members.c.id).where(members.c.member_id == cmd.member_id)).first():
+                raise AlreadyExists(
+                    "MEMBER_ALREADY_ENROLLED", f"member {cmd.member_id} is already enrolled"
+                )
+            now = self.clock()
+            code = "".join(secrets.choice(_REFERRAL_ALPHABET) for _ in range(8))
+            try:
+                conn.execute(
+                    members.insert().values(
+                        member_id=cmd.member_id,
+                        phone=cmd.phone or None,
+                        display_name=cmd.display_name or None,
+                        referral_code=code,
+                        referred_by_code=cmd.referral_code or None,
+                        enrolled_at=now,
+                        lifetime_earned=0,
+                        debt=0,
+                    )
+                )
+            except IntegrityError as exc:  # a concurrent enrollment of the same member won
+                raise AlreadyExists(
+                    "MEMBER_ALREADY_ENROLLED", f"member {cmd.member_id} is already enrolled"
+                ) from exc
+            return EnrollResult(cmd.member_id, code, cmd.referral_code, now)
+
+        return run_idempotent(self.engine, "enroll", cmd, EnrollResult, work, self.clock)
+
+    def earn(self, cmd: Earn) -> EarnResult:
+        """Awards the points the rules give for a purchase; one earning per order."""
+        return run_idempotent(
+            self.engine,
+            "earn",
+            cmd,
+            EarnResult,
+            lambda conn: orders.earn(
+                conn, cmd, self._context(cmd.request_id), self.rate, self.rules, self.policy
+            ),
+            self.clock,
+        )
+
+    def redeem(self, cmd: Redeem) -> RedeemResult:
+        """Spends points on an order, earliest-expiring lots first; never overdraws."""
+        return run_idempotent(
+            self.engine,
+            "redeem",
+            cmd,
+            RedeemResult,
+            lambda conn: orders.redeem(conn, cmd, self._context(cmd.request_id), self.rate),
+            self.clock,
+        )
+
+    def refund(self, cmd: Refund) -> RefundResult:
+        """Claws back a refunded order's points and gives back what it redeemed."""
+        return run_idempotent(
+            self.engine,
+            "refund",
+            cmd,
+            RefundResult,
+            lambda conn: orders.refund(conn, cmd, self._context(cmd.request_id)),
+            self.clock,
+        )
+
+    def place_hold(self, cmd: PlaceHold) -> holds.HoldResult:
+        """Reserves specific lots for a cross-merchant redemption until posted, voided or lapsed."""
+        return run_idempotent(
+            self.engine,
+            "place_hold",
+            cmd,
+            holds.HoldResult,
+            lambda conn: holds.place_hold(conn, cmd, self._context(cmd.request_id)),
+            self.clock,
+        )
+
+    def post_hold(self, request_id: str, hold_ref: str) -> holds.HoldResult:
+        """Spends a pending, unexpired hold's points; a lapsed hold is refused (HOLD_EXPIRED)."""
+        cmd = _HoldAction(request_id, check_id("hold_ref", hold_ref))
+        return run_idempotent(
+            self.engine,
+            "post_hold",
+            cmd,
+            holds.HoldResult,
+            lambda conn: holds.post_hold(conn, hold_ref, self._context(request_id)),
+            self.clock,
+        )
+
+    def void_hold(self, request_id: str, hold_ref: str) -> holds.HoldResult:
+        """Releases a pending hold's points back to their lots."""
+        cmd = _HoldAction(request_id, check_id("hold_ref", hold_ref))
+        return run_idempotent(
+            self.engine,
+            "void_hold",
+            cmd,
+            holds.HoldResult,
+            lambda conn: holds.void_hold(conn, hold_ref, self._context(request_id)),
+            self.clock,
+        )
+
+    def expire_due(self, *, batch: int = 500) -> int:
+        """Writes down lapsed holds and expired lots, member by member; returns members swept."""
+        swept = 0
+        while True:
+            now = self.clock()
+            due = run_in_transaction(self.engine, lambda c: holds.members_with_due_work(c, now, batch))
+            for member_pk in due:
+                ctx = self._context(None)
+
+                def work(conn: Connection, pk: int = member_pk, ctx: Context = ctx) -> None:
+                    lock_member(conn, pk=pk)
+                    holds.sweep_member(conn, pk, ctx)
+
+                run_in_transaction(self.engine, work)
+            swept += len(due)
+            if len(due) < batch:
+                return swept
+
+    def balance(self, member_id: str, expiring_within_days: int = 30) -> queries.Balance:
+        """The member's balance now: available, held, expiring soon, lifetime, debt."""
+        check_id("member_id", member_id)
+        if not 0 <= expiring_within_days <= 3650:
+            raise InvalidArgument("DAYS_OUT_OF_RANGE", "expiring_within_days must be 0-3650")
+        now = self.clock()
+        return run_in_transaction(
+            self.engine,
+            lambda conn: queries.balance(conn, member_id, now, expiring_within_days or 30),
+        )
+
+    def history(
+        self, member_id: str, page_size: int = 20, page_token: str = ""
+    ) -> tuple[list[queries.HistoryEntry], str]:
+        """The member's journal, newest first, and the token of the next page."""
+        check_id("member_id", member_id)
+        if not 0 <= page_size <= 100:
+            raise InvalidArgument("PAGE_SIZE_OUT_OF_RANGE", "page_size must be 1-100 (0 means 20)")
+        return run_in_transaction(
+            self.engine,
+            lambda conn: queries.history(conn, member_id, page_size or 20, page_token),
+        )
+
+
+@dataclass(frozen=True)
+class _HoldAction:
+    request_id: str
+    hold_ref: str
+
+    def __post_init__(self) -> None:
+        check_id("request_id", self.request_id, max_len=128)

@@ -1,0 +1,153 @@
+"""SQL the use cases share: locking a member, reading and moving lots, writing the journal.
+
+Everything a use case changes about a member happens while it holds that member's row lock
+(`SELECT … FOR UPDATE`; SQLite's BEGIN IMMEDIATE does the same for the whole file). One lock per
+transaction means concurrent requests queue up per member and can never deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
+
+from coalition_kernel.errors import NotFound
+from merchant_node.ledger import domain
+from merchant_node.ledger.domain import Posting, SpendableLot
+from merchant_node.ledger.schema import (
+    allocations,
+    journal_lines,
+    journal_transactions,
+    lots,
+    members,
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every journal transaction of one request records."""
+
+    now: datetime
+    request_id: str | None
+    rate_version: int
+    rule_version: str
+    clock: Callable[[], datetime]
+
+    def after_lock(self) -> Context:
+        """The same context timed after the member's lock was granted: expiry is decided at the
+        moment the request holds the member, not when it started waiting."""
+        return replace(self, now=self.clock())
+
+
+def lock_member(conn: Connection, *, member_id: str | None = None, pk: int | None = None) -> Row:
+    where = members.c.member_id == member_id if member_id is not None else members.c.id == pk
+    row = conn.execute(select(members).where(where).with_for_update()).first()
+    if row is None:
+        raise NotFound(
+            "MEMBER_NOT_FOUND",
+            f"member {member_id} is not enrolled at this merchant; call EnrollMember first",
+            member_id=str(member_id),
+        )
+    return row
+
+
+def find_member(conn: Connection, member_id: str) -> Row:
+    row = conn.execute(select(members).where(members.c.member_id == member_id)).first()
+    if row is None:
+        raise NotFound(
+            "MEMBER_NOT_FOUND",
+            f"member {member_id} is not enrolled at this merchant",
+            member_id=member_id,
+        )
+    return row
+
+
+def spendable_lots(conn: Connection, member_pk: int) -> list[SpendableLot]:
+    rows = conn.execute(
+        select(lots.c.id, lots.c.remaining, lots.c.expires_at).where(
+            lots.c.member_pk == member_pk, lots.c.remaining > 0
+        )
+    )
+    return [SpendableLot(r.id, r.remaining, r.expires_at) for r in rows]
+
+
+def live_points(lots_: Sequence[SpendableLot], now: datetime) -> int:
+    return sum(lot.remaining for lot in lots_ if lot.expires_at is None or lot.expires_at > now)
+
+
+def available_points(conn: Connection, member_pk: int, now: datetime) -> int:
+    total = conn.execute(
+        select(func.coalesce(func.sum(lots.c.remaining), 0)).where(
+            lots.c.member_pk == member_pk,
+            lots.c.remaining > 0,
+            or_(lots.c.expires_at.is_(None), lots.c.expires_at > now),
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def move_lots(conn: Connection, deltas: Sequence[tuple[int, int]]) -> None:
+    """Adds `delta` to each lot's remaining points (negative to take them)."""
+    if deltas:
+        conn.execute(
+            update(lots)
+            .where(lots.c.id == bindparam("lot"))
+            .values(remaining=lots.c.remaining + bindparam("delta")),
+            [{"lot": lot_id, "delta": delta} for lot_id, delta in deltas],
+        )
+
+
+def record_allocations(
+    conn: Connection, taken: Sequence[tuple[int, int]], *, redemption_id=None, hold_id=None
+) -> None:
+    conn.execute(
+        insert(allocations),
+        [
+            dict(redemption_id=redemption_id, hold_id=hold_id, lot_id=lot, points=pts, returned=0)
+            for lot, pts in taken
+        ],
+    )
+
+
+def post_journal(
+    conn: Connection,
+    ctx: Context,
+    kind: str,
+    postings: Sequence[Posting],
+    *,
+    member_pk: int | None,
+    order_id: str | None = None,
+) -> int:
+    """Appends one balanced journal transaction (law 1) and returns its id."""
+    domain.check_balanced(postings)
+    txn_id = conn.execute(
+        insert(journal_transactions)
+        .values(
+            kind=kind,
+            member_pk=member_pk,
+            order_id=order_id,
+            request_id=ctx.request_id,
+            created_at=ctx.now,
+            rate_version=ctx.rate_version,
+            rule_version=ctx.rule_version,
+        )
+        .returning(journal_transactions.c.id)
+    ).scalar_one()
+    conn.execute(
+        insert(journal_lines),
+        [
+            dict(
+                txn_id=txn_id,
+                account=p.account,
+                member_pk=p.member_pk,
+                lot_id=p.lot_id,
+                points=p.points,
+                rate_version=ctx.rate_version,
+                rule_version=ctx.rule_version,
+            )
+            for p in postings
+        ],
+    )
+    return txn_id

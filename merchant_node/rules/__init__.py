@@ -1,0 +1,1 @@
+"""How the node decides what a purchase earns. The full rules engine plugs in at `EarningRules`."""

@@ -1,0 +1,43 @@
+"""Wiring a node together: config → database (migrated) → ledger → gRPC server."""
+
+from __future__ import annotations
+
+import pathlib
+
+from coalition_kernel.db import make_engine
+from coalition_kernel.keys import generate_keypair
+from merchant_node.config import NodeConfig
+from merchant_node.ledger.migrate import upgrade
+from merchant_node.ledger.orders import EarnPolicy
+from merchant_node.ledger.service import NodeLedger
+
+
+def init_node(directory: pathlib.Path, config: NodeConfig) -> pathlib.Path:
+    """Creates the node's database and key pair and writes its config; returns the config path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "node.toml"
+    if path.exists():
+        raise FileExistsError(f"{path} exists; a node is initialised once (its key is its identity)")
+    private = directory / config.private_key_file
+    public = directory / config.public_key_file
+    kid = generate_keypair(private, public)
+    config = NodeConfig(
+        **{
+            **config.__dict__,
+            "private_key_file": str(private.resolve()),
+            "public_key_file": str(public.resolve()),
+            "key_id": kid,
+        }
+    )
+    open_ledger(config).engine.dispose()
+    config.save(path)
+    return path
+
+
+def open_ledger(config: NodeConfig, *, pool_size: int = 16) -> NodeLedger:
+    """The node's ledger, its database migrated to the newest schema and its rates current."""
+    engine = make_engine(config.database_url, pool_size=pool_size)
+    upgrade(engine)
+    ledger = NodeLedger(engine, policy=EarnPolicy(points_ttl_days=config.points_ttl_days or None))
+    ledger.configure_rate(config.points_per_yuan, config.fen_per_point)
+    return ledger
