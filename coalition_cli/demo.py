@@ -5,13 +5,13 @@ from __future__ import annotations
 import pathlib
 import tempfile
 
+import grpc
+
 from coalition_kernel.errors import error_info_of
 from merchant_node.client import MerchantNodeClient
 from merchant_node.config import NodeConfig
 from merchant_node.runtime import init_node, open_ledger
 from merchant_node.server import build_server
-
-import grpc
 
 
 def _yuan(fen: int) -> str:
@@ -65,23 +65,31 @@ async def _story(node: MerchantNodeClient) -> None:
     retry_id = "demo-retry-1"
     first = await node.earn("m-wang", "order-6", 2000, request_id=retry_id)
     again = await node.earn("m-wang", "order-6", 2000, request_id=retry_id)
-    print(f"m-wang's earn sent twice with one request id: +{first.points_earned}, then the same "
-          f"answer again (+{again.points_earned}), credited once")
+    print(
+        f"m-wang's earn sent twice with one request id: +{first.points_earned}, then the same "
+        f"answer again (+{again.points_earned}), credited once"
+    )
 
     try:
         await node.redeem("m-wang", "order-7", points=10_000)
     except grpc.aio.AioRpcError as err:
         info = error_info_of(err)
-        print(f"m-wang tried to redeem 10000 points: {err.code().name} / "
-              f"{info.reason if info else '?'}: {err.details()}")
+        print(
+            f"m-wang tried to redeem 10000 points: {err.code().name} / "
+            f"{info.reason if info else '?'}: {err.details()}"
+        )
 
     res = await node.refund("order-2", full=True)
-    print(f"order-2 refunded: {res.points_clawed_back} points clawed back from m-chen, "
-          f"{res.points_added_to_debt} already spent → debt {res.debt_points}")
+    print(
+        f"order-2 refunded: {res.points_clawed_back} points clawed back from m-chen, "
+        f"{res.points_added_to_debt} already spent → debt {res.debt_points}"
+    )
 
     print("\nbalances")
     print(f"{'member':<8} {'available':>9} {'held':>5} {'debt':>5} {'lifetime':>8} {'value':>8}")
     for member_id in members:
         b = await node.get_balance(member_id)
-        print(f"{member_id:<8} {b.available_points:>9} {b.held_points:>5} {b.debt_points:>5} "
-              f"{b.lifetime_earned_points:>8} {_yuan(b.available_value_fen):>8}")
+        print(
+            f"{member_id:<8} {b.available_points:>9} {b.held_points:>5} {b.debt_points:>5} "
+            f"{b.lifetime_earned_points:>8} {_yuan(b.available_value_fen):>8}"
+        )

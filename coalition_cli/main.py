@@ -16,14 +16,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    node = sub.add_parser("node", help="a merchant node").add_subparsers(dest="node_command", required=True)
+    node = sub.add_parser("node", help="a merchant node").add_subparsers(
+        dest="node_command", required=True
+    )
     init = node.add_parser("init", help="create a node's database, key pair and config")
-    init.add_argument("--dir", type=pathlib.Path, required=True, help="directory for node.toml and keys")
+    init.add_argument(
+        "--dir", type=pathlib.Path, required=True, help="directory for node.toml and keys"
+    )
     init.add_argument("--merchant-id", required=True)
     init.add_argument("--db", help="database URL (default: SQLite file in --dir)")
     init.add_argument("--listen", default="127.0.0.1:50051")
-    init.add_argument("--points-per-yuan", default="1", help="base earn rate, exact: '1', '1.5', '3/2'")
-    init.add_argument("--fen-per-point", default="1", help="point value in fen: '1' means 100 points = ¥1")
+    init.add_argument(
+        "--points-per-yuan", default="1", help="base earn rate, exact: '1', '1.5', '3/2'"
+    )
+    init.add_argument(
+        "--fen-per-point", default="1", help="point value in fen: '1' means 100 points = ¥1"
+    )
     init.add_argument("--points-ttl-days", type=int, default=365, help="0: points never expire")
 
     serve = node.add_parser("serve", help="serve a node's gRPC API until SIGINT/SIGTERM")
@@ -84,7 +92,10 @@ def _node_serve(args: argparse.Namespace) -> int:
             fen_per_point=args.fen_per_point,
         )
     else:
-        print("coalition node serve: give --config FILE, or --db URL --listen HOST:PORT", file=sys.stderr)
+        print(
+            "coalition node serve: give --config FILE, or --db URL --listen HOST:PORT",
+            file=sys.stderr,
+        )
         return 2
     asyncio.run(_serve(config, args.listen or config.listen))
     return 0

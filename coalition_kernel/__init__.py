@@ -1,1 +1,1 @@
-"""The shared kernel: exact points and money, errors and their gRPC mapping, the DB base, serving."""
+"""The shared kernel: exact points and money, errors and their gRPC mapping, DB base, serving."""

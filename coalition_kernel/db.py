@@ -9,18 +9,23 @@ serialization failure or deadlock is retried whole here, a few times, before it 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlalchemy import Connection, DateTime, Dialect, Engine, create_engine, event
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.types import TypeDecorator
 
-from coalition_kernel.errors import Aborted, Unavailable
+from coalition_kernel.errors import Aborted, DeadlineExceeded, Unavailable
 
 T = TypeVar("T")
+
+# The caller's deadline (time.monotonic()), set by the RPC layer: work still uncommitted when it
+# passes is rolled back, so a call its client gave up on changes nothing.
+deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
 
 # SQLSTATEs worth retrying the whole transaction for: serialization_failure, deadlock_detected.
 _RETRYABLE_PG = {"40001", "40P01"}
@@ -65,6 +70,13 @@ def is_sqlite(engine: Engine) -> bool:
 def _transaction(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn, conn.begin():
         yield conn
+        _check_deadline("before commit")
+
+
+def _check_deadline(when: str) -> None:
+    limit = deadline.get()
+    if limit is not None and time.monotonic() >= limit:
+        raise DeadlineExceeded("DEADLINE_EXCEEDED", f"the call's deadline passed {when}; nothing changed")
 
 
 def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 5) -> T:
@@ -74,6 +86,7 @@ def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *, attem
     connection surfaces as UNAVAILABLE, which clients may retry with the same request id.
     """
     for attempt in range(1, attempts + 1):
+        _check_deadline("before the work began")
         try:
             with _transaction(engine) as conn:
                 return work(conn)
@@ -83,9 +96,13 @@ def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *, attem
                 time.sleep(0.002 * attempt)
                 continue
             if sqlstate in _RETRYABLE_PG:
-                raise Aborted("CONCURRENT_UPDATE", "too much contention; retry the request") from exc
+                raise Aborted(
+                    "CONCURRENT_UPDATE", "too much contention; retry the request"
+                ) from exc
             if exc.connection_invalidated or isinstance(exc, OperationalError):
-                raise Unavailable("DATABASE_UNAVAILABLE", "the ledger database is unreachable") from exc
+                raise Unavailable(
+                    "DATABASE_UNAVAILABLE", "the ledger database is unreachable"
+                ) from exc
             raise
     raise AssertionError("unreachable")
 

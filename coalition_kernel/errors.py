@@ -83,7 +83,9 @@ def error_from_record(code_name: str, reason: str, message: str) -> CoalitionErr
 
 
 def to_grpc_status(err: CoalitionError) -> grpc.Status:
-    info = error_details_pb2.ErrorInfo(reason=err.reason, domain=ERROR_DOMAIN, metadata=err.metadata)
+    info = error_details_pb2.ErrorInfo(
+        reason=err.reason, domain=ERROR_DOMAIN, metadata=err.metadata
+    )
     detail = any_pb2.Any()
     detail.Pack(info)
     status = status_pb2.Status(

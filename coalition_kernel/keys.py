@@ -27,7 +27,9 @@ def generate_keypair(private_path: pathlib.Path, public_path: pathlib.Path) -> s
         f.write(pem)
     public = private.public_key()
     public_path.write_bytes(
-        public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     )
     return key_id(public)
 

@@ -24,7 +24,9 @@ def parse_ratio(text: str | int | Fraction) -> Fraction:
 
 
 def format_ratio(value: Fraction) -> str:
-    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    return (
+        str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    )
 
 
 def floor_mul(amount: int, ratio: Fraction) -> int:

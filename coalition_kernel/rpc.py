@@ -8,7 +8,9 @@ bare INTERNAL). Blocking ledger work runs on a thread pool, never on the event l
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+import time
 import signal
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +24,7 @@ from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from coalition_kernel import db
 from coalition_kernel.errors import (
     CoalitionError,
     DeadlineExceeded,
@@ -41,13 +44,17 @@ class Offload:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ledger")
 
     async def __call__(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+        # Carry the caller's context (its deadline) into the worker thread.
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self.pool, context.run, fn, *args)
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True)
 
 
-def generic_handler(service: ServiceDescriptor, handlers: dict[str, Handler]) -> grpc.GenericRpcHandler:
+def generic_handler(
+    service: ServiceDescriptor, handlers: dict[str, Handler]
+) -> grpc.GenericRpcHandler:
     missing = {m.name for m in service.methods} - handlers.keys()
     if missing:
         raise ValueError(f"{service.full_name} lacks handlers for {sorted(missing)}")
@@ -66,8 +73,12 @@ def _guarded(request_type: type[Message], handler: Handler):  # type: ignore[no-
     async def call(raw: bytes, context: grpc.aio.ServicerContext) -> Message:
         try:
             remaining = context.time_remaining()
-            if remaining is not None and remaining <= 0:
-                raise DeadlineExceeded("DEADLINE_EXCEEDED", "the call's deadline passed before work began")
+            if remaining is not None:
+                if remaining <= 0:
+                    raise DeadlineExceeded(
+                        "DEADLINE_EXCEEDED", "the call's deadline passed before work began"
+                    )
+                db.deadline.set(time.monotonic() + remaining)
             request = request_type()
             try:
                 request.ParseFromString(raw)
@@ -103,7 +114,9 @@ class Server:
             names.append(descriptor.full_name)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self.server)
-        reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server)
+        reflection.enable_server_reflection(
+            [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
         self.port = self.server.add_insecure_port(self.listen)
         if not self.port:
             raise OSError(f"cannot listen on {self.listen}")

@@ -50,10 +50,12 @@ class MerchantNodeClient:
         timeout: float = 10.0,
         max_attempts: int = 5,
     ) -> None:
-        options = [
-            ("grpc.enable_retries", 1),
-            ("grpc.service_config", retry_service_config(_SERVICE, max_attempts)),
-        ]
+        options: list[tuple[str, str | int]] = [("grpc.enable_retries", 0)]
+        if max_attempts > 1:
+            options = [
+                ("grpc.enable_retries", 1),
+                ("grpc.service_config", retry_service_config(_SERVICE, max_attempts)),
+            ]
         self.channel = (
             grpc.aio.secure_channel(target, credentials, options=options)
             if credentials
@@ -148,7 +150,9 @@ class MerchantNodeClient:
             req.partial.CopyFrom(pb.PartialRefund(amount_fen=amount_fen, points=points))
         return await self.stub.Refund(req, timeout=self.timeout)
 
-    async def get_balance(self, member_id: str, expiring_within_days: int = 30) -> pb.GetBalanceResponse:
+    async def get_balance(
+        self, member_id: str, expiring_within_days: int = 30
+    ) -> pb.GetBalanceResponse:
         req = pb.GetBalanceRequest(member_id=member_id, expiring_within_days=expiring_within_days)
         return await self.stub.GetBalance(req, timeout=self.timeout)
 

@@ -17,7 +17,9 @@ def init_node(directory: pathlib.Path, config: NodeConfig) -> pathlib.Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "node.toml"
     if path.exists():
-        raise FileExistsError(f"{path} exists; a node is initialised once (its key is its identity)")
+        raise FileExistsError(
+            f"{path} exists; a node is initialised once (its key is its identity)"
+        )
     private = directory / config.private_key_file
     public = directory / config.public_key_file
     kid = generate_keypair(private, public)

@@ -73,7 +73,9 @@ class MerchantNodeServicer:
             member_id=req.member_id,
             order_id=req.order_id,
             amount_fen=req.amount_fen,
-            channel=pb.Channel.Name(req.channel).removeprefix("CHANNEL_").replace("UNSPECIFIED", "POS")
+            channel=pb.Channel.Name(req.channel)
+            .removeprefix("CHANNEL_")
+            .replace("UNSPECIFIED", "POS")
             if req.channel in pb.Channel.values()
             else "UNKNOWN",
             occurred_at=_time_of(req, "occurred_at"),

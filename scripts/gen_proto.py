@@ -1,7 +1,7 @@
 """Regenerates the committed Python stubs from proto/ (grpcio-tools), or checks them for drift.
 
-    python scripts/gen_proto.py           # write gen/
-    python scripts/gen_proto.py --check   # exit 1 if gen/ differs from what proto/ generates
+python scripts/gen_proto.py           # write gen/
+python scripts/gen_proto.py --check   # exit 1 if gen/ differs from what proto/ generates
 """
 
 from __future__ import annotations

@@ -30,7 +30,9 @@ def check_id(field: str, value: str, *, max_len: int = 64) -> str:
 
 def check_amount(field: str, value: int, *, minimum: int = 1) -> int:
     if value < minimum:
-        raise InvalidArgument("AMOUNT_OUT_OF_RANGE", f"{field} must be at least {minimum}, got {value}")
+        raise InvalidArgument(
+            "AMOUNT_OUT_OF_RANGE", f"{field} must be at least {minimum}, got {value}"
+        )
     if value > MAX_AMOUNT:
         raise InvalidArgument("AMOUNT_OUT_OF_RANGE", f"{field} must be at most {MAX_AMOUNT}")
     return value
@@ -52,7 +54,9 @@ class Enroll:
         check_request_id(self.request_id)
         check_id("member_id", self.member_id)
         if self.phone and not _PHONE.match(self.phone):
-            raise InvalidArgument("MALFORMED_PHONE", "phone must be 3-19 digits with an optional '+'")
+            raise InvalidArgument(
+                "MALFORMED_PHONE", "phone must be 3-19 digits with an optional '+'"
+            )
         if len(self.display_name) > 100:
             raise InvalidArgument("FIELD_TOO_LONG", "display_name is longer than 100 characters")
         if self.referral_code:
@@ -75,7 +79,9 @@ class Earn:
         check_id("order_id", self.order_id)
         check_amount("amount_fen", self.amount_fen)
         if self.channel not in CHANNELS:
-            raise InvalidArgument("UNKNOWN_CHANNEL", f"channel must be one of {', '.join(CHANNELS)}")
+            raise InvalidArgument(
+                "UNKNOWN_CHANNEL", f"channel must be one of {', '.join(CHANNELS)}"
+            )
         total = 0
         for i, item in enumerate(self.line_items):
             check_id(f"line_items[{i}].sku", item.sku)

@@ -62,7 +62,11 @@ def take_up_to(
     expired them yet.
     """
     live = sorted(
-        (lot for lot in lots if lot.remaining > 0 and (lot.expires_at is None or lot.expires_at > now)),
+        (
+            lot
+            for lot in lots
+            if lot.remaining > 0 and (lot.expires_at is None or lot.expires_at > now)
+        ),
         key=spending_order,
     )
     taken: list[tuple[int, int]] = []

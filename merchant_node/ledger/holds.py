@@ -89,7 +89,9 @@ def post_hold(conn: Connection, hold_ref: str, ctx: Context) -> HoldResult:
             Posting(domain.MEMBER_HELD, -hold.points, hold.member_pk),
             Posting(domain.CROSS_REDEMPTION, hold.points),
         ]
-        post_journal(conn, ctx, domain.HOLD_POST, postings, member_pk=hold.member_pk, order_id=hold_ref)
+        post_journal(
+            conn, ctx, domain.HOLD_POST, postings, member_pk=hold.member_pk, order_id=hold_ref
+        )
         return HoldResult(hold_ref, "posted", hold.points, hold.expires_at)
     if hold.status == "posted":
         return HoldResult(hold_ref, "posted", hold.points, hold.expires_at)
@@ -105,7 +107,9 @@ def void_hold(conn: Connection, hold_ref: str, ctx: Context) -> HoldResult:
     hold = _locked_hold(conn, hold_ref)
     ctx = ctx.after_lock()
     if hold.status == "posted":
-        raise FailedPrecondition("HOLD_ALREADY_POSTED", f"hold {hold_ref} was posted; refund instead")
+        raise FailedPrecondition(
+            "HOLD_ALREADY_POSTED", f"hold {hold_ref} was posted; refund instead"
+        )
     if hold.status == "pending":
         _release(conn, hold, ctx, "voided")
         expire_due_lots(conn, hold.member_pk, ctx)
@@ -118,9 +122,13 @@ def _release(conn: Connection, hold: Row, ctx: Context, status: str) -> None:
         select(allocations.c.lot_id, allocations.c.points).where(allocations.c.hold_id == hold.id)
     ).all()
     move_lots(conn, [(p.lot_id, p.points) for p in parts])
-    conn.execute(update(holds).where(holds.c.id == hold.id).values(status=status, finished_at=ctx.now))
+    conn.execute(
+        update(holds).where(holds.c.id == hold.id).values(status=status, finished_at=ctx.now)
+    )
     postings = [Posting(domain.MEMBER_HELD, -hold.points, hold.member_pk)]
-    postings += [Posting(domain.MEMBER_AVAILABLE, p.points, hold.member_pk, p.lot_id) for p in parts]
+    postings += [
+        Posting(domain.MEMBER_AVAILABLE, p.points, hold.member_pk, p.lot_id) for p in parts
+    ]
     post_journal(
         conn, ctx, domain.HOLD_RELEASE, postings, member_pk=hold.member_pk, order_id=hold.hold_ref
     )
@@ -159,6 +167,8 @@ def sweep_member(conn: Connection, member_pk: int, ctx: Context) -> None:
 
 def members_with_due_work(conn: Connection, now: datetime, limit: int) -> list[int]:
     due_lots = select(lots.c.member_pk).where(lots.c.remaining > 0, lots.c.expires_at <= now)
-    due_holds = select(holds.c.member_pk).where(holds.c.status == "pending", holds.c.expires_at <= now)
+    due_holds = select(holds.c.member_pk).where(
+        holds.c.status == "pending", holds.c.expires_at <= now
+    )
     union = due_lots.union(due_holds).subquery()
     return [r[0] for r in conn.execute(select(union.c[0]).order_by(union.c[0]).limit(limit))]

@@ -7,6 +7,7 @@ has changed (a rejection never turns into a success on retry).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -28,7 +29,7 @@ R = TypeVar("R")
 
 def request_hash(operation: str, command: Any) -> str:
     """A stable hash of what was asked: the command's fields, without its request id."""
-    body = dataclasses.asdict(command)
+    body = dataclasses.asdict(command)  # type: ignore[call-overload]
     body.pop("request_id", None)
     canonical = json.dumps([operation, body], sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -51,7 +52,7 @@ def _default(value: Any) -> str:
 def _build(tp: Any, value: Any) -> Any:
     if value is None:
         return None
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = typing.get_type_hints(tp)
         return tp(**{f.name: _build(hints[f.name], value[f.name]) for f in dataclasses.fields(tp)})
     origin = typing.get_origin(tp)
@@ -93,26 +94,29 @@ def run_idempotent(
         if _replay(conn, request_id, operation, digest, result_type) is None:
             _record(conn, request_id, operation, digest, now(), refusal=err)
 
+    def replay_twin(conn: Connection) -> R:
+        stored = _replay(conn, request_id, operation, digest, result_type)
+        if stored is None:
+            raise AssertionError(f"idempotency record {request_id} vanished")
+        return stored
+
     try:
         return run_in_transaction(engine, attempt)
     except _Replay:
-        return run_in_transaction(
-            engine, lambda c: _replay(c, request_id, operation, digest, result_type, must=True)
-        )
+        return run_in_transaction(engine, replay_twin)
     except CoalitionError as err:
         if err.code.name in ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED", "INVALID_ARGUMENT"):
             raise  # transient or malformed: nothing was decided, a retry may go ahead
-        try:
-            run_in_transaction(engine, lambda c: record_refusal(c, err))
-        except _Replay:
-            pass
-        # A concurrent twin may have succeeded first; its record is the answer.
-        replayed = run_in_transaction(
-            engine, lambda c: _replay(c, request_id, operation, digest, result_type)
-        )
-        if replayed is not None:
-            return replayed
-        raise
+        refusal = err
+    with contextlib.suppress(_Replay):
+        run_in_transaction(engine, lambda c: record_refusal(c, refusal))
+    # A concurrent twin may have succeeded first; its record is the answer.
+    replayed = run_in_transaction(
+        engine, lambda c: _replay(c, request_id, operation, digest, result_type)
+    )
+    if replayed is not None:
+        return replayed
+    raise refusal
 
 
 def _replay(
@@ -121,12 +125,9 @@ def _replay(
     operation: str,
     digest: str,
     result_type: type[R],
-    must: bool = False,
 ) -> R | None:
     row = conn.execute(select(idempotency).where(idempotency.c.request_id == request_id)).first()
     if row is None:
-        if must:
-            raise AssertionError(f"idempotency record {request_id} vanished")
         return None
     if row.operation != operation or row.request_hash != digest:
         raise AlreadyExists(

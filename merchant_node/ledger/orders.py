@@ -78,7 +78,9 @@ def earn(
     member = lock_member(conn, member_id=cmd.member_id)
     ctx = ctx.after_lock()
     if conn.execute(select(earnings.c.id).where(earnings.c.order_id == cmd.order_id)).first():
-        raise AlreadyExists("ORDER_ALREADY_EARNED", f"order {cmd.order_id} has already earned points")
+        raise AlreadyExists(
+            "ORDER_ALREADY_EARNED", f"order {cmd.order_id} has already earned points"
+        )
     purchase = Purchase(
         cmd.member_id, cmd.order_id, cmd.amount_fen, cmd.channel, occurred_at, cmd.line_items
     )
@@ -145,7 +147,12 @@ def earn(
         )
     available = live_points(spendable_lots(conn, member.id), ctx.now)
     return EarnResult(
-        points, to_debt, expires_at if to_lot else None, ctx.rate_version, available, earning.breakdown
+        points,
+        to_debt,
+        expires_at if to_lot else None,
+        ctx.rate_version,
+        available,
+        earning.breakdown,
     )
 
 
@@ -196,7 +203,9 @@ def refund(conn: Connection, cmd: Refund, ctx: Context) -> RefundResult:
         select(redemptions).where(redemptions.c.order_id == cmd.order_id)
     ).first()
     if earning is None and redemption is None:
-        raise NotFound("ORDER_NOT_FOUND", f"order {cmd.order_id} neither earned nor redeemed points")
+        raise NotFound(
+            "ORDER_NOT_FOUND", f"order {cmd.order_id} neither earned nor redeemed points"
+        )
     member_pk = (earning or redemption).member_pk  # type: ignore[union-attr]
     member = lock_member(conn, pk=member_pk)
     ctx = ctx.after_lock()
@@ -205,13 +214,15 @@ def refund(conn: Connection, cmd: Refund, ctx: Context) -> RefundResult:
     if earning is not None:
         earning = conn.execute(select(earnings).where(earnings.c.id == earning.id)).one()
     if redemption is not None:
-        redemption = conn.execute(select(redemptions).where(redemptions.c.id == redemption.id)).one()
+        redemption = conn.execute(
+            select(redemptions).where(redemptions.c.id == redemption.id)
+        ).one()
     amount, points = _refund_scope(cmd, earning, redemption)
 
     clawed = to_debt = 0
-    if amount:
+    if amount and earning is not None:
         clawed, to_debt = _claw_back(conn, earning, amount, ctx)
-    if points:
+    if points and redemption is not None:
         _return_points(conn, redemption, points, ctx)
         expire_due_lots(conn, member_pk, ctx)  # points given back to a lot that has since expired
     available = live_points(spendable_lots(conn, member_pk), ctx.now)
@@ -233,7 +244,8 @@ def _refund_scope(cmd: Refund, earning: Row | None, redemption: Row | None) -> t
         )
     if cmd.points and redemption is None:
         raise FailedPrecondition(
-            "ORDER_HAS_NO_REDEMPTION", f"order {cmd.order_id} redeemed no points; refund amount only"
+            "ORDER_HAS_NO_REDEMPTION",
+            f"order {cmd.order_id} redeemed no points; refund amount only",
         )
     if cmd.amount_fen > open_amount:
         raise FailedPrecondition(
@@ -257,7 +269,9 @@ def _claw_back(conn: Connection, earning: Row, amount: int, ctx: Context) -> tup
     from the member's other live lots (earliest expiry first); what the member already spent
     becomes a debt that future earnings pay off. Returns (points clawed back, added to debt)."""
     refunded = earning.refunded_fen + amount
-    claw = domain.clawback_target(earning.points, earning.amount_fen, refunded) - earning.clawed_back
+    claw = (
+        domain.clawback_target(earning.points, earning.amount_fen, refunded) - earning.clawed_back
+    )
     conn.execute(
         update(earnings)
         .where(earnings.c.id == earning.id)
@@ -272,27 +286,46 @@ def _claw_back(conn: Connection, earning: Row, amount: int, ctx: Context) -> tup
     more, short = domain.take_up_to(others, short, ctx.now)
     taken += more
     move_lots(conn, [(lot, -pts) for lot, pts in taken])
-    postings = [Posting(domain.MEMBER_AVAILABLE, -pts, earning.member_pk, lot) for lot, pts in taken]
+    postings = [
+        Posting(domain.MEMBER_AVAILABLE, -pts, earning.member_pk, lot) for lot, pts in taken
+    ]
     if short:
         postings.append(Posting(domain.MEMBER_DEBT, -short, earning.member_pk))
         conn.execute(
-            update(members).where(members.c.id == earning.member_pk).values(debt=members.c.debt + short)
+            update(members)
+            .where(members.c.id == earning.member_pk)
+            .values(debt=members.c.debt + short)
         )
     postings.append(Posting(domain.CLAWBACK, claw))
     post_journal(
-        conn, ctx, domain.CLAWBACK_KIND, postings, member_pk=earning.member_pk, order_id=earning.order_id
+        conn,
+        ctx,
+        domain.CLAWBACK_KIND,
+        postings,
+        member_pk=earning.member_pk,
+        order_id=earning.order_id,
     )
     return claw, short
 
 
 def _return_points(conn: Connection, redemption: Row, points: int, ctx: Context) -> None:
     """Gives points back to the lots the redemption took them from, latest expiry first."""
-    parts = conn.execute(
-        select(allocations.c.id, allocations.c.lot_id, allocations.c.points, allocations.c.returned, lots.c.expires_at)
+    rows = conn.execute(
+        select(
+            allocations.c.id,
+            allocations.c.lot_id,
+            allocations.c.points,
+            allocations.c.returned,
+            lots.c.expires_at,
+        )
         .join(lots, lots.c.id == allocations.c.lot_id)
         .where(allocations.c.redemption_id == redemption.id)
     ).all()
-    parts.sort(key=lambda p: domain.spending_order(domain.SpendableLot(p.lot_id, 0, p.expires_at)), reverse=True)
+    parts = sorted(
+        rows,
+        key=lambda p: domain.spending_order(domain.SpendableLot(p.lot_id, 0, p.expires_at)),
+        reverse=True,
+    )
     back: list[tuple[int, int]] = []
     left = points
     for part in parts:
@@ -300,15 +333,26 @@ def _return_points(conn: Connection, redemption: Row, points: int, ctx: Context)
         if give:
             back.append((part.lot_id, give))
             conn.execute(
-                update(allocations).where(allocations.c.id == part.id).values(returned=part.returned + give)
+                update(allocations)
+                .where(allocations.c.id == part.id)
+                .values(returned=part.returned + give)
             )
             left -= give
     move_lots(conn, back)
     conn.execute(
-        update(redemptions).where(redemptions.c.id == redemption.id).values(returned=redemption.returned + points)
+        update(redemptions)
+        .where(redemptions.c.id == redemption.id)
+        .values(returned=redemption.returned + points)
     )
-    postings = [Posting(domain.MEMBER_AVAILABLE, pts, redemption.member_pk, lot) for lot, pts in back]
+    postings = [
+        Posting(domain.MEMBER_AVAILABLE, pts, redemption.member_pk, lot) for lot, pts in back
+    ]
     postings.append(Posting(domain.REDEMPTION, -points))
     post_journal(
-        conn, ctx, domain.REDEMPTION_RETURN, postings, member_pk=redemption.member_pk, order_id=redemption.order_id
+        conn,
+        ctx,
+        domain.REDEMPTION_RETURN,
+        postings,
+        member_pk=redemption.member_pk,
+        order_id=redemption.order_id,
     )

@@ -10,7 +10,13 @@ from sqlalchemy import Connection, and_, case, func, or_, select
 
 from coalition_kernel.errors import InvalidArgument
 from merchant_node.ledger import domain
-from merchant_node.ledger.schema import allocations, holds, journal_lines, journal_transactions, lots
+from merchant_node.ledger.schema import (
+    allocations,
+    holds,
+    journal_lines,
+    journal_transactions,
+    lots,
+)
 from merchant_node.ledger.store import find_member
 
 
@@ -100,7 +106,9 @@ def history(
         )
         .join(journal_lines, journal_lines.c.txn_id == tx.c.id)
         .where(tx.c.member_pk == member.id, journal_lines.c.member_pk == member.id)
-        .group_by(tx.c.id, tx.c.kind, tx.c.order_id, tx.c.created_at, tx.c.rate_version, tx.c.rule_version)
+        .group_by(
+            tx.c.id, tx.c.kind, tx.c.order_id, tx.c.created_at, tx.c.rate_version, tx.c.rule_version
+        )
         .order_by(tx.c.id.desc())
         .limit(page_size + 1)
     )

@@ -1,4 +1,4 @@
-"""Tables of the node's ledger (SQLAlchemy Core). Migrations in merchant_node/migrations create them.
+"""Tables of the node's ledger (SQLAlchemy Core), created by merchant_node/migrations.
 
 The database holds the invariants too: CHECK constraints on every amount, unique order and
 request ids, and (in the migration) triggers that keep the journal append-only and, on
@@ -131,9 +131,7 @@ allocations = Table(
     Column("returned", BigInteger, nullable=False, default=0),
     CheckConstraint("points > 0", name="points_positive"),
     CheckConstraint("returned >= 0 AND returned <= points", name="returned_in_range"),
-    CheckConstraint(
-        "(redemption_id IS NULL) <> (hold_id IS NULL)", name="exactly_one_owner"
-    ),
+    CheckConstraint("(redemption_id IS NULL) <> (hold_id IS NULL)", name="exactly_one_owner"),
     Index("ix_allocations_redemption", "redemption_id"),
     Index("ix_allocations_hold", "hold_id"),
 )
@@ -153,9 +151,7 @@ holds = Table(
     Column("finished_at", TS),
     Column("rate_version", Integer, ForeignKey("rate_versions.version"), nullable=False),
     CheckConstraint("points > 0", name="points_positive"),
-    CheckConstraint(
-        "status IN ('pending', 'posted', 'voided', 'expired')", name="status_known"
-    ),
+    CheckConstraint("status IN ('pending', 'posted', 'voided', 'expired')", name="status_known"),
     Index("ix_holds_member_status", "member_pk", "status", "expires_at"),
 )
 

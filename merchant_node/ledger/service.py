@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from coalition_kernel.db import run_in_transaction, utc_now
 from coalition_kernel.errors import AlreadyExists, InvalidArgument
 from coalition_kernel.points import Rate, format_ratio, parse_ratio
-from merchant_node.ledger import holds, orders, queries
+from merchant_node.ledger import audit, holds, orders, queries
 from merchant_node.ledger.commands import Earn, Enroll, PlaceHold, Redeem, Refund, check_id
 from merchant_node.ledger.idempotency import run_idempotent
 from merchant_node.ledger.orders import EarnPolicy, EarnResult, RedeemResult, RefundResult
@@ -96,7 +96,9 @@ class NodeLedger:
         """Enrolls a member; a second enrollment of the same member is ALREADY_EXISTS."""
 
         def work(conn: Connection) -> EnrollResult:
-            if conn.execute(select(members.c.id).where(members.c.member_id == cmd.member_id)).first():
+            if conn.execute(
+                select(members.c.id).where(members.c.member_id == cmd.member_id)
+            ).first():
                 raise AlreadyExists(
                     "MEMBER_ALREADY_ENROLLED", f"member {cmd.member_id} is already enrolled"
                 )
@@ -197,19 +199,26 @@ class NodeLedger:
         """Writes down lapsed holds and expired lots, member by member; returns members swept."""
         swept = 0
         while True:
-            now = self.clock()
-            due = run_in_transaction(self.engine, lambda c: holds.members_with_due_work(c, now, batch))
+            due = run_in_transaction(self.engine, self._members_due(batch))
             for member_pk in due:
-                ctx = self._context(None)
-
-                def work(conn: Connection, pk: int = member_pk, ctx: Context = ctx) -> None:
-                    lock_member(conn, pk=pk)
-                    holds.sweep_member(conn, pk, ctx)
-
-                run_in_transaction(self.engine, work)
+                run_in_transaction(self.engine, self._sweep(member_pk))
             swept += len(due)
             if len(due) < batch:
                 return swept
+
+    def _members_due(self, batch: int) -> Callable[[Connection], list[int]]:
+        return lambda conn: holds.members_with_due_work(conn, self.clock(), batch)
+
+    def _sweep(self, member_pk: int) -> Callable[[Connection], None]:
+        def work(conn: Connection) -> None:
+            lock_member(conn, pk=member_pk)
+            holds.sweep_member(conn, member_pk, self._context(None).after_lock())
+
+        return work
+
+    def audit(self) -> list[str]:
+        """The ledger's laws checked against the stored state: what is violated, if anything."""
+        return run_in_transaction(self.engine, audit.violations)
 
     def balance(self, member_id: str, expiring_within_days: int = 30) -> queries.Balance:
         """The member's balance now: available, held, expiring soon, lifetime, debt."""

@@ -1,0 +1,145 @@
+"""Fixtures shared by every test: databases (SQLite and PostgreSQL, one parametrized suite),
+a controllable clock, a migrated ledger and a real node server on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+
+from coalition_kernel.db import make_engine
+from merchant_node.ledger.migrate import upgrade
+from merchant_node.ledger.orders import EarnPolicy
+from merchant_node.ledger.service import NodeLedger
+
+PG_ADMIN_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--postgres-url",
+        default=os.environ.get("COALITION_TEST_PG", PG_ADMIN_DEFAULT),
+        help="admin URL of a PostgreSQL server; tests create and drop their own databases",
+    )
+
+
+def _pg_admin(config: pytest.Config) -> sa.Engine | None:
+    """An AUTOCOMMIT engine on the server, or None (tests skip) unless CI demands PostgreSQL."""
+    url = config.getoption("--postgres-url")
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    try:
+        with engine.connect():
+            return engine
+    except sa.exc.OperationalError as exc:
+        if os.environ.get("COALITION_REQUIRE_POSTGRES") == "1":
+            pytest.fail(
+                f"PostgreSQL is required (COALITION_REQUIRE_POSTGRES=1) but unreachable: {exc}"
+            )
+        return None
+
+
+@pytest.fixture(scope="session")
+def pg_admin(pytestconfig: pytest.Config) -> Iterator[sa.Engine | None]:
+    engine = _pg_admin(pytestconfig)
+    yield engine
+    if engine is not None:
+        engine.dispose()
+
+
+def _fresh_pg_database(admin: sa.Engine) -> Iterator[str]:
+    name = f"cpx_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def db_url(request: pytest.FixtureRequest, tmp_path, pg_admin) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh, empty database: a SQLite file, then a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'node.db'}"
+        return
+    if pg_admin is None:
+        pytest.skip("PostgreSQL unreachable (set --postgres-url or COALITION_TEST_PG)")
+    yield from _fresh_pg_database(pg_admin)
+
+
+@pytest.fixture
+def pg_url(pg_admin) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh PostgreSQL database, for what SQLite cannot show (row locks, real concurrency)."""
+    if pg_admin is None:
+        pytest.skip("PostgreSQL unreachable (set --postgres-url or COALITION_TEST_PG)")
+    yield from _fresh_pg_database(pg_admin)
+
+
+@dataclass
+class FakeClock:
+    """A clock the test moves by hand; the ledger reads it at every decision."""
+
+    now: datetime = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.now += timedelta(**kwargs)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def open_test_ledger(
+    url: str, clock=None, *, ttl_days: int | None = 365, pool_size: int = 8
+) -> NodeLedger:  # type: ignore[no-untyped-def]
+    engine = make_engine(url, pool_size=pool_size)
+    upgrade(engine)
+    kwargs = {"clock": clock} if clock is not None else {}
+    ledger = NodeLedger(engine, policy=EarnPolicy(points_ttl_days=ttl_days), **kwargs)
+    ledger.configure_rate("1", "1")
+    return ledger
+
+
+@pytest.fixture
+def ledger(db_url: str, clock: FakeClock) -> Iterator[NodeLedger]:
+    """A migrated ledger at 1 point per yuan and 1 fen per point, on the fake clock."""
+    ledger = open_test_ledger(db_url, clock)
+    yield ledger
+    ledger.engine.dispose()
+
+
+@dataclass
+class RunningNode:
+    target: str
+    ledger: NodeLedger
+
+
+async def start_node(ledger: NodeLedger, workers: int = 16) -> AsyncIterator[RunningNode]:
+    from merchant_node.server import build_server
+
+    server, offload = build_server(ledger, "127.0.0.1:0", workers=workers)
+    port = await server.start()
+    try:
+        yield RunningNode(f"127.0.0.1:{port}", ledger)
+    finally:
+        await server.stop(1)
+        offload.shutdown()
+
+
+@pytest_asyncio.fixture
+async def node(ledger: NodeLedger) -> AsyncIterator[RunningNode]:
+    """A real node server on a loopback port, over `ledger` (the fake clock)."""
+    async for running in start_node(ledger):
+        yield running
