@@ -76,7 +76,9 @@ def _transaction(engine: Engine) -> Iterator[Connection]:
 def _check_deadline(when: str) -> None:
     limit = deadline.get()
     if limit is not None and time.monotonic() >= limit:
-        raise DeadlineExceeded("DEADLINE_EXCEEDED", f"the call's deadline passed {when}; nothing changed")
+        raise DeadlineExceeded(
+            "DEADLINE_EXCEEDED", f"the call's deadline passed {when}; nothing changed"
+        )
 
 
 def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 5) -> T:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import time
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
