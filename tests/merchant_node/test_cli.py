@@ -1,0 +1,114 @@
+"""The `coalition` command as an operator runs it: init a node, serve it, stop it with SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from coalition.merchant.v1 import merchant_node_pb2 as pb
+from coalition.merchant.v1 import merchant_node_pb2_grpc as pb_grpc
+
+
+def coalition(*args: str, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    return subprocess.run(
+        [sys.executable, "-m", "coalition_cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kw,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_node_init_writes_config_keys_and_a_migrated_database(tmp_path, db_url):
+    done = coalition(
+        "node", "init", "--dir", str(tmp_path / "n"), "--merchant-id", "tea", "--db", db_url,
+        "--points-per-yuan", "3/2", "--fen-per-point", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = tomllib.loads((tmp_path / "n" / "node.toml").read_text())["node"]
+    assert (config["merchant_id"], config["points_per_yuan"], len(config["key_id"])) == (
+        "tea",
+        "3/2",
+        16,
+    )
+    assert os.stat(config["private_key_file"]).st_mode & 0o777 == 0o600
+    again = coalition("node", "init", "--dir", str(tmp_path / "n"), "--merchant-id", "tea")
+    assert again.returncode == 1 and "exists" in again.stderr
+
+
+def test_node_serve_answers_and_stops_gracefully_on_sigterm(tmp_path):
+    port = free_port()
+    init = coalition(
+        "node",
+        "init",
+        "--dir",
+        str(tmp_path),
+        "--merchant-id",
+        "tea",
+        "--listen",
+        f"127.0.0.1:{port}",
+    )
+    assert init.returncode == 0, init.stderr
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "coalition_cli.main",
+            "node",
+            "serve",
+            "--config",
+            str(tmp_path / "node.toml"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+            status = (
+                health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest()).status
+            )
+            assert status == health_pb2.HealthCheckResponse.SERVING
+            stub = pb_grpc.MerchantNodeServiceStub(channel)
+            stub.EnrollMember(pb.EnrollMemberRequest(request_id="r1", member_id="m1"))
+            res = stub.Earn(
+                pb.EarnRequest(request_id="r2", member_id="m1", order_id="o1", amount_fen=1000)
+            )
+            assert res.points_earned == 10  # 1 point per yuan (the default rate)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert "serving on" in server.stdout.read()
+
+
+@pytest.mark.parametrize("args", [["node", "serve"], ["node", "init", "--dir", "x"]])
+def test_cli_refuses_incomplete_invocations(args):
+    done = coalition(*args)
+    assert done.returncode == 2
+    assert done.stderr
+
+
+def test_demo_runs_a_story_and_stops():
+    started = time.monotonic()
+    done = coalition("demo")
+    assert done.returncode == 0, done.stderr
+    assert "INSUFFICIENT_POINTS" in done.stdout and "balances" in done.stdout
+    assert time.monotonic() - started < 60
