@@ -102,6 +102,8 @@ class Server:
     handlers: list[tuple[ServiceDescriptor, grpc.GenericRpcHandler]]
     listen: str = "127.0.0.1:0"
     options: list[tuple[str, Any]] = field(default_factory=list)
+    credentials: grpc.ServerCredentials | None = None
+    cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     server: grpc.aio.Server | None = None
     port: int = 0
     _health: health.aio.HealthServicer | None = None
@@ -117,7 +119,10 @@ class Server:
         reflection.enable_server_reflection(
             [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
-        self.port = self.server.add_insecure_port(self.listen)
+        if self.credentials is not None:
+            self.port = self.server.add_secure_port(self.listen, self.credentials)
+        else:
+            self.port = self.server.add_insecure_port(self.listen)
         if not self.port:
             raise OSError(f"cannot listen on {self.listen}")
         await self.server.start()
@@ -132,6 +137,8 @@ class Server:
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        for cleanup in self.cleanups:
+            await cleanup()
 
     async def serve_until_signalled(self, grace: float = 5.0) -> None:
         stop = asyncio.Event()

@@ -161,3 +161,60 @@ class MerchantNodeClient:
     ) -> pb.ListHistoryResponse:
         req = pb.ListHistoryRequest(member_id=member_id, page_size=page_size, page_token=page_token)
         return await self.stub.ListHistory(req, timeout=self.timeout)
+
+    async def quote_cross(
+        self, issuer_id: str, *, points: int = 0, amount_fen: int = 0
+    ) -> pb.QuoteCrossRedemptionResponse:
+        req = pb.QuoteCrossRedemptionRequest(issuer_id=issuer_id)
+        if points:
+            req.points = points
+        if amount_fen:
+            req.amount_fen = amount_fen
+        return await self.stub.QuoteCrossRedemption(req, timeout=self.timeout)
+
+    async def authorize_cross(
+        self,
+        issuer_id: str,
+        member_id: str,
+        order_id: str,
+        *,
+        points: int = 0,
+        amount_fen: int = 0,
+        consent_code: str = "",
+        quote_id: str = "",
+        request_id: str | None = None,
+    ) -> pb.AuthorizeCrossRedemptionResponse:
+        req = pb.AuthorizeCrossRedemptionRequest(
+            request_id=request_id or str(uuid.uuid4()),
+            issuer_id=issuer_id,
+            member_id=member_id,
+            order_id=order_id,
+            consent_code=consent_code,
+            quote_id=quote_id,
+        )
+        if points:
+            req.points = points
+        if amount_fen:
+            req.amount_fen = amount_fen
+        return await self.stub.AuthorizeCrossRedemption(req, timeout=self.timeout)
+
+    async def capture_cross(
+        self, authorization_id: str, *, request_id: str | None = None
+    ) -> pb.CaptureCrossRedemptionResponse:
+        req = pb.CaptureCrossRedemptionRequest(
+            request_id=request_id or str(uuid.uuid4()), authorization_id=authorization_id
+        )
+        return await self.stub.CaptureCrossRedemption(req, timeout=self.timeout)
+
+    async def void_cross(
+        self, authorization_id: str, *, request_id: str | None = None
+    ) -> pb.VoidCrossRedemptionResponse:
+        req = pb.VoidCrossRedemptionRequest(
+            request_id=request_id or str(uuid.uuid4()), authorization_id=authorization_id
+        )
+        return await self.stub.VoidCrossRedemption(req, timeout=self.timeout)
+
+    async def get_portfolio(self, member_id: str) -> pb.GetPortfolioResponse:
+        return await self.stub.GetPortfolio(
+            pb.GetPortfolioRequest(member_id=member_id), timeout=self.timeout
+        )

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from coalition.exchange.v1 import exchange_pb2 as xpb
 from coalition.merchant.v1 import merchant_node_pb2 as pb
-from coalition_kernel.errors import InvalidArgument
+from coalition_kernel.db import utc_now
+from coalition_kernel.envelope import EXCHANGE_ID, Signer, StaticKeys, Verifier
+from coalition_kernel.errors import FailedPrecondition, InvalidArgument
 from coalition_kernel.rpc import Offload, Server, generic_handler
+from merchant_node import issuer
+from merchant_node.acquirer import CrossRedemptions, ExchangeLink
+from merchant_node.ledger import consent
 from merchant_node.ledger.commands import Earn, Enroll, Redeem, Refund
 from merchant_node.ledger.service import NodeLedger
 from merchant_node.rules.base import LineItem
@@ -41,10 +50,37 @@ def _time_of(msg, field: str) -> datetime | None:  # type: ignore[no-untyped-def
     return value
 
 
+@dataclass(frozen=True)
+class CoalitionLink:
+    """How a node takes part in the coalition: its identity and the exchange it trusts."""
+
+    merchant_id: str
+    private_key: Ed25519PrivateKey
+    exchange_key: Ed25519PublicKey
+    exchange_endpoint: str
+    clock: Callable[[], datetime] = utc_now
+
+
 class MerchantNodeServicer:
-    def __init__(self, ledger: NodeLedger, offload: Offload) -> None:
+    def __init__(
+        self,
+        ledger: NodeLedger,
+        offload: Offload,
+        cross: CrossRedemptions | None = None,
+        merchant_id: str = "",
+    ) -> None:
         self.ledger = ledger
         self.offload = offload
+        self.cross_redemptions = cross
+        self.merchant_id = merchant_id
+
+    @property
+    def cross(self) -> CrossRedemptions:
+        if self.cross_redemptions is None:
+            raise FailedPrecondition(
+                "EXCHANGE_NOT_CONFIGURED", "this node is not linked to a coalition exchange"
+            )
+        return self.cross_redemptions
 
     def handlers(self) -> dict:  # type: ignore[type-arg]
         return {
@@ -54,6 +90,11 @@ class MerchantNodeServicer:
             "Refund": self.refund,
             "GetBalance": self.get_balance,
             "ListHistory": self.list_history,
+            "QuoteCrossRedemption": self.quote_cross,
+            "AuthorizeCrossRedemption": self.authorize_cross,
+            "CaptureCrossRedemption": self.capture_cross,
+            "VoidCrossRedemption": self.void_cross,
+            "GetPortfolio": self.get_portfolio,
         }
 
     async def enroll_member(self, req: pb.EnrollMemberRequest, _ctx) -> pb.EnrollMemberResponse:  # type: ignore[no-untyped-def]
@@ -65,7 +106,13 @@ class MerchantNodeServicer:
             referred_by_code=res.referred_by_code,
             enrolled_at=_ts(res.enrolled_at),
         )
-        return pb.EnrollMemberResponse(member=member)
+        return pb.EnrollMemberResponse(
+            member=member,
+            wallet_secret=res.wallet_secret,
+            wallet_uri=consent.wallet_uri(
+                res.wallet_secret, res.member_id, self.merchant_id or "node"
+            ),
+        )
 
     async def earn(self, req: pb.EarnRequest, _ctx) -> pb.EarnResponse:  # type: ignore[no-untyped-def]
         cmd = Earn(
@@ -158,10 +205,109 @@ class MerchantNodeServicer:
             next_page_token=token,
         )
 
+    # -- cross-merchant redemption (this node as acquirer) ------------------------------------
 
-def build_server(ledger: NodeLedger, listen: str, *, workers: int = 16) -> tuple[Server, Offload]:
-    """The node's gRPC server (not yet started) and the pool its blocking work runs on."""
+    async def quote_cross(
+        self, req: pb.QuoteCrossRedemptionRequest, _ctx
+    ) -> pb.QuoteCrossRedemptionResponse:  # type: ignore[no-untyped-def]
+        q = await self.cross.quote(req.issuer_id, req.points, req.amount_fen)
+        return pb.QuoteCrossRedemptionResponse(
+            quote_id=q.quote_id,
+            points=q.points,
+            value_fen=q.value_fen,
+            fee_fen=q.fee_fen,
+            rate_version=q.rate_version,
+            expires_at=q.expires_at,
+        )
+
+    async def authorize_cross(
+        self, req: pb.AuthorizeCrossRedemptionRequest, _ctx
+    ) -> pb.AuthorizeCrossRedemptionResponse:  # type: ignore[no-untyped-def]
+        a = await self.cross.authorize(
+            req.request_id,
+            req.issuer_id,
+            req.member_id,
+            req.order_id,
+            req.points,
+            req.amount_fen,
+            req.consent_code,
+            req.quote_id,
+        )
+        return pb.AuthorizeCrossRedemptionResponse(
+            authorization_id=a.authorization_id,
+            points=a.points,
+            value_fen=a.value_fen,
+            fee_fen=a.fee_fen,
+            hold_expires_at=a.hold_expires_at,
+        )
+
+    async def capture_cross(
+        self, req: pb.CaptureCrossRedemptionRequest, _ctx
+    ) -> pb.CaptureCrossRedemptionResponse:  # type: ignore[no-untyped-def]
+        r = await self.cross.capture(req.request_id, req.authorization_id)
+        return pb.CaptureCrossRedemptionResponse(
+            clearing_id=r.clearing_id,
+            issuer_id=r.issuer_id,
+            points=r.points,
+            value_fen=r.value_fen,
+            fee_fen=r.fee_fen,
+            settlement_period=r.settlement_period,
+        )
+
+    async def void_cross(
+        self, req: pb.VoidCrossRedemptionRequest, _ctx
+    ) -> pb.VoidCrossRedemptionResponse:  # type: ignore[no-untyped-def]
+        v = await self.cross.void(req.request_id, req.authorization_id)
+        return pb.VoidCrossRedemptionResponse(
+            authorization_id=v.authorization_id, voided=v.status == xpb.AUTHORIZATION_STATUS_VOIDED
+        )
+
+    async def get_portfolio(self, req: pb.GetPortfolioRequest, _ctx) -> pb.GetPortfolioResponse:  # type: ignore[no-untyped-def]
+        p = await self.cross.portfolio(req.member_id)
+        lines = [
+            pb.PortfolioLine(
+                issuer_id=b.issuer_id,
+                display_name=b.display_name,
+                available_points=b.available_points,
+                value_fen=b.value_fen,
+                reachable=b.reachable,
+            )
+            for b in p.balances
+        ]
+        return pb.GetPortfolioResponse(
+            lines=lines, total_value_fen=sum(line.value_fen for line in lines if line.reachable)
+        )
+
+
+def build_server(
+    ledger: NodeLedger,
+    listen: str,
+    *,
+    workers: int = 16,
+    coalition: CoalitionLink | None = None,
+) -> tuple[Server, Offload]:
+    """The node's gRPC server (not yet started) and the pool its blocking work runs on.
+
+    With a `coalition` link the node also serves the exchange as an issuer (IssuerService) and
+    its POS can spend other issuers' points here (the cross-redemption RPCs).
+    """
     offload = Offload(workers)
-    servicer = MerchantNodeServicer(ledger, offload)
-    handler = generic_handler(SERVICE, servicer.handlers())
-    return Server([(SERVICE, handler)], listen=listen), offload
+    cross = None
+    handlers = []
+    cleanups: list[Callable[[], Awaitable[None]]] = []
+    if coalition is not None:
+        signer = Signer(coalition.merchant_id, coalition.private_key, coalition.clock)
+        link = ExchangeLink(coalition.exchange_endpoint, signer, coalition.exchange_key)
+        cleanups.append(link.close)
+        cross = CrossRedemptions(ledger.engine, link, offload, coalition.clock)
+        verifier = Verifier(
+            coalition.merchant_id,
+            StaticKeys({EXCHANGE_ID: coalition.exchange_key}),
+            clock=coalition.clock,
+        )
+        issuing = issuer.IssuerServicer(ledger, signer, verifier, offload)
+        handlers.append((issuer.SERVICE, generic_handler(issuer.SERVICE, issuing.handlers())))
+    merchant_id = coalition.merchant_id if coalition else ""
+    servicer = MerchantNodeServicer(ledger, offload, cross, merchant_id)
+    handlers.insert(0, (SERVICE, generic_handler(SERVICE, servicer.handlers())))
+    return Server(handlers, listen=listen, cleanups=cleanups), offload

@@ -74,6 +74,25 @@ def db_url(request: pytest.FixtureRequest, tmp_path, pg_admin) -> Iterator[str]:
     yield from _fresh_pg_database(pg_admin)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def new_database(request: pytest.FixtureRequest, tmp_path, pg_admin):  # type: ignore[no-untyped-def]
+    """Makes fresh databases of one kind (SQLite files, then PostgreSQL databases) on demand."""
+    if request.param == "postgresql" and pg_admin is None:
+        pytest.skip("PostgreSQL unreachable (set --postgres-url or COALITION_TEST_PG)")
+    made: list[Iterator[str]] = []
+
+    def make(name: str) -> str:
+        if request.param == "sqlite":
+            return f"sqlite:///{tmp_path / f'{name}.db'}"
+        database = _fresh_pg_database(pg_admin)
+        made.append(database)
+        return next(database)
+
+    yield make
+    for database in made:
+        next(database, None)
+
+
 @pytest.fixture
 def pg_url(pg_admin) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A fresh PostgreSQL database, for what SQLite cannot show (row locks, real concurrency)."""

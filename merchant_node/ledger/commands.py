@@ -149,11 +149,17 @@ class PlaceHold:
     member_id: str
     points: int
     ttl_seconds: int
+    consent_code: str = ""
+    acquirer_id: str = ""
 
     def __post_init__(self) -> None:
         check_request_id(self.request_id)
         check_id("hold_ref", self.hold_ref)
         check_id("member_id", self.member_id)
         check_amount("points", self.points)
+        if self.acquirer_id:
+            check_id("acquirer_id", self.acquirer_id)
+        if len(self.consent_code) > 10:
+            raise InvalidArgument("FIELD_TOO_LONG", "consent_code is longer than 10 characters")
         if not 1 <= self.ttl_seconds <= 7 * 24 * 3600:
             raise InvalidArgument("TTL_OUT_OF_RANGE", "ttl_seconds must be between 1 and 604800")

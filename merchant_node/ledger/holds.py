@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Row, select, update
 
 from coalition_kernel.errors import AlreadyExists, FailedPrecondition, NotFound
-from merchant_node.ledger import domain
+from merchant_node.ledger import consent, domain
 from merchant_node.ledger.commands import PlaceHold
 from merchant_node.ledger.domain import Posting
 from merchant_node.ledger.schema import allocations, holds, lots
@@ -35,12 +35,16 @@ class HoldResult:
     expires_at: datetime
 
 
-def place_hold(conn: Connection, cmd: PlaceHold, ctx: Context) -> HoldResult:
+def place_hold(
+    conn: Connection, cmd: PlaceHold, ctx: Context, *, require_consent: bool = True
+) -> HoldResult:
     member = lock_member(conn, member_id=cmd.member_id)
     ctx = ctx.after_lock()
     sweep_member(conn, member.id, ctx)
     if conn.execute(select(holds.c.id).where(holds.c.hold_ref == cmd.hold_ref)).first():
         raise AlreadyExists("HOLD_EXISTS", f"hold {cmd.hold_ref} already exists")
+    if require_consent:
+        consent.accept(conn, member, cmd.consent_code, cmd.hold_ref, ctx.now)
     candidates = spendable_lots(conn, member.id)
     taken = domain.allocate(candidates, cmd.points, ctx.now)
     expiries = {lot.id: lot.expires_at for lot in candidates}
@@ -106,6 +110,8 @@ def post_hold(conn: Connection, hold_ref: str, ctx: Context) -> HoldResult:
 def void_hold(conn: Connection, hold_ref: str, ctx: Context) -> HoldResult:
     hold = _locked_hold(conn, hold_ref)
     ctx = ctx.after_lock()
+    sweep_member(conn, hold.member_pk, ctx)  # a lapsed hold is expired, whatever a void says
+    hold = conn.execute(select(holds).where(holds.c.id == hold.id)).one()
     if hold.status == "posted":
         raise FailedPrecondition(
             "HOLD_ALREADY_POSTED", f"hold {hold_ref} was posted; refund instead"

@@ -77,6 +77,7 @@ def earn(
         )
     member = lock_member(conn, member_id=cmd.member_id)
     ctx = ctx.after_lock()
+    sweep_member(conn, member.id, ctx)
     if conn.execute(select(earnings.c.id).where(earnings.c.order_id == cmd.order_id)).first():
         raise AlreadyExists(
             "ORDER_ALREADY_EARNED", f"order {cmd.order_id} has already earned points"

@@ -58,6 +58,8 @@ members = Table(
     Column("enrolled_at", TS, nullable=False),
     Column("lifetime_earned", BigInteger, nullable=False, default=0),
     Column("debt", BigInteger, nullable=False, default=0),
+    # RFC 6238 secret of the member's wallet: its one-time codes are consent to spend elsewhere.
+    Column("wallet_secret", String(32)),
     CheckConstraint("lifetime_earned >= 0", name="lifetime_earned_non_negative"),
     CheckConstraint("debt >= 0", name="debt_non_negative"),
 )
@@ -196,4 +198,44 @@ idempotency = Table(
     Column("error_message", Text),
     Column("created_at", TS, nullable=False),
     CheckConstraint("outcome IN ('ok', 'refused')", name="outcome_known"),
+)
+
+# One-time use of a member's consent codes: a TOTP time step, once accepted, is spent.
+consent_uses = Table(
+    "consent_uses",
+    metadata,
+    Column("member_pk", ForeignKey("members.id"), primary_key=True),
+    Column("time_step", BigInteger, primary_key=True),
+    Column("hold_ref", String(64), nullable=False),
+    Column("used_at", TS, nullable=False),
+)
+
+CROSS_STATUSES = ("authorized", "captured", "voided")
+
+# This merchant as acquirer: redemptions of other issuers' points here. Captured rows are the
+# receivables settlement collects (law 5: each matches one clearing record at the exchange).
+cross_redemptions = Table(
+    "cross_redemptions",
+    metadata,
+    Column("authorization_id", String(64), primary_key=True),
+    Column("issuer_id", String(64), nullable=False),
+    Column("member_id", String(64), nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("value_fen", BigInteger, nullable=False),
+    Column("fee_fen", BigInteger, nullable=False),
+    Column("rate_version", Integer, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("authorized_at", TS, nullable=False),
+    Column("hold_expires_at", TS, nullable=False),
+    Column("captured_at", TS),
+    Column("clearing_id", String(64), unique=True),
+    Column("settlement_period", String(10)),
+    Column("exchange_receipt", LargeBinary),
+    CheckConstraint("points > 0", name="points_positive"),
+    CheckConstraint(
+        "value_fen >= 0 AND fee_fen >= 0 AND fee_fen <= value_fen", name="value_in_range"
+    ),
+    CheckConstraint("status IN ('authorized', 'captured', 'voided')", name="status_known"),
+    Index("ix_cross_redemptions_period", "settlement_period", "issuer_id"),
 )

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from coalition_kernel.db import run_in_transaction, utc_now
 from coalition_kernel.errors import AlreadyExists, InvalidArgument
 from coalition_kernel.points import Rate, format_ratio, parse_ratio
-from merchant_node.ledger import audit, holds, orders, queries
+from merchant_node.ledger import audit, consent, holds, orders, queries
 from merchant_node.ledger.commands import Earn, Enroll, PlaceHold, Redeem, Refund, check_id
 from merchant_node.ledger.idempotency import run_idempotent
 from merchant_node.ledger.orders import EarnPolicy, EarnResult, RedeemResult, RefundResult
@@ -30,6 +30,7 @@ class EnrollResult:
     referral_code: str
     referred_by_code: str
     enrolled_at: datetime
+    wallet_secret: str
 
 
 class NodeLedger:
@@ -104,6 +105,7 @@ class NodeLedger:
                 )
             now = self.clock()
             code = "".join(secrets.choice(_REFERRAL_ALPHABET) for _ in range(8))
+            wallet_secret = consent.new_wallet_secret()
             try:
                 conn.execute(
                     members.insert().values(
@@ -115,13 +117,14 @@ class NodeLedger:
                         enrolled_at=now,
                         lifetime_earned=0,
                         debt=0,
+                        wallet_secret=wallet_secret,
                     )
                 )
             except IntegrityError as exc:  # a concurrent enrollment of the same member won
                 raise AlreadyExists(
                     "MEMBER_ALREADY_ENROLLED", f"member {cmd.member_id} is already enrolled"
                 ) from exc
-            return EnrollResult(cmd.member_id, code, cmd.referral_code, now)
+            return EnrollResult(cmd.member_id, code, cmd.referral_code, now, wallet_secret)
 
         return run_idempotent(self.engine, "enroll", cmd, EnrollResult, work, self.clock)
 
@@ -160,14 +163,19 @@ class NodeLedger:
             self.clock,
         )
 
-    def place_hold(self, cmd: PlaceHold) -> holds.HoldResult:
-        """Reserves specific lots for a cross-merchant redemption until posted, voided or lapsed."""
+    def place_hold(self, cmd: PlaceHold, *, require_consent: bool = True) -> holds.HoldResult:
+        """Reserves specific lots for a cross-merchant redemption until posted, voided or lapsed.
+
+        With `require_consent`, the member's one-time wallet code must be valid and unused.
+        """
         return run_idempotent(
             self.engine,
             "place_hold",
             cmd,
             holds.HoldResult,
-            lambda conn: holds.place_hold(conn, cmd, self._context(cmd.request_id)),
+            lambda conn: holds.place_hold(
+                conn, cmd, self._context(cmd.request_id), require_consent=require_consent
+            ),
             self.clock,
         )
 

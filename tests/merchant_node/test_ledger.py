@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from coalition_kernel.errors import AlreadyExists, FailedPrecondition, NotFound
+from coalition_kernel.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 from merchant_node.ledger.commands import Earn, Enroll, PlaceHold, Redeem, Refund
 from merchant_node.ledger.schema import journal_lines, lots
 
@@ -166,7 +166,7 @@ def test_unknown_member_and_order_are_not_found(ledger):
 def test_hold_reserves_points_then_posts_them(ledger):
     enroll(ledger)
     earn(ledger, "o1", 10_000)
-    ledger.place_hold(PlaceHold("h-req", "h1", "m1", 30, ttl_seconds=600))
+    ledger.place_hold(PlaceHold("h-req", "h1", "m1", 30, ttl_seconds=600), require_consent=False)
     bal = ledger.balance("m1")
     assert (bal.available_points, bal.held_points) == (70, 30)
     assert ledger.post_hold("p-req", "h1").status == "posted"
@@ -182,7 +182,7 @@ def test_hold_reserves_points_then_posts_them(ledger):
 def test_a_lapsed_hold_is_never_posted_and_its_points_come_back(ledger, clock):
     enroll(ledger)
     earn(ledger, "o1", 10_000)
-    ledger.place_hold(PlaceHold("h-req", "h1", "m1", 30, ttl_seconds=600))
+    ledger.place_hold(PlaceHold("h-req", "h1", "m1", 30, ttl_seconds=600), require_consent=False)
     clock.advance(seconds=600)
     assert ledger.balance("m1").available_points == 100  # before any sweep
     with pytest.raises(FailedPrecondition) as err:
@@ -198,14 +198,16 @@ def test_a_hold_never_outlives_the_lots_it_reserves(ledger, clock):
     enroll(ledger)
     earn(ledger, "o1", 10_000)
     clock.advance(days=365, seconds=-60)
-    hold = ledger.place_hold(PlaceHold("h-req", "h1", "m1", 30, ttl_seconds=3600))
+    hold = ledger.place_hold(
+        PlaceHold("h-req", "h1", "m1", 30, ttl_seconds=3600), require_consent=False
+    )
     assert hold.expires_at == clock.now + __import__("datetime").timedelta(seconds=60)
 
 
 def test_voiding_a_hold_releases_its_points(ledger):
     enroll(ledger)
     earn(ledger, "o1", 10_000)
-    ledger.place_hold(PlaceHold("h-req", "h1", "m1", 30, ttl_seconds=600))
+    ledger.place_hold(PlaceHold("h-req", "h1", "m1", 30, ttl_seconds=600), require_consent=False)
     assert ledger.void_hold("v-req", "h1").status == "voided"
     assert ledger.balance("m1").available_points == 100
     with pytest.raises(FailedPrecondition) as err:
@@ -232,3 +234,45 @@ def test_the_journal_is_append_only(ledger):
         with pytest.raises(sa.exc.DBAPIError), ledger.engine.begin() as conn:
             conn.execute(statement)
     assert ledger.audit() == []
+
+
+def wallet_code(ledger, member_id, at):  # type: ignore[no-untyped-def]
+    import pyotp
+
+    from merchant_node.ledger.schema import members
+
+    with ledger.engine.connect() as conn:
+        secret = conn.execute(
+            sa.select(members.c.wallet_secret).where(members.c.member_id == member_id)
+        ).scalar_one()
+    return pyotp.TOTP(secret).at(at)
+
+
+def test_a_hold_needs_the_members_one_time_code_and_each_code_works_once(ledger, clock):
+    secret = enroll(ledger).wallet_secret
+    assert len(secret) == 32
+    earn(ledger, "o1", 10_000)
+
+    def hold(ref, code):  # type: ignore[no-untyped-def]
+        return ledger.place_hold(PlaceHold(f"req-{ref}", ref, "m1", 10, 600, code, "shop-b"))
+
+    for ref, code, reason in [("h1", "", "CONSENT_REQUIRED"), ("h2", "000000", "CONSENT_INVALID")]:
+        with pytest.raises(PermissionDenied) as err:
+            hold(
+                ref,
+                code
+                if code != "000000" or wallet_code(ledger, "m1", clock.now) != code
+                else "111111",
+            )
+        assert err.value.reason == reason
+    code = wallet_code(ledger, "m1", clock.now)
+    assert hold("h3", code).status == "pending"
+    assert hold("h3", code).status == "pending"  # the same request replayed: same answer
+    with pytest.raises(PermissionDenied) as err:
+        hold("h4", code)
+    assert err.value.reason == "CONSENT_REUSED"
+    clock.advance(seconds=90)  # three steps later: the old code has expired
+    with pytest.raises(PermissionDenied) as err:
+        hold("h5", code)
+    assert err.value.reason == "CONSENT_INVALID"
+    assert ledger.balance("m1").held_points == 10

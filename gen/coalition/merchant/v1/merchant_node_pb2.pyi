@@ -69,10 +69,14 @@ class EnrollMemberRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., phone: _Optional[str] = ..., display_name: _Optional[str] = ..., referral_code: _Optional[str] = ...) -> None: ...
 
 class EnrollMemberResponse(_message.Message):
-    __slots__ = ("member",)
+    __slots__ = ("member", "wallet_secret", "wallet_uri")
     MEMBER_FIELD_NUMBER: _ClassVar[int]
+    WALLET_SECRET_FIELD_NUMBER: _ClassVar[int]
+    WALLET_URI_FIELD_NUMBER: _ClassVar[int]
     member: Member
-    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ...) -> None: ...
+    wallet_secret: str
+    wallet_uri: str
+    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., wallet_secret: _Optional[str] = ..., wallet_uri: _Optional[str] = ...) -> None: ...
 
 class LineItem(_message.Message):
     __slots__ = ("sku", "category", "quantity", "unit_price_fen")
@@ -257,3 +261,131 @@ class ListHistoryResponse(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[HistoryEntry]
     next_page_token: str
     def __init__(self, entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class QuoteCrossRedemptionRequest(_message.Message):
+    __slots__ = ("issuer_id", "points", "amount_fen")
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FEN_FIELD_NUMBER: _ClassVar[int]
+    issuer_id: str
+    points: int
+    amount_fen: int
+    def __init__(self, issuer_id: _Optional[str] = ..., points: _Optional[int] = ..., amount_fen: _Optional[int] = ...) -> None: ...
+
+class QuoteCrossRedemptionResponse(_message.Message):
+    __slots__ = ("quote_id", "points", "value_fen", "fee_fen", "rate_version", "expires_at")
+    QUOTE_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    FEE_FEN_FIELD_NUMBER: _ClassVar[int]
+    RATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    quote_id: str
+    points: int
+    value_fen: int
+    fee_fen: int
+    rate_version: int
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, quote_id: _Optional[str] = ..., points: _Optional[int] = ..., value_fen: _Optional[int] = ..., fee_fen: _Optional[int] = ..., rate_version: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AuthorizeCrossRedemptionRequest(_message.Message):
+    __slots__ = ("request_id", "issuer_id", "member_id", "order_id", "points", "amount_fen", "consent_code", "quote_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FEN_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_CODE_FIELD_NUMBER: _ClassVar[int]
+    QUOTE_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    issuer_id: str
+    member_id: str
+    order_id: str
+    points: int
+    amount_fen: int
+    consent_code: str
+    quote_id: str
+    def __init__(self, request_id: _Optional[str] = ..., issuer_id: _Optional[str] = ..., member_id: _Optional[str] = ..., order_id: _Optional[str] = ..., points: _Optional[int] = ..., amount_fen: _Optional[int] = ..., consent_code: _Optional[str] = ..., quote_id: _Optional[str] = ...) -> None: ...
+
+class AuthorizeCrossRedemptionResponse(_message.Message):
+    __slots__ = ("authorization_id", "points", "value_fen", "fee_fen", "hold_expires_at")
+    AUTHORIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    FEE_FEN_FIELD_NUMBER: _ClassVar[int]
+    HOLD_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    authorization_id: str
+    points: int
+    value_fen: int
+    fee_fen: int
+    hold_expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, authorization_id: _Optional[str] = ..., points: _Optional[int] = ..., value_fen: _Optional[int] = ..., fee_fen: _Optional[int] = ..., hold_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CaptureCrossRedemptionRequest(_message.Message):
+    __slots__ = ("request_id", "authorization_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    authorization_id: str
+    def __init__(self, request_id: _Optional[str] = ..., authorization_id: _Optional[str] = ...) -> None: ...
+
+class CaptureCrossRedemptionResponse(_message.Message):
+    __slots__ = ("clearing_id", "issuer_id", "points", "value_fen", "fee_fen", "settlement_period")
+    CLEARING_ID_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    FEE_FEN_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    clearing_id: str
+    issuer_id: str
+    points: int
+    value_fen: int
+    fee_fen: int
+    settlement_period: str
+    def __init__(self, clearing_id: _Optional[str] = ..., issuer_id: _Optional[str] = ..., points: _Optional[int] = ..., value_fen: _Optional[int] = ..., fee_fen: _Optional[int] = ..., settlement_period: _Optional[str] = ...) -> None: ...
+
+class VoidCrossRedemptionRequest(_message.Message):
+    __slots__ = ("request_id", "authorization_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    authorization_id: str
+    def __init__(self, request_id: _Optional[str] = ..., authorization_id: _Optional[str] = ...) -> None: ...
+
+class VoidCrossRedemptionResponse(_message.Message):
+    __slots__ = ("authorization_id", "voided")
+    AUTHORIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    VOIDED_FIELD_NUMBER: _ClassVar[int]
+    authorization_id: str
+    voided: bool
+    def __init__(self, authorization_id: _Optional[str] = ..., voided: _Optional[bool] = ...) -> None: ...
+
+class GetPortfolioRequest(_message.Message):
+    __slots__ = ("member_id",)
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    def __init__(self, member_id: _Optional[str] = ...) -> None: ...
+
+class PortfolioLine(_message.Message):
+    __slots__ = ("issuer_id", "display_name", "available_points", "value_fen", "reachable")
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    issuer_id: str
+    display_name: str
+    available_points: int
+    value_fen: int
+    reachable: bool
+    def __init__(self, issuer_id: _Optional[str] = ..., display_name: _Optional[str] = ..., available_points: _Optional[int] = ..., value_fen: _Optional[int] = ..., reachable: _Optional[bool] = ...) -> None: ...
+
+class GetPortfolioResponse(_message.Message):
+    __slots__ = ("lines", "total_value_fen")
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    lines: _containers.RepeatedCompositeFieldContainer[PortfolioLine]
+    total_value_fen: int
+    def __init__(self, lines: _Optional[_Iterable[_Union[PortfolioLine, _Mapping]]] = ..., total_value_fen: _Optional[int] = ...) -> None: ...

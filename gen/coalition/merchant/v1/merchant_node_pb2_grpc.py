@@ -65,6 +65,31 @@ class MerchantNodeServiceStub:
                 request_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.ListHistoryRequest.SerializeToString,
                 response_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.ListHistoryResponse.FromString,
                 _registered_method=True)
+        self.QuoteCrossRedemption = channel.unary_unary(
+                '/coalition.merchant.v1.MerchantNodeService/QuoteCrossRedemption',
+                request_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.QuoteCrossRedemptionRequest.SerializeToString,
+                response_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.QuoteCrossRedemptionResponse.FromString,
+                _registered_method=True)
+        self.AuthorizeCrossRedemption = channel.unary_unary(
+                '/coalition.merchant.v1.MerchantNodeService/AuthorizeCrossRedemption',
+                request_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.AuthorizeCrossRedemptionRequest.SerializeToString,
+                response_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.AuthorizeCrossRedemptionResponse.FromString,
+                _registered_method=True)
+        self.CaptureCrossRedemption = channel.unary_unary(
+                '/coalition.merchant.v1.MerchantNodeService/CaptureCrossRedemption',
+                request_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.CaptureCrossRedemptionRequest.SerializeToString,
+                response_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.CaptureCrossRedemptionResponse.FromString,
+                _registered_method=True)
+        self.VoidCrossRedemption = channel.unary_unary(
+                '/coalition.merchant.v1.MerchantNodeService/VoidCrossRedemption',
+                request_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.VoidCrossRedemptionRequest.SerializeToString,
+                response_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.VoidCrossRedemptionResponse.FromString,
+                _registered_method=True)
+        self.GetPortfolio = channel.unary_unary(
+                '/coalition.merchant.v1.MerchantNodeService/GetPortfolio',
+                request_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetPortfolioRequest.SerializeToString,
+                response_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetPortfolioResponse.FromString,
+                _registered_method=True)
 
 
 class MerchantNodeServiceServicer:
@@ -114,6 +139,41 @@ class MerchantNodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def QuoteCrossRedemption(self, request, context):
+        """Prices spending points the member earned at another merchant (the issuer), via the exchange.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuthorizeCrossRedemption(self, request, context):
+        """Holds another issuer's points of the member for an order here, with the member's consent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CaptureCrossRedemption(self, request, context):
+        """Completes a cross redemption: the issuer's points are spent and this merchant's receivable recorded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VoidCrossRedemption(self, request, context):
+        """Cancels an uncaptured cross redemption: the issuer releases the points.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPortfolio(self, request, context):
+        """The member's balances at every merchant of the coalition.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MerchantNodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -146,6 +206,31 @@ def add_MerchantNodeServiceServicer_to_server(servicer, server):
                     servicer.ListHistory,
                     request_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.ListHistoryRequest.FromString,
                     response_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.ListHistoryResponse.SerializeToString,
+            ),
+            'QuoteCrossRedemption': grpc.unary_unary_rpc_method_handler(
+                    servicer.QuoteCrossRedemption,
+                    request_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.QuoteCrossRedemptionRequest.FromString,
+                    response_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.QuoteCrossRedemptionResponse.SerializeToString,
+            ),
+            'AuthorizeCrossRedemption': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthorizeCrossRedemption,
+                    request_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.AuthorizeCrossRedemptionRequest.FromString,
+                    response_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.AuthorizeCrossRedemptionResponse.SerializeToString,
+            ),
+            'CaptureCrossRedemption': grpc.unary_unary_rpc_method_handler(
+                    servicer.CaptureCrossRedemption,
+                    request_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.CaptureCrossRedemptionRequest.FromString,
+                    response_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.CaptureCrossRedemptionResponse.SerializeToString,
+            ),
+            'VoidCrossRedemption': grpc.unary_unary_rpc_method_handler(
+                    servicer.VoidCrossRedemption,
+                    request_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.VoidCrossRedemptionRequest.FromString,
+                    response_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.VoidCrossRedemptionResponse.SerializeToString,
+            ),
+            'GetPortfolio': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPortfolio,
+                    request_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetPortfolioRequest.FromString,
+                    response_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetPortfolioResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -311,6 +396,141 @@ class MerchantNodeService:
             '/coalition.merchant.v1.MerchantNodeService/ListHistory',
             coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.ListHistoryRequest.SerializeToString,
             coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.ListHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QuoteCrossRedemption(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.merchant.v1.MerchantNodeService/QuoteCrossRedemption',
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.QuoteCrossRedemptionRequest.SerializeToString,
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.QuoteCrossRedemptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthorizeCrossRedemption(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.merchant.v1.MerchantNodeService/AuthorizeCrossRedemption',
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.AuthorizeCrossRedemptionRequest.SerializeToString,
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.AuthorizeCrossRedemptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CaptureCrossRedemption(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.merchant.v1.MerchantNodeService/CaptureCrossRedemption',
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.CaptureCrossRedemptionRequest.SerializeToString,
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.CaptureCrossRedemptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VoidCrossRedemption(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.merchant.v1.MerchantNodeService/VoidCrossRedemption',
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.VoidCrossRedemptionRequest.SerializeToString,
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.VoidCrossRedemptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPortfolio(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.merchant.v1.MerchantNodeService/GetPortfolio',
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetPortfolioRequest.SerializeToString,
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetPortfolioResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,188 @@
+"""The signed envelope: one signer and one verifier for every message between parties.
+
+Signatures cover the exact payload bytes sent (never a re-serialization), prefixed by a domain
+tag and the payload's type, so a signature made for one purpose or one message type can never
+be accepted for another. docs/protocol.md is the language-neutral description of this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from google.protobuf.message import DecodeError, Message
+
+from coalition.envelope.v1.envelope_pb2 import MessageHeader, SignedEnvelope
+from coalition_kernel.db import utc_now
+from coalition_kernel.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from coalition_kernel.keys import key_id
+
+DOMAIN_TAG = b"COALITION-ENVELOPE-V1"
+EXCHANGE_ID = "exchange"
+OPERATOR_ID = "operator"
+
+M = TypeVar("M", bound=Message)
+
+
+def signed_bytes(payload_type: str, payload: bytes) -> bytes:
+    """What the signature covers: tag ‖ 0x00 ‖ payload type ‖ 0x00 ‖ payload."""
+    return DOMAIN_TAG + b"\x00" + payload_type.encode() + b"\x00" + payload
+
+
+def digest(envelope: SignedEnvelope) -> bytes:
+    """SHA-256 of an envelope's signed bytes: how answers and logs refer to a message."""
+    return hashlib.sha256(signed_bytes(envelope.payload_type, envelope.payload)).digest()
+
+
+class Signer:
+    """Seals messages as one party (a merchant, the exchange or the operator)."""
+
+    def __init__(
+        self,
+        signer_id: str,
+        private_key: Ed25519PrivateKey,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.signer_id = signer_id
+        self.private_key = private_key
+        self.key_id = key_id(private_key.public_key())
+        self.clock = clock
+
+    def seal(
+        self,
+        message: Message,
+        *,
+        audience: str,
+        request_id: str,
+        answering: SignedEnvelope | None = None,
+    ) -> SignedEnvelope:
+        """Fills the message's header, serializes it once and signs those bytes."""
+        header: MessageHeader = message.header  # type: ignore[attr-defined]
+        header.request_id = request_id
+        header.issued_at.FromDatetime(self.clock())
+        header.sender_id = self.signer_id
+        header.audience = audience
+        if answering is not None:
+            header.request_digest = digest(answering)
+        payload = message.SerializeToString()
+        payload_type = message.DESCRIPTOR.full_name
+        return SignedEnvelope(
+            payload=payload,
+            payload_type=payload_type,
+            signer_id=self.signer_id,
+            key_id=self.key_id,
+            signature=self.private_key.sign(signed_bytes(payload_type, payload)),
+        )
+
+
+class KeyDirectory(Protocol):
+    """Who may sign: resolves (signer, key id) to a public key valid at a time, or refuses."""
+
+    def public_key(self, signer_id: str, key_id: str, at: datetime) -> Ed25519PublicKey: ...
+
+
+class StaticKeys:
+    """A fixed set of keys: what a node knows of the exchange."""
+
+    def __init__(self, keys: dict[str, Ed25519PublicKey]) -> None:
+        self.keys = keys
+
+    def public_key(self, signer_id: str, key_id_: str, at: datetime) -> Ed25519PublicKey:
+        key = self.keys.get(signer_id)
+        if key is None:
+            raise Unauthenticated("UNKNOWN_SIGNER", f"{signer_id!r} may not send this message")
+        if key_id(key) != key_id_:
+            raise Unauthenticated("UNKNOWN_KEY", f"key {key_id_!r} is not a key of {signer_id}")
+        return key
+
+
+class Verifier:
+    """Opens envelopes addressed to `me`: type, signer, key, signature, header, time window."""
+
+    def __init__(
+        self,
+        me: str,
+        keys: KeyDirectory,
+        *,
+        skew: timedelta = timedelta(minutes=5),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.me = me
+        self.keys = keys
+        self.skew = skew
+        self.clock = clock
+
+    def open(self, envelope: SignedEnvelope, expected: type[M], sender: str | None = None) -> M:
+        """The verified inner message; raises a CoalitionError saying what was wrong.
+
+        `sender`, when given, is the only signer allowed (e.g. "exchange" on a node's
+        issuer service, or the identity the caller's TLS certificate proved).
+        """
+        want = expected.DESCRIPTOR.full_name
+        if envelope.payload_type != want:
+            raise Unauthenticated(
+                "WRONG_MESSAGE_TYPE",
+                f"this call takes a signed {want}, not {envelope.payload_type or 'no type'}",
+            )
+        if sender is not None and envelope.signer_id != sender:
+            raise PermissionDenied(
+                "SIGNER_NOT_ALLOWED",
+                f"only {sender} may send this message, not {envelope.signer_id!r}",
+            )
+        now = self.clock()
+        public = self.keys.public_key(envelope.signer_id, envelope.key_id, now)
+        try:
+            public.verify(envelope.signature, signed_bytes(envelope.payload_type, envelope.payload))
+        except InvalidSignature as exc:
+            raise Unauthenticated(
+                "BAD_SIGNATURE", "the signature does not match the payload and key"
+            ) from exc
+        message = expected()
+        try:
+            message.ParseFromString(envelope.payload)
+        except DecodeError as exc:
+            raise InvalidArgument(
+                "MALFORMED_PAYLOAD", f"the signed payload is not a valid {want}"
+            ) from exc
+        self._check_header(message.header, envelope, now)  # type: ignore[attr-defined]
+        return message
+
+    def _check_header(self, header: MessageHeader, envelope: SignedEnvelope, now: datetime) -> None:
+        if header.sender_id != envelope.signer_id:
+            raise Unauthenticated(
+                "SENDER_MISMATCH", "the header's sender is not the envelope's signer"
+            )
+        if header.audience != self.me:
+            raise PermissionDenied(
+                "WRONG_AUDIENCE",
+                f"the message is addressed to {header.audience!r}, not {self.me!r}",
+            )
+        if not header.HasField("issued_at"):
+            raise Unauthenticated("STALE_MESSAGE", "the message has no issued_at time")
+        issued = header.issued_at.ToDatetime(tzinfo=now.tzinfo)
+        if abs(now - issued) > self.skew:
+            raise Unauthenticated(
+                "STALE_MESSAGE",
+                f"issued_at {issued.isoformat()} is outside the ±{int(self.skew.total_seconds())}s "
+                "window; sign a fresh message",
+            )
+        if not 1 <= len(header.request_id) <= 128:
+            raise InvalidArgument("MISSING_FIELD", "header.request_id must be 1-128 characters")
+
+
+def open_answer(
+    verifier: Verifier,
+    envelope: SignedEnvelope,
+    expected: type[M],
+    request: SignedEnvelope,
+    sender: str,
+) -> M:
+    """Opens a signed answer and checks that it answers `request` (by its digest)."""
+    message = verifier.open(envelope, expected, sender=sender)
+    if message.header.request_digest != digest(request):  # type: ignore[attr-defined]
+        raise Unauthenticated("ANSWER_MISMATCH", "the signed answer is not for the request sent")
+    return message

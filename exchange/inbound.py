@@ -1,0 +1,192 @@
+"""Every signed request the exchange receives goes through here: verify, log, replay, answer.
+
+1. Verify the envelope (type, signer, key window, signature, audience, time window); a refusal
+   is logged and raised. 2. Log the received envelope in the audit chain. 3. A request id seen
+   before from the same signer returns the stored signed answer (or refusal); the same id with
+   another body is ALREADY_EXISTS / REQUEST_ID_REUSED. 4. Otherwise run the use case, sign its
+   answer, store it under the request id and log it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
+from coalition_kernel.db import run_in_transaction
+from coalition_kernel.envelope import Signer, Verifier
+from coalition_kernel.errors import AlreadyExists, CoalitionError, error_from_record
+from coalition_kernel.rpc import Offload
+from exchange import audit
+from exchange.schema import inbound_requests
+
+M = TypeVar("M", bound=Message)
+UseCase = Callable[[M, SignedEnvelope], Awaitable[Message]]
+_UNDECIDED = ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED", "INVALID_ARGUMENT")
+
+
+def body_hash(message: Message) -> bytes:
+    """What a request asks, without its header: a re-signed retry of it hashes the same."""
+    body = type(message)()
+    body.CopyFrom(message)
+    body.ClearField("header")  # type: ignore[arg-type]
+    return hashlib.sha256(body.SerializeToString(deterministic=True)).digest()
+
+
+class Inbound:
+    def __init__(
+        self,
+        engine: Engine,
+        verifier: Verifier,
+        signer: Signer,
+        offload: Offload,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.engine = engine
+        self.verifier = verifier
+        self.signer = signer
+        self.offload = offload
+        self.clock = clock
+
+    async def handle(
+        self,
+        envelope: SignedEnvelope,
+        expected: type[M],
+        use_case: UseCase[M],
+        *,
+        sender: str | None = None,
+    ) -> SignedEnvelope:
+        raw = envelope.SerializeToString()
+        try:
+            message = await self.offload(self.verifier.open, envelope, expected, sender)
+        except CoalitionError as err:
+            await self.log("in", envelope.signer_id or "unknown", raw, f"refused:{err.reason}")
+            raise
+        signer = envelope.signer_id
+        request_id = message.header.request_id  # type: ignore[attr-defined]
+        digest = body_hash(message)
+        stored = await self.offload(
+            self._receive, signer, request_id, envelope.payload_type, digest, raw
+        )
+        if stored is not None:
+            return stored
+        try:
+            answer = await use_case(message, envelope)
+        except CoalitionError as err:
+            if err.code.name not in _UNDECIDED:
+                await self.offload(
+                    self._store, signer, request_id, envelope.payload_type, digest, None, err
+                )
+            raise
+        sealed = self.signer.seal(
+            answer, audience=signer, request_id=request_id, answering=envelope
+        )
+        return await self.offload(
+            self._store, signer, request_id, envelope.payload_type, digest, sealed, None
+        )
+
+    async def log(self, direction: str, peer: str, raw: bytes, outcome: str) -> None:
+        await self.offload(
+            run_in_transaction,
+            self.engine,
+            lambda conn: audit.append(conn, direction, peer, raw, outcome, self.clock()),
+        )
+
+    def _receive(
+        self, signer: str, request_id: str, payload_type: str, digest: bytes, raw: bytes
+    ) -> SignedEnvelope | None:
+        def work(conn: Connection) -> SignedEnvelope | None:
+            audit.append(conn, "in", signer, raw, "accepted", self.clock())
+            return _replay(conn, signer, request_id, payload_type, digest)
+
+        return _commit_then_raise(self.engine, work)
+
+    def _store(
+        self,
+        signer: str,
+        request_id: str,
+        payload_type: str,
+        digest: bytes,
+        answer: SignedEnvelope | None,
+        refusal: CoalitionError | None,
+    ) -> SignedEnvelope:
+        def work(conn: Connection) -> SignedEnvelope:
+            values: dict[str, object] = dict(
+                signer_id=signer,
+                request_id=request_id,
+                payload_type=payload_type,
+                body_hash=digest,
+                received_at=self.clock(),
+            )
+            if answer is not None:
+                values["answer"] = answer.SerializeToString()
+            else:
+                assert refusal is not None
+                values.update(
+                    error_code=refusal.code.name,
+                    error_reason=refusal.reason,
+                    error_message=refusal.message[:500],
+                )
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(inbound_requests).values(**values))
+            except IntegrityError:
+                # A concurrent twin answered first: its answer is the answer.
+                first = _replay(conn, signer, request_id, payload_type, digest)
+                assert first is not None
+                return first
+            outcome = "answered" if answer is not None else f"refused:{refusal.reason}"  # type: ignore[union-attr]
+            sent = answer.SerializeToString() if answer is not None else b""
+            audit.append(conn, "out", signer, sent, outcome, self.clock())
+            if refusal is not None:
+                raise refusal
+            return answer  # type: ignore[return-value]
+
+        return _commit_then_raise(self.engine, work)
+
+
+class _Deferred:
+    def __init__(self, error: CoalitionError) -> None:
+        self.error = error
+
+
+def _commit_then_raise(engine: Engine, work: Callable[[Connection], object]):  # type: ignore[no-untyped-def]
+    """Runs `work`; a CoalitionError it raises is re-raised only after the transaction commits
+    (what `work` logged must stay logged even when the answer is a refusal)."""
+
+    def wrapped(conn: Connection) -> object:
+        try:
+            return work(conn)
+        except CoalitionError as err:
+            return _Deferred(err)
+
+    result = run_in_transaction(engine, wrapped)
+    if isinstance(result, _Deferred):
+        raise result.error
+    return result
+
+
+def _replay(
+    conn: Connection, signer: str, request_id: str, payload_type: str, digest: bytes
+) -> SignedEnvelope | None:
+    row = conn.execute(
+        select(inbound_requests).where(
+            inbound_requests.c.signer_id == signer, inbound_requests.c.request_id == request_id
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.payload_type != payload_type or row.body_hash != digest:
+        raise AlreadyExists(
+            "REQUEST_ID_REUSED",
+            f"request_id {request_id} was already used by {signer} for a different request",
+        )
+    if row.answer is None:
+        raise error_from_record(row.error_code, row.error_reason, row.error_message)
+    return SignedEnvelope.FromString(row.answer)

@@ -1,0 +1,88 @@
+"""The seam through which the exchange reaches issuers' nodes.
+
+Today: a gRPC channel to each node's registered endpoint. A node-initiated long-lived
+connection (for nodes behind NAT) can replace `GrpcIssuerGateway` without touching the
+redemption logic, which sees only `IssuerGateway`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import grpc
+
+from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
+from coalition.issuer.v1 import issuer_pb2 as ipb
+from coalition.issuer.v1 import issuer_pb2_grpc
+from coalition_kernel.errors import (
+    CoalitionError,
+    DeadlineExceeded,
+    Unavailable,
+    error_from_record,
+    error_info_of,
+)
+
+
+class IssuerGateway(Protocol):
+    async def call(
+        self, endpoint: str, method: str, envelope: SignedEnvelope, timeout: float
+    ) -> SignedEnvelope:
+        """Sends a signed command to an issuer; its signed answer, or a CoalitionError."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+_REQUESTS = {
+    "PlaceHold": ipb.PlaceHoldRequest,
+    "PostHold": ipb.PostHoldRequest,
+    "VoidHold": ipb.VoidHoldRequest,
+    "GetMemberBalance": ipb.GetMemberBalanceRequest,
+}
+
+
+def remote_error(
+    err: grpc.aio.AioRpcError, issuer: str
+) -> CoalitionError:  # issuer: id or endpoint
+    """An issuer's refusal, passed on with its code and reason; transport failures say so."""
+    code = err.code()
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return DeadlineExceeded("ISSUER_TIMEOUT", f"issuer {issuer} did not answer in time")
+    info = error_info_of(err)
+    if code == grpc.StatusCode.UNAVAILABLE or info is None:
+        return Unavailable("ISSUER_UNAVAILABLE", f"issuer {issuer} is unreachable: {err.details()}")
+    return error_from_record(code.name, info.reason, f"issuer {issuer}: {err.details()}")
+
+
+class GrpcIssuerGateway:
+    def __init__(self, credentials: grpc.ChannelCredentials | None = None) -> None:
+        self.credentials = credentials
+        self.channels: dict[str, grpc.aio.Channel] = {}
+
+    def _stub(self, endpoint: str) -> issuer_pb2_grpc.IssuerServiceStub:
+        channel = self.channels.get(endpoint)
+        if channel is None:
+            channel = (
+                grpc.aio.secure_channel(endpoint, self.credentials)
+                if self.credentials
+                else grpc.aio.insecure_channel(endpoint)
+            )
+            self.channels[endpoint] = channel
+        return issuer_pb2_grpc.IssuerServiceStub(channel)
+
+    async def call(
+        self, endpoint: str, method: str, envelope: SignedEnvelope, timeout: float
+    ) -> SignedEnvelope:
+        stub = self._stub(endpoint)
+        try:
+            answer = await getattr(stub, method)(
+                _REQUESTS[method](envelope=envelope), timeout=timeout
+            )
+        except grpc.aio.AioRpcError as err:
+            raise remote_error(err, endpoint) from err
+        return answer.envelope
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+        self.channels.clear()

@@ -1,0 +1,110 @@
+"""The operator's commands on the registry, each signed with the operator key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine
+
+from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
+from coalition.exchange.v1 import exchange_pb2 as xpb
+from coalition_kernel.db import run_in_transaction
+from coalition_kernel.errors import InvalidArgument
+from coalition_kernel.points import format_ratio
+from coalition_kernel.rpc import Offload
+from exchange import registry
+
+_STATUS = {
+    xpb.MERCHANT_STATUS_ACTIVE: "active",
+    xpb.MERCHANT_STATUS_SUSPENDED: "suspended",
+}
+
+
+def merchant_message(m: registry.Merchant) -> xpb.Merchant:
+    out = xpb.Merchant(
+        merchant_id=m.merchant_id,
+        display_name=m.display_name,
+        status=xpb.MERCHANT_STATUS_ACTIVE
+        if m.status == "active"
+        else xpb.MERCHANT_STATUS_SUSPENDED,
+        fen_per_point=format_ratio(m.fen_per_point),
+        rate_version=m.rate_version,
+        fee_bps=m.fee_bps,
+        endpoint=m.endpoint,
+    )
+    for k in m.keys:
+        key = out.keys.add(key_id=k.key_id, public_key=k.public_key)
+        key.valid_from.FromDatetime(k.valid_from)
+        if k.valid_until is not None:
+            key.valid_until.FromDatetime(k.valid_until)
+    return out
+
+
+class Operator:
+    def __init__(self, engine: Engine, offload: Offload, clock: Callable[[], datetime]) -> None:
+        self.engine = engine
+        self.offload = offload
+        self.clock = clock
+
+    async def _run(self, work: Callable[[Connection], registry.Merchant]) -> xpb.MerchantReceipt:
+        merchant = await self.offload(run_in_transaction, self.engine, work)
+        return xpb.MerchantReceipt(merchant=merchant_message(merchant))
+
+    async def onboard(
+        self, cmd: xpb.OnboardMerchantCommand, _env: SignedEnvelope
+    ) -> xpb.MerchantReceipt:
+        return await self._run(
+            lambda conn: registry.onboard(
+                conn,
+                cmd.merchant_id,
+                cmd.display_name,
+                cmd.fen_per_point,
+                cmd.fee_bps,
+                cmd.endpoint,
+                cmd.public_key,
+                self.clock(),
+            )
+        )
+
+    async def rotate_key(
+        self, cmd: xpb.RotateKeyCommand, _env: SignedEnvelope
+    ) -> xpb.MerchantReceipt:
+        now = self.clock()
+
+        def when(field: str) -> datetime:
+            return getattr(cmd, field).ToDatetime(tzinfo=UTC) if cmd.HasField(field) else now
+
+        return await self._run(
+            lambda conn: registry.rotate_key(
+                conn,
+                cmd.merchant_id,
+                cmd.public_key,
+                when("old_keys_valid_until"),
+                when("new_key_valid_from"),
+                now,
+            )
+        )
+
+    async def set_status(
+        self, cmd: xpb.SetMerchantStatusCommand, _env: SignedEnvelope
+    ) -> xpb.MerchantReceipt:
+        status = _STATUS.get(cmd.status)
+        if status is None:
+            raise InvalidArgument("MISSING_FIELD", "status must be ACTIVE or SUSPENDED")
+        return await self._run(lambda conn: registry.set_status(conn, cmd.merchant_id, status))
+
+    async def set_terms(
+        self, cmd: xpb.SetMerchantTermsCommand, _env: SignedEnvelope
+    ) -> xpb.MerchantReceipt:
+        return await self._run(
+            lambda conn: registry.set_terms(
+                conn, cmd.merchant_id, cmd.fen_per_point, cmd.fee_bps, cmd.endpoint, self.clock()
+            )
+        )
+
+    async def list(
+        self, _cmd: xpb.ListMerchantsCommand, _env: SignedEnvelope
+    ) -> xpb.MerchantListReceipt:
+        merchants = await self.offload(run_in_transaction, self.engine, registry.all_merchants)
+        return xpb.MerchantListReceipt(merchants=[merchant_message(m) for m in merchants])

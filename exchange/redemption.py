@@ -1,0 +1,554 @@
+"""Cross-merchant redemption at the exchange: quote → authorize → capture | void, and recovery.
+
+No database transaction is held across a call to an issuer. Each step first records what it is
+about to do (pending, capturing, voiding), then calls the issuer with a request id derived from
+the authorization (so the issuer acts at most once however often it is asked), then records the
+outcome. A crash anywhere leaves a state that a retry by the acquirer or `recover()` finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
+from coalition.exchange.v1 import exchange_pb2 as xpb
+from coalition.issuer.v1 import issuer_pb2 as ipb
+from coalition_kernel.db import run_in_transaction
+from coalition_kernel.envelope import Signer, Verifier, open_answer
+from coalition_kernel.errors import (
+    CoalitionError,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
+from coalition_kernel.rpc import Offload
+from exchange import audit, registry
+from exchange.issuers import IssuerGateway
+from exchange.pricing import Price, price
+from exchange.schema import authorizations, clearing_records, quotes
+from merchant_node.ledger.commands import check_id
+
+_STATUS = {
+    "pending": xpb.AUTHORIZATION_STATUS_PENDING,
+    "authorized": xpb.AUTHORIZATION_STATUS_AUTHORIZED,
+    "capturing": xpb.AUTHORIZATION_STATUS_AUTHORIZED,
+    "captured": xpb.AUTHORIZATION_STATUS_CAPTURED,
+    "voiding": xpb.AUTHORIZATION_STATUS_AUTHORIZED,
+    "voided": xpb.AUTHORIZATION_STATUS_VOIDED,
+    "failed": xpb.AUTHORIZATION_STATUS_FAILED,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    quote_ttl: timedelta = timedelta(seconds=120)
+    hold_ttl: timedelta = timedelta(minutes=15)
+    issuer_timeout: float = 5.0
+    settlement_zone: str = "Asia/Shanghai"
+    stuck_after: timedelta = timedelta(seconds=30)
+
+
+class Redemptions:
+    def __init__(
+        self,
+        engine: Engine,
+        signer: Signer,
+        verifier: Verifier,
+        issuers: IssuerGateway,
+        offload: Offload,
+        clock: Callable[[], datetime],
+        settings: Settings | None = None,
+    ) -> None:
+        self.engine = engine
+        self.signer = signer
+        self.verifier = verifier
+        self.issuers = issuers
+        self.offload = offload
+        self.clock = clock
+        self.settings = settings or Settings()
+
+    async def _db(self, work: Callable[[Connection], object]):  # type: ignore[no-untyped-def]
+        return await self.offload(run_in_transaction, self.engine, work)
+
+    # -- quote -------------------------------------------------------------------------------
+
+    async def quote(self, cmd: xpb.QuoteCommand, envelope: SignedEnvelope) -> xpb.QuoteReceipt:
+        acquirer = envelope.signer_id
+
+        def work(conn: Connection) -> xpb.QuoteReceipt:
+            quoted = self._price(conn, acquirer, cmd.issuer_id, cmd.points, cmd.amount_fen)
+            quote_id = f"q-{uuid.uuid4().hex}"
+            expires = self.clock() + self.settings.quote_ttl
+            conn.execute(
+                insert(quotes).values(
+                    quote_id=quote_id,
+                    acquirer_id=acquirer,
+                    issuer_id=cmd.issuer_id,
+                    points=quoted.points,
+                    value_fen=quoted.value_fen,
+                    fee_fen=quoted.fee_fen,
+                    rate_version=quoted.rate_version,
+                    expires_at=expires,
+                )
+            )
+            receipt = xpb.QuoteReceipt(
+                quote_id=quote_id,
+                issuer_id=cmd.issuer_id,
+                points=quoted.points,
+                value_fen=quoted.value_fen,
+                fee_fen=quoted.fee_fen,
+                rate_version=quoted.rate_version,
+            )
+            receipt.expires_at.FromDatetime(expires)
+            return receipt
+
+        return await self._db(work)
+
+    def _price(
+        self, conn: Connection, acquirer_id: str, issuer_id: str, points: int, amount: int
+    ) -> Price:
+        check_id("issuer_id", issuer_id)
+        if issuer_id == acquirer_id:
+            raise InvalidArgument(
+                "ISSUER_IS_ACQUIRER", "redeem your own points with Redeem, not through the exchange"
+            )
+        issuer = registry.active(conn, issuer_id, "issuer")
+        acquirer = registry.active(conn, acquirer_id, "acquirer")
+        return price(
+            points=points,
+            amount_fen=amount,
+            fen_per_point=issuer.fen_per_point,
+            rate_version=issuer.rate_version,
+            fee_bps=acquirer.fee_bps,
+        )
+
+    # -- authorize ---------------------------------------------------------------------------
+
+    async def authorize(
+        self, cmd: xpb.AuthorizeCommand, envelope: SignedEnvelope
+    ) -> xpb.AuthorizeReceipt:
+        acquirer = envelope.signer_id
+        auth = await self._db(lambda conn: self._open_authorization(conn, acquirer, cmd))
+        if auth.status == "pending":
+            auth = await self._place_hold(auth)
+        if auth.status == "failed":
+            raise FailedPrecondition(
+                auth.failure_reason, f"authorization failed: {auth.failure_reason}"
+            )
+        if auth.status in ("voiding", "voided"):
+            raise FailedPrecondition("AUTHORIZATION_VOIDED", "this authorization was voided")
+        return _authorize_receipt(auth)
+
+    def _open_authorization(
+        self, conn: Connection, acquirer: str, cmd: xpb.AuthorizeCommand
+    ) -> Row:
+        existing = _auth_by_request(conn, acquirer, cmd.header.request_id)
+        if existing is not None:
+            return existing
+        check_id("member_id", cmd.member_id)
+        check_id("order_id", cmd.order_id)
+        if not cmd.consent_code or len(cmd.consent_code) > 10:
+            raise InvalidArgument(
+                "CONSENT_REQUIRED", "consent_code (the member's one-time code) is required"
+            )
+        now = self.clock()
+        if cmd.quote_id:
+            quoted = self._quoted(conn, acquirer, cmd, now)
+        else:
+            quoted = self._price(conn, acquirer, cmd.issuer_id, cmd.points, cmd.amount_fen)
+        auth_id = f"a-{uuid.uuid4().hex}"
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    insert(authorizations).values(
+                        authorization_id=auth_id,
+                        acquirer_id=acquirer,
+                        request_id=cmd.header.request_id,
+                        issuer_id=cmd.issuer_id,
+                        member_id=cmd.member_id,
+                        order_id=cmd.order_id,
+                        points=quoted.points,
+                        value_fen=quoted.value_fen,
+                        fee_fen=quoted.fee_fen,
+                        rate_version=quoted.rate_version,
+                        consent_code=cmd.consent_code,
+                        status="pending",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError:  # a concurrent retry of the same request created it first
+            twin = _auth_by_request(conn, acquirer, cmd.header.request_id)
+            assert twin is not None
+            return twin
+        return _auth(conn, auth_id)
+
+    def _quoted(
+        self, conn: Connection, acquirer: str, cmd: xpb.AuthorizeCommand, now: datetime
+    ) -> Price:
+        row = conn.execute(select(quotes).where(quotes.c.quote_id == cmd.quote_id)).first()
+        if row is None or row.acquirer_id != acquirer or row.issuer_id != cmd.issuer_id:
+            raise NotFound(
+                "QUOTE_NOT_FOUND", f"no quote {cmd.quote_id} for {acquirer} on {cmd.issuer_id}"
+            )
+        if now >= row.expires_at:
+            raise FailedPrecondition(
+                "QUOTE_EXPIRED",
+                f"quote {cmd.quote_id} expired at {row.expires_at.isoformat()}; ask again",
+            )
+        registry.active(conn, cmd.issuer_id, "issuer")
+        return Price(row.points, row.value_fen, row.fee_fen, row.rate_version)
+
+    async def _place_hold(self, auth: Row) -> Row:
+        issuer = await self._db(lambda conn: registry.load(conn, auth.issuer_id))
+        command = ipb.PlaceHoldCommand(
+            hold_id=auth.authorization_id,
+            member_id=auth.member_id,
+            points=auth.points,
+            consent_code=auth.consent_code,
+            acquirer_id=auth.acquirer_id,
+            ttl_seconds=int(self.settings.hold_ttl.total_seconds()),
+        )
+        try:
+            receipt, _ = await self._ask(
+                issuer, "PlaceHold", command, f"{auth.authorization_id}:hold"
+            )
+        except (Unavailable, DeadlineExceeded):
+            raise  # stays pending: a retry re-drives it, or recover() voids it
+        except CoalitionError as refusal:
+            await self._fail(auth.authorization_id, refusal.reason)
+            raise
+        expires = receipt.expires_at.ToDatetime(tzinfo=self.clock().tzinfo)
+
+        def record(conn: Connection) -> Row:
+            conn.execute(
+                update(authorizations)
+                .where(
+                    authorizations.c.authorization_id == auth.authorization_id,
+                    authorizations.c.status == "pending",
+                )
+                .values(status="authorized", hold_expires_at=expires, updated_at=self.clock())
+            )
+            return _auth(conn, auth.authorization_id)
+
+        return await self._db(record)
+
+    async def _fail(self, auth_id: str, reason: str) -> None:
+        await self._db(lambda conn: _finish(conn, auth_id, "failed", self.clock(), reason))
+
+    # -- capture and void --------------------------------------------------------------------
+
+    async def capture(
+        self, cmd: xpb.CaptureCommand, envelope: SignedEnvelope
+    ) -> xpb.CaptureReceipt:
+        acquirer = envelope.signer_id
+
+        def claim(conn: Connection) -> Row:
+            auth = _owned(conn, acquirer, cmd.authorization_id)
+            if auth.status == "authorized":
+                conn.execute(
+                    update(authorizations)
+                    .where(authorizations.c.authorization_id == auth.authorization_id)
+                    .values(
+                        status="capturing",
+                        updated_at=self.clock(),
+                        capture_envelope=envelope.SerializeToString(),
+                    )
+                )
+                return _auth(conn, auth.authorization_id)
+            return auth
+
+        auth = await self._db(claim)
+        if auth.status == "capturing":
+            auth = await self._post(auth)
+        if auth.status == "captured":
+            record = await self._db(lambda conn: _clearing(conn, auth.authorization_id))
+            return xpb.CaptureReceipt(record=record)
+        raise _not_capturable(auth)
+
+    async def _post(self, auth: Row) -> Row:
+        issuer = await self._db(lambda conn: registry.load(conn, auth.issuer_id))
+        command = ipb.PostHoldCommand(hold_id=auth.authorization_id)
+        try:
+            _, answer = await self._ask(
+                issuer, "PostHold", command, f"{auth.authorization_id}:post"
+            )
+        except (Unavailable, DeadlineExceeded):
+            raise  # stays capturing: the acquirer's retry or recover() posts it
+        except CoalitionError as refusal:
+            await self._fail(auth.authorization_id, refusal.reason)
+            raise
+        now = self.clock()
+        period = now.astimezone(ZoneInfo(self.settings.settlement_zone)).date().isoformat()
+
+        def record(conn: Connection) -> Row:
+            current = _auth(conn, auth.authorization_id)
+            if current.status != "captured":
+                conn.execute(
+                    insert(clearing_records).values(
+                        clearing_id=f"c-{uuid.uuid4().hex}",
+                        authorization_id=auth.authorization_id,
+                        issuer_id=auth.issuer_id,
+                        acquirer_id=auth.acquirer_id,
+                        member_id=auth.member_id,
+                        order_id=auth.order_id,
+                        points=auth.points,
+                        value_fen=auth.value_fen,
+                        fee_fen=auth.fee_fen,
+                        rate_version=auth.rate_version,
+                        settlement_period=period,
+                        authorized_at=auth.created_at,
+                        captured_at=now,
+                        acquirer_envelope=auth.capture_envelope,
+                        issuer_envelope=answer.SerializeToString(),
+                    )
+                )
+                _set(conn, auth.authorization_id, "captured", now)
+            return _auth(conn, auth.authorization_id)
+
+        return await self._db(record)
+
+    async def void(self, cmd: xpb.VoidCommand, envelope: SignedEnvelope) -> xpb.VoidReceipt:
+        acquirer = envelope.signer_id
+
+        def claim(conn: Connection) -> Row:
+            auth = _owned(conn, acquirer, cmd.authorization_id)
+            if auth.status in ("authorized", "pending"):
+                _set(conn, auth.authorization_id, "voiding", self.clock())
+                return _auth(conn, auth.authorization_id)
+            return auth
+
+        auth = await self._db(claim)
+        if auth.status == "voiding":
+            auth = await self._release(auth, "voided")
+        if auth.status in ("captured", "capturing"):
+            raise FailedPrecondition(
+                "ALREADY_CAPTURED", f"authorization {auth.authorization_id} was captured"
+            )
+        return xpb.VoidReceipt(authorization_id=auth.authorization_id, status=_STATUS[auth.status])
+
+    async def _release(self, auth: Row, final: str, reason: str | None = None) -> Row:
+        issuer = await self._db(lambda conn: registry.load(conn, auth.issuer_id))
+        command = ipb.VoidHoldCommand(hold_id=auth.authorization_id)
+        try:
+            await self._ask(issuer, "VoidHold", command, f"{auth.authorization_id}:void")
+        except CoalitionError as refusal:
+            if refusal.reason == "HOLD_ALREADY_POSTED":
+                raise  # cannot happen unless the issuer disagrees with us: leave it visible
+            if refusal.code.name in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+                raise
+            # HOLD_NOT_FOUND: the hold was never placed; nothing to release.
+        return await self._db(
+            lambda conn: _finish(conn, auth.authorization_id, final, self.clock(), reason)
+        )
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    async def recover(self) -> dict[str, int]:
+        """Finishes authorizations stuck mid-way (after a crash or an unreachable issuer):
+        stale pending ones are voided at the issuer, capturing ones posted, voiding ones voided."""
+        cutoff = self.clock() - self.settings.stuck_after
+
+        def stuck(conn: Connection) -> list[tuple[str, Row]]:
+            rows = conn.execute(
+                select(authorizations).where(
+                    authorizations.c.status.in_(("pending", "capturing", "voiding")),
+                    authorizations.c.updated_at <= cutoff,
+                )
+            ).all()
+            for row in rows:
+                if row.status == "pending":  # claim it, so a late retry cannot revive it
+                    _set(conn, row.authorization_id, "voiding", self.clock())
+            return [(row.status, _auth(conn, row.authorization_id)) for row in rows]
+
+        done = {"posted": 0, "voided": 0, "failed": 0, "still_stuck": 0}
+        for was, auth in await self._db(stuck):
+            try:
+                if was == "capturing":
+                    await self._post(auth)
+                    done["posted"] += 1
+                elif was == "pending":
+                    await self._release(auth, "failed", "ISSUER_UNAVAILABLE")
+                    done["failed"] += 1
+                else:
+                    await self._release(auth, "voided")
+                    done["voided"] += 1
+            except CoalitionError:
+                done["still_stuck"] += 1
+        return done
+
+    # -- talking to issuers ------------------------------------------------------------------
+
+    async def _ask(self, issuer: registry.Merchant, method: str, command, request_id: str):  # type: ignore[no-untyped-def]
+        if issuer.status != "active":
+            raise registry_suspended(issuer.merchant_id)
+        request = self.signer.seal(command, audience=issuer.merchant_id, request_id=request_id)
+        raw = request.SerializeToString()
+        await self._log("out", issuer.merchant_id, raw, "sent")
+        try:
+            answer = await self.issuers.call(
+                issuer.endpoint, method, request, self.settings.issuer_timeout
+            )
+        except CoalitionError as err:
+            await self._log("in", issuer.merchant_id, b"", f"refused:{err.reason}")
+            raise
+        expected = ipb.HoldReceipt if method != "GetMemberBalance" else ipb.MemberBalanceReceipt
+        receipt = await self.offload(
+            open_answer, self.verifier, answer, expected, request, issuer.merchant_id
+        )
+        await self._log("in", issuer.merchant_id, answer.SerializeToString(), "accepted")
+        return receipt, answer
+
+    async def _log(self, direction: str, peer: str, raw: bytes, outcome: str) -> None:
+        await self._db(lambda conn: audit.append(conn, direction, peer, raw, outcome, self.clock()))
+
+    # -- portfolio ---------------------------------------------------------------------------
+
+    async def portfolio(
+        self, cmd: xpb.PortfolioCommand, envelope: SignedEnvelope
+    ) -> xpb.PortfolioReceipt:
+        check_id("member_id", cmd.member_id)
+        issuers = await self._db(registry.all_merchants)
+        active = [m for m in issuers if m.status == "active"]
+
+        async def one(issuer: registry.Merchant) -> xpb.IssuerBalance | None:
+            command = ipb.MemberBalanceCommand(member_id=cmd.member_id)
+            try:
+                receipt, _ = await self._ask(
+                    issuer, "GetMemberBalance", command, f"p-{uuid.uuid4().hex}"
+                )
+            except CoalitionError:
+                return xpb.IssuerBalance(
+                    issuer_id=issuer.merchant_id, display_name=issuer.display_name, reachable=False
+                )
+            if not receipt.enrolled:
+                return None
+            value = receipt.available_points * issuer.fen_per_point
+            return xpb.IssuerBalance(
+                issuer_id=issuer.merchant_id,
+                display_name=issuer.display_name,
+                available_points=receipt.available_points,
+                value_fen=value.numerator // value.denominator,
+                reachable=True,
+            )
+
+        lines = await asyncio.gather(*(one(m) for m in active))
+        return xpb.PortfolioReceipt(
+            member_id=cmd.member_id, balances=[line for line in lines if line]
+        )
+
+
+def registry_suspended(merchant_id: str) -> CoalitionError:
+    return PermissionDenied(
+        "MERCHANT_SUSPENDED", f"issuer {merchant_id} is suspended from the coalition"
+    )
+
+
+def _auth(conn: Connection, auth_id: str) -> Row:
+    return conn.execute(
+        select(authorizations).where(authorizations.c.authorization_id == auth_id)
+    ).one()
+
+
+def _auth_by_request(conn: Connection, acquirer: str, request_id: str) -> Row | None:
+    return conn.execute(
+        select(authorizations).where(
+            authorizations.c.acquirer_id == acquirer, authorizations.c.request_id == request_id
+        )
+    ).first()
+
+
+def _owned(conn: Connection, acquirer: str, auth_id: str) -> Row:
+    row = conn.execute(
+        select(authorizations).where(authorizations.c.authorization_id == auth_id).with_for_update()
+    ).first()
+    if row is None:
+        raise NotFound("AUTHORIZATION_NOT_FOUND", f"no authorization {auth_id}")
+    if row.acquirer_id != acquirer:
+        raise PermissionDenied(
+            "NOT_YOUR_AUTHORIZATION", f"authorization {auth_id} belongs to another merchant"
+        )
+    return row
+
+
+def _set(conn: Connection, auth_id: str, status: str, now: datetime) -> None:
+    conn.execute(
+        update(authorizations)
+        .where(authorizations.c.authorization_id == auth_id)
+        .values(status=status, updated_at=now)
+    )
+
+
+def _finish(conn: Connection, auth_id: str, status: str, now: datetime, reason: str | None) -> Row:
+    conn.execute(
+        update(authorizations)
+        .where(authorizations.c.authorization_id == auth_id, authorizations.c.status != "captured")
+        .values(status=status, updated_at=now, failure_reason=reason)
+    )
+    return _auth(conn, auth_id)
+
+
+def _not_capturable(auth: Row) -> CoalitionError:
+    if auth.status in ("voiding", "voided"):
+        return FailedPrecondition(
+            "AUTHORIZATION_VOIDED", f"authorization {auth.authorization_id} was voided"
+        )
+    if auth.status == "pending":
+        return FailedPrecondition(
+            "AUTHORIZATION_PENDING", "the issuer has not confirmed the hold yet"
+        )
+    reason = auth.failure_reason or "AUTHORIZATION_FAILED"
+    return FailedPrecondition(
+        reason, f"authorization {auth.authorization_id} cannot be captured: {reason}"
+    )
+
+
+def _authorize_receipt(auth: Row) -> xpb.AuthorizeReceipt:
+    receipt = xpb.AuthorizeReceipt(
+        authorization_id=auth.authorization_id,
+        issuer_id=auth.issuer_id,
+        member_id=auth.member_id,
+        points=auth.points,
+        value_fen=auth.value_fen,
+        fee_fen=auth.fee_fen,
+        rate_version=auth.rate_version,
+        status=_STATUS[auth.status],
+    )
+    if auth.hold_expires_at is not None:
+        receipt.hold_expires_at.FromDatetime(auth.hold_expires_at)
+    return receipt
+
+
+def _clearing(conn: Connection, auth_id: str) -> xpb.ClearingRecord:
+    row = conn.execute(
+        select(clearing_records).where(clearing_records.c.authorization_id == auth_id)
+    ).one()
+    record = xpb.ClearingRecord(
+        clearing_id=row.clearing_id,
+        authorization_id=row.authorization_id,
+        issuer_id=row.issuer_id,
+        acquirer_id=row.acquirer_id,
+        member_id=row.member_id,
+        order_id=row.order_id,
+        points=row.points,
+        value_fen=row.value_fen,
+        fee_fen=row.fee_fen,
+        rate_version=row.rate_version,
+        settlement_period=row.settlement_period,
+        acquirer_envelope=row.acquirer_envelope,
+        issuer_envelope=row.issuer_envelope,
+    )
+    record.authorized_at.FromDatetime(row.authorized_at)
+    record.captured_at.FromDatetime(row.captured_at)
+    return record

@@ -1,0 +1,301 @@
+"""The merchant registry: who takes part, with which keys, point values, fees and endpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from fractions import Fraction
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from coalition_kernel.db import run_in_transaction
+from coalition_kernel.envelope import OPERATOR_ID
+from coalition_kernel.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+from coalition_kernel.keys import key_id
+from coalition_kernel.points import format_ratio, parse_ratio
+from exchange.schema import merchant_keys, merchant_rates, merchants
+from merchant_node.ledger.commands import check_id
+
+RESERVED_IDS = {"exchange", "operator"}
+
+
+@dataclass(frozen=True)
+class Key:
+    key_id: str
+    public_key: bytes
+    valid_from: datetime
+    valid_until: datetime | None
+
+
+@dataclass(frozen=True)
+class Merchant:
+    merchant_id: str
+    display_name: str
+    status: str
+    fee_bps: int
+    endpoint: str
+    fen_per_point: Fraction
+    rate_version: int
+    keys: list[Key] = field(default_factory=list)
+
+
+def public_key_of(raw: bytes) -> Ed25519PublicKey:
+    if len(raw) != 32:
+        raise InvalidArgument("MALFORMED_KEY", "an Ed25519 public key is 32 raw bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def check_terms(fen_per_point: str | None, fee_bps: int | None) -> None:
+    if fen_per_point is not None:
+        try:
+            parse_ratio(fen_per_point)
+        except (ValueError, ZeroDivisionError) as exc:
+            raise InvalidArgument(
+                "MALFORMED_RATE", f"fen_per_point {fen_per_point!r}: {exc}"
+            ) from exc
+    if fee_bps is not None and not 0 <= fee_bps <= 10_000:
+        raise InvalidArgument("FEE_OUT_OF_RANGE", "fee_bps must be 0-10000")
+
+
+def load(conn: Connection, merchant_id: str) -> Merchant:
+    row = conn.execute(select(merchants).where(merchants.c.merchant_id == merchant_id)).first()
+    if row is None:
+        raise NotFound("MERCHANT_NOT_FOUND", f"no merchant {merchant_id!r} in the coalition")
+    rate = conn.execute(
+        select(merchant_rates)
+        .where(merchant_rates.c.merchant_id == merchant_id)
+        .order_by(merchant_rates.c.version.desc())
+        .limit(1)
+    ).one()
+    keys = [
+        Key(k.key_id, k.public_key, k.valid_from, k.valid_until)
+        for k in conn.execute(
+            select(merchant_keys)
+            .where(merchant_keys.c.merchant_id == merchant_id)
+            .order_by(merchant_keys.c.valid_from)
+        )
+    ]
+    return Merchant(
+        row.merchant_id,
+        row.display_name,
+        row.status,
+        row.fee_bps,
+        row.endpoint,
+        parse_ratio(rate.fen_per_point),
+        rate.version,
+        keys,
+    )
+
+
+def active(conn: Connection, merchant_id: str, role: str) -> Merchant:
+    """The merchant, refused unless active (PERMISSION_DENIED MERCHANT_SUSPENDED)."""
+    merchant = load(conn, merchant_id)
+    if merchant.status != "active":
+        raise PermissionDenied(
+            "MERCHANT_SUSPENDED", f"{role} {merchant_id} is suspended from the coalition"
+        )
+    return merchant
+
+
+def all_merchants(conn: Connection) -> list[Merchant]:
+    ids = (
+        conn.execute(select(merchants.c.merchant_id).order_by(merchants.c.merchant_id))
+        .scalars()
+        .all()
+    )
+    return [load(conn, i) for i in ids]
+
+
+def onboard(
+    conn: Connection,
+    merchant_id: str,
+    display_name: str,
+    fen_per_point: str,
+    fee_bps: int,
+    endpoint: str,
+    public_key: bytes,
+    now: datetime,
+) -> Merchant:
+    check_id("merchant_id", merchant_id)
+    if merchant_id in RESERVED_IDS:
+        raise InvalidArgument("RESERVED_ID", f"{merchant_id!r} is reserved")
+    if not display_name or len(display_name) > 100:
+        raise InvalidArgument("MISSING_FIELD", "display_name must be 1-100 characters")
+    if not endpoint or len(endpoint) > 255:
+        raise InvalidArgument("MISSING_FIELD", "endpoint (HOST:PORT) is required")
+    check_terms(fen_per_point, fee_bps)
+    key = public_key_of(public_key)
+    if conn.execute(
+        select(merchants.c.merchant_id).where(merchants.c.merchant_id == merchant_id)
+    ).first():
+        raise AlreadyExists("MERCHANT_EXISTS", f"merchant {merchant_id} is already onboarded")
+    conn.execute(
+        insert(merchants).values(
+            merchant_id=merchant_id,
+            display_name=display_name,
+            status="active",
+            fee_bps=fee_bps,
+            endpoint=endpoint,
+            onboarded_at=now,
+        )
+    )
+    conn.execute(
+        insert(merchant_rates).values(
+            merchant_id=merchant_id,
+            version=1,
+            fen_per_point=format_ratio(parse_ratio(fen_per_point)),
+            effective_from=now,
+        )
+    )
+    conn.execute(
+        insert(merchant_keys).values(
+            merchant_id=merchant_id,
+            key_id=key_id(key),
+            public_key=public_key,
+            valid_from=now,
+            valid_until=None,
+        )
+    )
+    return load(conn, merchant_id)
+
+
+def rotate_key(
+    conn: Connection,
+    merchant_id: str,
+    public_key: bytes,
+    old_valid_until: datetime,
+    new_valid_from: datetime,
+    now: datetime,
+) -> Merchant:
+    """Adds a key valid from `new_valid_from`; the merchant's other keys end at `old_valid_until`
+    (not before now: a rotation never revokes retroactively)."""
+    load(conn, merchant_id)
+    key = public_key_of(public_key)
+    kid = key_id(key)
+    existing = conn.execute(
+        select(merchant_keys.c.key_id).where(
+            merchant_keys.c.merchant_id == merchant_id, merchant_keys.c.key_id == kid
+        )
+    ).first()
+    if existing:
+        raise AlreadyExists("KEY_EXISTS", f"key {kid} is already registered for {merchant_id}")
+    end = max(old_valid_until, now)
+    conn.execute(
+        update(merchant_keys)
+        .where(
+            merchant_keys.c.merchant_id == merchant_id,
+            (merchant_keys.c.valid_until.is_(None)) | (merchant_keys.c.valid_until > end),
+        )
+        .values(valid_until=end)
+    )
+    conn.execute(
+        insert(merchant_keys).values(
+            merchant_id=merchant_id,
+            key_id=kid,
+            public_key=public_key,
+            valid_from=new_valid_from,
+            valid_until=None,
+        )
+    )
+    return load(conn, merchant_id)
+
+
+def set_status(conn: Connection, merchant_id: str, status: str) -> Merchant:
+    load(conn, merchant_id)
+    conn.execute(
+        update(merchants).where(merchants.c.merchant_id == merchant_id).values(status=status)
+    )
+    return load(conn, merchant_id)
+
+
+def set_terms(
+    conn: Connection,
+    merchant_id: str,
+    fen_per_point: str,
+    fee_bps: int,
+    endpoint: str,
+    now: datetime,
+) -> Merchant:
+    """Empty `fen_per_point`/`endpoint` and fee_bps −1 keep the current values."""
+    current = load(conn, merchant_id)
+    check_terms(fen_per_point or None, None if fee_bps == -1 else fee_bps)
+    if fen_per_point and parse_ratio(fen_per_point) != current.fen_per_point:
+        conn.execute(
+            insert(merchant_rates).values(
+                merchant_id=merchant_id,
+                version=current.rate_version + 1,
+                fen_per_point=format_ratio(parse_ratio(fen_per_point)),
+                effective_from=now,
+            )
+        )
+    values: dict[str, object] = {}
+    if fee_bps != -1:
+        values["fee_bps"] = fee_bps
+    if endpoint:
+        values["endpoint"] = endpoint
+    if values:
+        conn.execute(
+            update(merchants).where(merchants.c.merchant_id == merchant_id).values(**values)
+        )
+    return load(conn, merchant_id)
+
+
+def rate(conn: Connection, merchant_id: str, version: int) -> Fraction:
+    value = conn.execute(
+        select(merchant_rates.c.fen_per_point).where(
+            merchant_rates.c.merchant_id == merchant_id, merchant_rates.c.version == version
+        )
+    ).scalar_one()
+    return parse_ratio(value)
+
+
+class RegistryKeys:
+    """The exchange's KeyDirectory: the operator's key, and merchants' keys in their windows."""
+
+    def __init__(self, engine: Engine, operator_key: Ed25519PublicKey) -> None:
+        self.engine = engine
+        self.operator_key = operator_key
+
+    def public_key(self, signer_id: str, key_id_: str, at: datetime) -> Ed25519PublicKey:
+        if signer_id == OPERATOR_ID:
+            if key_id(self.operator_key) != key_id_:
+                raise Unauthenticated("UNKNOWN_KEY", f"key {key_id_!r} is not the operator's key")
+            return self.operator_key
+        return run_in_transaction(
+            self.engine, lambda conn: self._merchant_key(conn, signer_id, key_id_, at)
+        )
+
+    @staticmethod
+    def _merchant_key(conn: Connection, signer_id: str, kid: str, at: datetime) -> Ed25519PublicKey:
+        row = conn.execute(
+            select(merchants.c.status).where(merchants.c.merchant_id == signer_id)
+        ).first()
+        if row is None:
+            raise Unauthenticated(
+                "UNKNOWN_SIGNER", f"{signer_id!r} is not a merchant of the coalition"
+            )
+        if row.status != "active":
+            raise PermissionDenied("MERCHANT_SUSPENDED", f"merchant {signer_id} is suspended")
+        key = conn.execute(
+            select(merchant_keys).where(
+                merchant_keys.c.merchant_id == signer_id, merchant_keys.c.key_id == kid
+            )
+        ).first()
+        if key is None:
+            raise Unauthenticated("UNKNOWN_KEY", f"key {kid!r} is not registered for {signer_id}")
+        if at < key.valid_from:
+            raise Unauthenticated(
+                "KEY_NOT_YET_VALID", f"key {kid} is valid from {key.valid_from.isoformat()}"
+            )
+        if key.valid_until is not None and at >= key.valid_until:
+            raise Unauthenticated(
+                "KEY_EXPIRED", f"key {kid} was revoked at {key.valid_until.isoformat()}"
+            )
+        return public_key_of(key.public_key)

@@ -1,0 +1,195 @@
+"""Wiring the exchange: config → database (migrated) → keys → services → gRPC server, plus the
+recovery sweep that finishes authorizations stuck mid-way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import pathlib
+import tomllib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+import grpc
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import Engine
+
+from coalition_kernel.db import make_engine, utc_now
+from coalition_kernel.envelope import EXCHANGE_ID, Signer, Verifier
+from coalition_kernel.keys import generate_keypair, load_private_key
+from coalition_kernel.rpc import Offload, Server
+from exchange.issuers import GrpcIssuerGateway, IssuerGateway
+from exchange.migrate import upgrade
+from exchange.redemption import Redemptions, Settings
+from exchange.registry import RegistryKeys
+from exchange.server import build_exchange_server
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExchangeConfig:
+    database_url: str
+    listen: str = "127.0.0.1:50050"
+    private_key_file: str = "exchange_ed25519.pem"
+    public_key_file: str = "exchange_ed25519.pub.pem"
+    operator_public_key_file: str = "operator_ed25519.pub.pem"
+    quote_ttl_seconds: int = 120
+    hold_ttl_seconds: int = 900
+    issuer_timeout_seconds: int = 5
+    clock_skew_seconds: int = 300
+    recovery_interval_seconds: int = 10
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    client_ca_file: str = ""
+
+    @classmethod
+    def load(cls, path: pathlib.Path) -> ExchangeConfig:
+        with path.open("rb") as f:
+            return cls(**tomllib.load(f)["exchange"])
+
+    def save(self, path: pathlib.Path) -> None:
+        lines = ["# Exchange configuration (coalition exchange init).", "[exchange]"]
+        lines += [f"{k} = {json.dumps(v)}" for k, v in asdict(self).items()]
+        path.write_text("\n".join(lines) + "\n")
+
+    def settings(self) -> Settings:
+        return Settings(
+            quote_ttl=timedelta(seconds=self.quote_ttl_seconds),
+            hold_ttl=timedelta(seconds=self.hold_ttl_seconds),
+            issuer_timeout=float(self.issuer_timeout_seconds),
+        )
+
+
+def load_public_key(path: pathlib.Path) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(path.read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{path} is not an Ed25519 public key")
+    return key
+
+
+def init_exchange(directory: pathlib.Path, config: ExchangeConfig) -> pathlib.Path:
+    """Creates the exchange's key pair and the operator's, migrates the database, writes config."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "exchange.toml"
+    if path.exists():
+        raise FileExistsError(f"{path} exists; the exchange is initialised once")
+    generate_keypair(directory / "exchange_ed25519.pem", directory / "exchange_ed25519.pub.pem")
+    generate_keypair(directory / "operator_ed25519.pem", directory / "operator_ed25519.pub.pem")
+    config = ExchangeConfig(
+        **{
+            **asdict(config),
+            "private_key_file": str((directory / "exchange_ed25519.pem").resolve()),
+            "public_key_file": str((directory / "exchange_ed25519.pub.pem").resolve()),
+            "operator_public_key_file": str((directory / "operator_ed25519.pub.pem").resolve()),
+        }
+    )
+    engine = make_engine(config.database_url)
+    upgrade(engine)
+    engine.dispose()
+    config.save(path)
+    return path
+
+
+class ExchangeApp:
+    """A running exchange: its server, its issuer gateway and its recovery loop."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        private_key: Ed25519PrivateKey,
+        operator_key: Ed25519PublicKey,
+        *,
+        listen: str = "127.0.0.1:0",
+        settings: Settings | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        skew: timedelta = timedelta(minutes=5),
+        issuers: IssuerGateway | None = None,
+        recovery_interval: float | None = 10.0,
+        server_credentials: grpc.ServerCredentials | None = None,
+        workers: int = 16,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.signer = Signer(EXCHANGE_ID, private_key, clock)
+        self.verifier = Verifier(
+            EXCHANGE_ID, RegistryKeys(engine, operator_key), skew=skew, clock=clock
+        )
+        self.offload = Offload(workers)
+        self.issuers = issuers or GrpcIssuerGateway()
+        self.redemptions = Redemptions(
+            engine, self.signer, self.verifier, self.issuers, self.offload, clock, settings
+        )
+        self.server: Server = build_exchange_server(
+            engine,
+            self.signer,
+            self.verifier,
+            self.redemptions,
+            self.offload,
+            clock,
+            listen,
+            require_tls_identity=server_credentials is not None,
+        )
+        self.server.credentials = server_credentials
+        self.recovery_interval = recovery_interval
+        self._recovery: asyncio.Task[None] | None = None
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self.signer.private_key.public_key()
+
+    async def start(self) -> int:
+        port = await self.server.start()
+        if self.recovery_interval:
+            self._recovery = asyncio.create_task(self._recover_forever(self.recovery_interval))
+        return port
+
+    async def _recover_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                done = await self.redemptions.recover()
+                if any(done.values()):
+                    log.info("recovery sweep: %s", done)
+            except Exception:  # keep sweeping; the next round retries
+                log.exception("recovery sweep failed")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery
+        await self.server.stop(grace)
+        await self.issuers.close()
+        self.offload.shutdown()
+
+    @classmethod
+    def from_config(cls, config: ExchangeConfig) -> ExchangeApp:
+        engine = make_engine(config.database_url)
+        upgrade(engine)
+        credentials = None
+        if config.tls_cert_file:
+            credentials = grpc.ssl_server_credentials(
+                [
+                    (
+                        pathlib.Path(config.tls_key_file).read_bytes(),
+                        pathlib.Path(config.tls_cert_file).read_bytes(),
+                    )
+                ],
+                root_certificates=pathlib.Path(config.client_ca_file).read_bytes(),
+                require_client_auth=True,
+            )
+        return cls(
+            engine,
+            load_private_key(pathlib.Path(config.private_key_file)),
+            load_public_key(pathlib.Path(config.operator_public_key_file)),
+            listen=config.listen,
+            settings=config.settings(),
+            skew=timedelta(seconds=config.clock_skew_seconds),
+            recovery_interval=config.recovery_interval_seconds,
+            server_credentials=credentials,
+        )

@@ -1,0 +1,496 @@
+import datetime
+
+from coalition.envelope.v1 import envelope_pb2 as _envelope_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AuthorizationStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AUTHORIZATION_STATUS_UNSPECIFIED: _ClassVar[AuthorizationStatus]
+    AUTHORIZATION_STATUS_PENDING: _ClassVar[AuthorizationStatus]
+    AUTHORIZATION_STATUS_AUTHORIZED: _ClassVar[AuthorizationStatus]
+    AUTHORIZATION_STATUS_CAPTURED: _ClassVar[AuthorizationStatus]
+    AUTHORIZATION_STATUS_VOIDED: _ClassVar[AuthorizationStatus]
+    AUTHORIZATION_STATUS_FAILED: _ClassVar[AuthorizationStatus]
+
+class MerchantStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MERCHANT_STATUS_UNSPECIFIED: _ClassVar[MerchantStatus]
+    MERCHANT_STATUS_ACTIVE: _ClassVar[MerchantStatus]
+    MERCHANT_STATUS_SUSPENDED: _ClassVar[MerchantStatus]
+AUTHORIZATION_STATUS_UNSPECIFIED: AuthorizationStatus
+AUTHORIZATION_STATUS_PENDING: AuthorizationStatus
+AUTHORIZATION_STATUS_AUTHORIZED: AuthorizationStatus
+AUTHORIZATION_STATUS_CAPTURED: AuthorizationStatus
+AUTHORIZATION_STATUS_VOIDED: AuthorizationStatus
+AUTHORIZATION_STATUS_FAILED: AuthorizationStatus
+MERCHANT_STATUS_UNSPECIFIED: MerchantStatus
+MERCHANT_STATUS_ACTIVE: MerchantStatus
+MERCHANT_STATUS_SUSPENDED: MerchantStatus
+
+class GetQuoteRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class GetQuoteResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class AuthorizeRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class AuthorizeResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class CaptureRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class CaptureResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class VoidRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class VoidResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class GetPortfolioRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class GetPortfolioResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class FetchAuditSliceRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class FetchAuditSliceResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class OnboardMerchantRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class OnboardMerchantResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class RotateKeyRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class RotateKeyResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class SetMerchantStatusRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class SetMerchantStatusResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class SetMerchantTermsRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class SetMerchantTermsResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class ListMerchantsRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class ListMerchantsResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class QuoteCommand(_message.Message):
+    __slots__ = ("header", "issuer_id", "points", "amount_fen")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FEN_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    issuer_id: str
+    points: int
+    amount_fen: int
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., issuer_id: _Optional[str] = ..., points: _Optional[int] = ..., amount_fen: _Optional[int] = ...) -> None: ...
+
+class QuoteReceipt(_message.Message):
+    __slots__ = ("header", "quote_id", "issuer_id", "points", "value_fen", "fee_fen", "rate_version", "expires_at")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    QUOTE_ID_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    FEE_FEN_FIELD_NUMBER: _ClassVar[int]
+    RATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    quote_id: str
+    issuer_id: str
+    points: int
+    value_fen: int
+    fee_fen: int
+    rate_version: int
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., quote_id: _Optional[str] = ..., issuer_id: _Optional[str] = ..., points: _Optional[int] = ..., value_fen: _Optional[int] = ..., fee_fen: _Optional[int] = ..., rate_version: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AuthorizeCommand(_message.Message):
+    __slots__ = ("header", "issuer_id", "member_id", "order_id", "points", "amount_fen", "consent_code", "quote_id")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FEN_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_CODE_FIELD_NUMBER: _ClassVar[int]
+    QUOTE_ID_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    issuer_id: str
+    member_id: str
+    order_id: str
+    points: int
+    amount_fen: int
+    consent_code: str
+    quote_id: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., issuer_id: _Optional[str] = ..., member_id: _Optional[str] = ..., order_id: _Optional[str] = ..., points: _Optional[int] = ..., amount_fen: _Optional[int] = ..., consent_code: _Optional[str] = ..., quote_id: _Optional[str] = ...) -> None: ...
+
+class AuthorizeReceipt(_message.Message):
+    __slots__ = ("header", "authorization_id", "issuer_id", "member_id", "points", "value_fen", "fee_fen", "rate_version", "hold_expires_at", "status")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    FEE_FEN_FIELD_NUMBER: _ClassVar[int]
+    RATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    HOLD_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    authorization_id: str
+    issuer_id: str
+    member_id: str
+    points: int
+    value_fen: int
+    fee_fen: int
+    rate_version: int
+    hold_expires_at: _timestamp_pb2.Timestamp
+    status: AuthorizationStatus
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., authorization_id: _Optional[str] = ..., issuer_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., value_fen: _Optional[int] = ..., fee_fen: _Optional[int] = ..., rate_version: _Optional[int] = ..., hold_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[AuthorizationStatus, str]] = ...) -> None: ...
+
+class CaptureCommand(_message.Message):
+    __slots__ = ("header", "authorization_id")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    authorization_id: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., authorization_id: _Optional[str] = ...) -> None: ...
+
+class CaptureReceipt(_message.Message):
+    __slots__ = ("header", "record")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    record: ClearingRecord
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., record: _Optional[_Union[ClearingRecord, _Mapping]] = ...) -> None: ...
+
+class VoidCommand(_message.Message):
+    __slots__ = ("header", "authorization_id")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    authorization_id: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., authorization_id: _Optional[str] = ...) -> None: ...
+
+class VoidReceipt(_message.Message):
+    __slots__ = ("header", "authorization_id", "status")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    authorization_id: str
+    status: AuthorizationStatus
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., authorization_id: _Optional[str] = ..., status: _Optional[_Union[AuthorizationStatus, str]] = ...) -> None: ...
+
+class ClearingRecord(_message.Message):
+    __slots__ = ("clearing_id", "authorization_id", "issuer_id", "acquirer_id", "member_id", "order_id", "points", "value_fen", "fee_fen", "rate_version", "settlement_period", "authorized_at", "captured_at", "acquirer_envelope", "issuer_envelope")
+    CLEARING_ID_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACQUIRER_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    FEE_FEN_FIELD_NUMBER: _ClassVar[int]
+    RATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZED_AT_FIELD_NUMBER: _ClassVar[int]
+    CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACQUIRER_ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    clearing_id: str
+    authorization_id: str
+    issuer_id: str
+    acquirer_id: str
+    member_id: str
+    order_id: str
+    points: int
+    value_fen: int
+    fee_fen: int
+    rate_version: int
+    settlement_period: str
+    authorized_at: _timestamp_pb2.Timestamp
+    captured_at: _timestamp_pb2.Timestamp
+    acquirer_envelope: bytes
+    issuer_envelope: bytes
+    def __init__(self, clearing_id: _Optional[str] = ..., authorization_id: _Optional[str] = ..., issuer_id: _Optional[str] = ..., acquirer_id: _Optional[str] = ..., member_id: _Optional[str] = ..., order_id: _Optional[str] = ..., points: _Optional[int] = ..., value_fen: _Optional[int] = ..., fee_fen: _Optional[int] = ..., rate_version: _Optional[int] = ..., settlement_period: _Optional[str] = ..., authorized_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acquirer_envelope: _Optional[bytes] = ..., issuer_envelope: _Optional[bytes] = ...) -> None: ...
+
+class PortfolioCommand(_message.Message):
+    __slots__ = ("header", "member_id")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    member_id: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., member_id: _Optional[str] = ...) -> None: ...
+
+class IssuerBalance(_message.Message):
+    __slots__ = ("issuer_id", "display_name", "available_points", "value_fen", "reachable")
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    issuer_id: str
+    display_name: str
+    available_points: int
+    value_fen: int
+    reachable: bool
+    def __init__(self, issuer_id: _Optional[str] = ..., display_name: _Optional[str] = ..., available_points: _Optional[int] = ..., value_fen: _Optional[int] = ..., reachable: _Optional[bool] = ...) -> None: ...
+
+class PortfolioReceipt(_message.Message):
+    __slots__ = ("header", "member_id", "balances")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    BALANCES_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    member_id: str
+    balances: _containers.RepeatedCompositeFieldContainer[IssuerBalance]
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., member_id: _Optional[str] = ..., balances: _Optional[_Iterable[_Union[IssuerBalance, _Mapping]]] = ...) -> None: ...
+
+class AuditSliceCommand(_message.Message):
+    __slots__ = ("header", "after_sequence", "limit")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    after_sequence: int
+    limit: int
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., after_sequence: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class AuditEntry(_message.Message):
+    __slots__ = ("sequence", "direction", "peer_id", "envelope", "previous_hash", "entry_hash", "recorded_at", "outcome")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    PEER_ID_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_HASH_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_HASH_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    direction: str
+    peer_id: str
+    envelope: bytes
+    previous_hash: bytes
+    entry_hash: bytes
+    recorded_at: _timestamp_pb2.Timestamp
+    outcome: str
+    def __init__(self, sequence: _Optional[int] = ..., direction: _Optional[str] = ..., peer_id: _Optional[str] = ..., envelope: _Optional[bytes] = ..., previous_hash: _Optional[bytes] = ..., entry_hash: _Optional[bytes] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[str] = ...) -> None: ...
+
+class AuditSliceReceipt(_message.Message):
+    __slots__ = ("header", "entries", "head_sequence", "head_hash")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    HEAD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    entries: _containers.RepeatedCompositeFieldContainer[AuditEntry]
+    head_sequence: int
+    head_hash: bytes
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., entries: _Optional[_Iterable[_Union[AuditEntry, _Mapping]]] = ..., head_sequence: _Optional[int] = ..., head_hash: _Optional[bytes] = ...) -> None: ...
+
+class MerchantKey(_message.Message):
+    __slots__ = ("key_id", "public_key", "valid_from", "valid_until")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    public_key: bytes
+    valid_from: _timestamp_pb2.Timestamp
+    valid_until: _timestamp_pb2.Timestamp
+    def __init__(self, key_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Merchant(_message.Message):
+    __slots__ = ("merchant_id", "display_name", "status", "fen_per_point", "rate_version", "fee_bps", "endpoint", "keys")
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    FEN_PER_POINT_FIELD_NUMBER: _ClassVar[int]
+    RATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FEE_BPS_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    display_name: str
+    status: MerchantStatus
+    fen_per_point: str
+    rate_version: int
+    fee_bps: int
+    endpoint: str
+    keys: _containers.RepeatedCompositeFieldContainer[MerchantKey]
+    def __init__(self, merchant_id: _Optional[str] = ..., display_name: _Optional[str] = ..., status: _Optional[_Union[MerchantStatus, str]] = ..., fen_per_point: _Optional[str] = ..., rate_version: _Optional[int] = ..., fee_bps: _Optional[int] = ..., endpoint: _Optional[str] = ..., keys: _Optional[_Iterable[_Union[MerchantKey, _Mapping]]] = ...) -> None: ...
+
+class OnboardMerchantCommand(_message.Message):
+    __slots__ = ("header", "merchant_id", "display_name", "fen_per_point", "fee_bps", "endpoint", "public_key")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    FEN_PER_POINT_FIELD_NUMBER: _ClassVar[int]
+    FEE_BPS_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    merchant_id: str
+    display_name: str
+    fen_per_point: str
+    fee_bps: int
+    endpoint: str
+    public_key: bytes
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., merchant_id: _Optional[str] = ..., display_name: _Optional[str] = ..., fen_per_point: _Optional[str] = ..., fee_bps: _Optional[int] = ..., endpoint: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
+
+class RotateKeyCommand(_message.Message):
+    __slots__ = ("header", "merchant_id", "public_key", "old_keys_valid_until", "new_key_valid_from")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    OLD_KEYS_VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    NEW_KEY_VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    merchant_id: str
+    public_key: bytes
+    old_keys_valid_until: _timestamp_pb2.Timestamp
+    new_key_valid_from: _timestamp_pb2.Timestamp
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., merchant_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., old_keys_valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., new_key_valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SetMerchantStatusCommand(_message.Message):
+    __slots__ = ("header", "merchant_id", "status")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    merchant_id: str
+    status: MerchantStatus
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., merchant_id: _Optional[str] = ..., status: _Optional[_Union[MerchantStatus, str]] = ...) -> None: ...
+
+class SetMerchantTermsCommand(_message.Message):
+    __slots__ = ("header", "merchant_id", "fen_per_point", "fee_bps", "endpoint")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    FEN_PER_POINT_FIELD_NUMBER: _ClassVar[int]
+    FEE_BPS_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    merchant_id: str
+    fen_per_point: str
+    fee_bps: int
+    endpoint: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., merchant_id: _Optional[str] = ..., fen_per_point: _Optional[str] = ..., fee_bps: _Optional[int] = ..., endpoint: _Optional[str] = ...) -> None: ...
+
+class ListMerchantsCommand(_message.Message):
+    __slots__ = ("header",)
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ...) -> None: ...
+
+class MerchantReceipt(_message.Message):
+    __slots__ = ("header", "merchant")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    merchant: Merchant
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., merchant: _Optional[_Union[Merchant, _Mapping]] = ...) -> None: ...
+
+class MerchantListReceipt(_message.Message):
+    __slots__ = ("header", "merchants")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    MERCHANTS_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    merchants: _containers.RepeatedCompositeFieldContainer[Merchant]
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., merchants: _Optional[_Iterable[_Union[Merchant, _Mapping]]] = ...) -> None: ...

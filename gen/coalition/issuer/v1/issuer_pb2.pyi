@@ -1,0 +1,142 @@
+import datetime
+
+from coalition.envelope.v1 import envelope_pb2 as _envelope_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class HoldStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HOLD_STATUS_UNSPECIFIED: _ClassVar[HoldStatus]
+    HOLD_STATUS_PENDING: _ClassVar[HoldStatus]
+    HOLD_STATUS_POSTED: _ClassVar[HoldStatus]
+    HOLD_STATUS_VOIDED: _ClassVar[HoldStatus]
+    HOLD_STATUS_EXPIRED: _ClassVar[HoldStatus]
+HOLD_STATUS_UNSPECIFIED: HoldStatus
+HOLD_STATUS_PENDING: HoldStatus
+HOLD_STATUS_POSTED: HoldStatus
+HOLD_STATUS_VOIDED: HoldStatus
+HOLD_STATUS_EXPIRED: HoldStatus
+
+class PlaceHoldRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class PlaceHoldResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class PostHoldRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class PostHoldResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class VoidHoldRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class VoidHoldResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class GetMemberBalanceRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class GetMemberBalanceResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class PlaceHoldCommand(_message.Message):
+    __slots__ = ("header", "hold_id", "member_id", "points", "consent_code", "acquirer_id", "ttl_seconds")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_CODE_FIELD_NUMBER: _ClassVar[int]
+    ACQUIRER_ID_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    hold_id: str
+    member_id: str
+    points: int
+    consent_code: str
+    acquirer_id: str
+    ttl_seconds: int
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., hold_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., consent_code: _Optional[str] = ..., acquirer_id: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class PostHoldCommand(_message.Message):
+    __slots__ = ("header", "hold_id")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    hold_id: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., hold_id: _Optional[str] = ...) -> None: ...
+
+class VoidHoldCommand(_message.Message):
+    __slots__ = ("header", "hold_id")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    hold_id: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., hold_id: _Optional[str] = ...) -> None: ...
+
+class HoldReceipt(_message.Message):
+    __slots__ = ("header", "hold_id", "status", "points", "expires_at", "member_id")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    hold_id: str
+    status: HoldStatus
+    points: int
+    expires_at: _timestamp_pb2.Timestamp
+    member_id: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., hold_id: _Optional[str] = ..., status: _Optional[_Union[HoldStatus, str]] = ..., points: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., member_id: _Optional[str] = ...) -> None: ...
+
+class MemberBalanceCommand(_message.Message):
+    __slots__ = ("header", "member_id")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    member_id: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., member_id: _Optional[str] = ...) -> None: ...
+
+class MemberBalanceReceipt(_message.Message):
+    __slots__ = ("header", "member_id", "available_points", "enrolled")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    member_id: str
+    available_points: int
+    enrolled: bool
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., member_id: _Optional[str] = ..., available_points: _Optional[int] = ..., enrolled: _Optional[bool] = ...) -> None: ...

@@ -1,0 +1,112 @@
+"""The node as issuer: the exchange's signed hold commands on this merchant's points.
+
+Only the exchange may call (`sender="exchange"`); every command is verified before it is parsed
+and every answer is signed by this node, binding it to the command it answers.
+"""
+
+from __future__ import annotations
+
+from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
+from coalition.issuer.v1 import issuer_pb2 as ipb
+from coalition_kernel.envelope import EXCHANGE_ID, Signer, Verifier
+from coalition_kernel.errors import NotFound
+from coalition_kernel.rpc import Offload
+from merchant_node.ledger.commands import PlaceHold
+from merchant_node.ledger.holds import HoldResult
+from merchant_node.ledger.service import NodeLedger
+
+SERVICE = ipb.DESCRIPTOR.services_by_name["IssuerService"]
+_STATUS = {
+    "pending": ipb.HOLD_STATUS_PENDING,
+    "posted": ipb.HOLD_STATUS_POSTED,
+    "voided": ipb.HOLD_STATUS_VOIDED,
+    "expired": ipb.HOLD_STATUS_EXPIRED,
+}
+
+
+class IssuerServicer:
+    def __init__(
+        self, ledger: NodeLedger, signer: Signer, verifier: Verifier, offload: Offload
+    ) -> None:
+        self.ledger = ledger
+        self.signer = signer
+        self.verifier = verifier
+        self.offload = offload
+
+    def handlers(self) -> dict:  # type: ignore[type-arg]
+        return {
+            "PlaceHold": self.place_hold,
+            "PostHold": self.post_hold,
+            "VoidHold": self.void_hold,
+            "GetMemberBalance": self.get_member_balance,
+        }
+
+    async def _open(self, envelope: SignedEnvelope, expected):  # type: ignore[no-untyped-def]
+        return await self.offload(self.verifier.open, envelope, expected, EXCHANGE_ID)
+
+    def _answer(self, message, request: SignedEnvelope, request_id: str) -> SignedEnvelope:  # type: ignore[no-untyped-def]
+        return self.signer.seal(
+            message, audience=EXCHANGE_ID, request_id=request_id, answering=request
+        )
+
+    def _receipt(
+        self, result: HoldResult, member_id: str, request: SignedEnvelope, request_id: str
+    ) -> SignedEnvelope:
+        receipt = ipb.HoldReceipt(
+            hold_id=result.hold_ref,
+            status=_STATUS[result.status],
+            points=result.points,
+            member_id=member_id,
+        )
+        receipt.expires_at.FromDatetime(result.expires_at)
+        return self._answer(receipt, request, request_id)
+
+    async def place_hold(self, req: ipb.PlaceHoldRequest, _ctx) -> ipb.PlaceHoldResponse:  # type: ignore[no-untyped-def]
+        cmd = await self._open(req.envelope, ipb.PlaceHoldCommand)
+        ttl = cmd.ttl_seconds if 1 <= cmd.ttl_seconds <= 86_400 else 0
+        hold = PlaceHold(
+            request_id=f"x:{cmd.header.request_id}",  # the exchange's ids, apart from the POS's
+            hold_ref=cmd.hold_id,
+            member_id=cmd.member_id,
+            points=cmd.points,
+            ttl_seconds=ttl,
+            consent_code=cmd.consent_code,
+            acquirer_id=cmd.acquirer_id,
+        )
+        result = await self.offload(self.ledger.place_hold, hold)
+        return ipb.PlaceHoldResponse(
+            envelope=self._receipt(result, cmd.member_id, req.envelope, cmd.header.request_id)
+        )
+
+    async def post_hold(self, req: ipb.PostHoldRequest, _ctx) -> ipb.PostHoldResponse:  # type: ignore[no-untyped-def]
+        cmd = await self._open(req.envelope, ipb.PostHoldCommand)
+        result = await self.offload(
+            self.ledger.post_hold, f"x:{cmd.header.request_id}", cmd.hold_id
+        )
+        return ipb.PostHoldResponse(
+            envelope=self._receipt(result, "", req.envelope, cmd.header.request_id)
+        )
+
+    async def void_hold(self, req: ipb.VoidHoldRequest, _ctx) -> ipb.VoidHoldResponse:  # type: ignore[no-untyped-def]
+        cmd = await self._open(req.envelope, ipb.VoidHoldCommand)
+        result = await self.offload(
+            self.ledger.void_hold, f"x:{cmd.header.request_id}", cmd.hold_id
+        )
+        return ipb.VoidHoldResponse(
+            envelope=self._receipt(result, "", req.envelope, cmd.header.request_id)
+        )
+
+    async def get_member_balance(
+        self, req: ipb.GetMemberBalanceRequest, _ctx
+    ) -> ipb.GetMemberBalanceResponse:  # type: ignore[no-untyped-def]
+        cmd = await self._open(req.envelope, ipb.MemberBalanceCommand)
+        try:
+            balance = await self.offload(self.ledger.balance, cmd.member_id, 30)
+            receipt = ipb.MemberBalanceReceipt(
+                member_id=cmd.member_id, available_points=balance.available_points, enrolled=True
+            )
+        except NotFound:
+            receipt = ipb.MemberBalanceReceipt(member_id=cmd.member_id, enrolled=False)
+        return ipb.GetMemberBalanceResponse(
+            envelope=self._answer(receipt, req.envelope, cmd.header.request_id)
+        )
