@@ -1,46 +1,19 @@
-"""The exchange's tamper-evident audit log: every signed message received and sent, hash-chained.
-
-entry_hash = SHA-256(previous_hash ‖ sequence (8 bytes, big-endian) ‖ direction ‖ 0x00 ‖ peer_id
-‖ 0x00 ‖ outcome ‖ 0x00 ‖ SHA-256(envelope bytes)). Changing, removing or reordering any entry
-breaks every hash after it; `verify_chain` finds the first break.
+"""The exchange's tamper-evident audit log: every signed message received and sent, hash-chained
+(coalition_kernel.hashchain). Changing, removing or reordering any entry breaks every hash after
+it; `verify_chain` finds the break.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, func, insert, select, text
 
+from coalition_kernel.hashchain import GENESIS, Entry, entry_hash, verify_entries
 from exchange.schema import audit_log
 
-GENESIS = bytes(32)
+__all__ = ["GENESIS", "Entry", "append", "count", "entry_hash", "head", "read", "verify_chain"]
 _PG_AUDIT_LOCK = 0x636F616C  # one writer at a time appends to the chain
-
-
-@dataclass(frozen=True)
-class Entry:
-    sequence: int
-    direction: str
-    peer_id: str
-    envelope: bytes
-    outcome: str
-    recorded_at: datetime
-    previous_hash: bytes
-    entry_hash: bytes
-
-
-def entry_hash(
-    previous: bytes, sequence: int, direction: str, peer_id: str, outcome: str, envelope: bytes
-) -> bytes:
-    h = hashlib.sha256()
-    h.update(previous)
-    h.update(sequence.to_bytes(8, "big"))
-    h.update(f"{direction}\x00{peer_id}\x00{outcome}\x00".encode())
-    h.update(hashlib.sha256(envelope).digest())
-    return h.digest()
 
 
 def append(
@@ -68,29 +41,6 @@ def append(
         )
     )
     return sequence
-
-
-def verify_entries(entries: Iterable[Entry], *, contiguous: bool) -> list[str]:
-    """Checks each entry's hash; with `contiguous`, also that each links to the one before."""
-    problems: list[str] = []
-    previous: Entry | None = None
-    for e in entries:
-        expected = entry_hash(
-            e.previous_hash, e.sequence, e.direction, e.peer_id, e.outcome, e.envelope
-        )
-        if expected != e.entry_hash:
-            problems.append(f"entry {e.sequence}: its hash does not match its contents")
-        if contiguous:
-            want_prev = previous.entry_hash if previous else GENESIS
-            want_seq = previous.sequence + 1 if previous else 1
-            if e.sequence != want_seq:
-                problems.append(
-                    f"entry {e.sequence}: expected sequence {want_seq} (an entry is missing)"
-                )
-            if e.previous_hash != want_prev:
-                problems.append(f"entry {e.sequence}: does not link to the entry before it")
-        previous = e
-    return problems
 
 
 def read(

@@ -14,13 +14,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 import grpc
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine
 
 from coalition_kernel.db import make_engine, utc_now
 from coalition_kernel.envelope import EXCHANGE_ID, Signer, Verifier
-from coalition_kernel.keys import generate_keypair, load_private_key
+from coalition_kernel.keys import generate_keypair, load_private_key, load_public_key
 from coalition_kernel.rpc import Offload, Server
 from exchange.issuers import GrpcIssuerGateway, IssuerGateway
 from exchange.migrate import upgrade
@@ -63,13 +62,6 @@ class ExchangeConfig:
             hold_ttl=timedelta(seconds=self.hold_ttl_seconds),
             issuer_timeout=float(self.issuer_timeout_seconds),
         )
-
-
-def load_public_key(path: pathlib.Path) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(path.read_bytes())
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError(f"{path} is not an Ed25519 public key")
-    return key
 
 
 def init_exchange(directory: pathlib.Path, config: ExchangeConfig) -> pathlib.Path:

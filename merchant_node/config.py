@@ -21,6 +21,9 @@ class NodeConfig:
     private_key_file: str = "node_ed25519.pem"
     public_key_file: str = "node_ed25519.pub.pem"
     key_id: str = ""
+    # The coalition exchange this node trusts (empty: a standalone node).
+    exchange_endpoint: str = ""
+    exchange_public_key_file: str = ""
 
     def __post_init__(self) -> None:
         parse_ratio(self.points_per_yuan)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pathlib
 
+from cryptography.hazmat.primitives import serialization
+
 from coalition_kernel.db import make_engine
-from coalition_kernel.keys import generate_keypair
+from coalition_kernel.keys import generate_keypair, load_private_key, load_public_key
 from merchant_node.config import NodeConfig
 from merchant_node.ledger.migrate import upgrade
 from merchant_node.ledger.orders import EarnPolicy
 from merchant_node.ledger.service import NodeLedger
+from merchant_node.server import CoalitionLink
 
 
 def init_node(directory: pathlib.Path, config: NodeConfig) -> pathlib.Path:
@@ -43,3 +46,23 @@ def open_ledger(config: NodeConfig, *, pool_size: int = 16) -> NodeLedger:
     ledger = NodeLedger(engine, policy=EarnPolicy(points_ttl_days=config.points_ttl_days or None))
     ledger.configure_rate(config.points_per_yuan, config.fen_per_point)
     return ledger
+
+
+def coalition_link(config: NodeConfig) -> CoalitionLink | None:
+    """The node's link to its exchange, if the config names one."""
+    if not config.exchange_endpoint:
+        return None
+    return CoalitionLink(
+        merchant_id=config.merchant_id,
+        private_key=load_private_key(pathlib.Path(config.private_key_file)),
+        exchange_key=load_public_key(pathlib.Path(config.exchange_public_key_file)),
+        exchange_endpoint=config.exchange_endpoint,
+    )
+
+
+def raw_public_key(config: NodeConfig) -> bytes:
+    return (
+        load_private_key(pathlib.Path(config.private_key_file))
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )

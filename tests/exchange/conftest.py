@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from coalition_kernel.db import make_engine
 from coalition_kernel.envelope import OPERATOR_ID, Signer
+from exchange.issuers import IssuerGateway
 from exchange.migrate import upgrade
 from exchange.operator_client import OperatorClient
 from exchange.redemption import Settings
@@ -62,7 +63,10 @@ class Coalition:
 
 
 async def start_coalition(
-    new_database, clock: FakeClock, settings: Settings | None = None
+    new_database,
+    clock: FakeClock,
+    settings: Settings | None = None,
+    issuers: IssuerGateway | None = None,
 ) -> AsyncIterator[Coalition]:  # type: ignore[no-untyped-def]
     exchange_key, operator_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     engine = make_engine(new_database("exchange"))
@@ -74,6 +78,7 @@ async def start_coalition(
         settings=settings or Settings(issuer_timeout=3.0),
         clock=clock,
         recovery_interval=None,
+        issuers=issuers,
     )
     port = await exchange.start()
     target = f"127.0.0.1:{port}"
@@ -92,7 +97,7 @@ async def start_coalition(
             await operator.onboard(
                 merchant_id, merchant_id.title(), raw_public(key), node_target, fee_bps=100
             )
-            client = MerchantNodeClient(node_target, timeout=20)
+            client = MerchantNodeClient(node_target, timeout=20, max_attempts=2)
             coalition.nodes[merchant_id] = Node(merchant_id, key, ledger, node_target, client)
         yield coalition
     finally:

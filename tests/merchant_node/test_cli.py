@@ -110,5 +110,7 @@ def test_demo_runs_a_story_and_stops():
     started = time.monotonic()
     done = coalition("demo")
     assert done.returncode == 0, done.stderr
-    assert "INSUFFICIENT_POINTS" in done.stdout and "balances" in done.stdout
+    assert "CONSENT_INVALID" in done.stdout and "CONSENT_REUSED" in done.stdout
+    assert "receivables match" in done.stdout and "hash chain intact" in done.stdout
+    assert "DO NOT MATCH" not in done.stdout and "BROKEN" not in done.stdout
     assert time.monotonic() - started < 60

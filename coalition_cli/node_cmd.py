@@ -1,0 +1,160 @@
+"""`coalition node …`: initialise, serve and audit a merchant node."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import pathlib
+import sys
+
+from merchant_node.config import NodeConfig
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    node = sub.add_parser("node", help="a merchant node").add_subparsers(
+        dest="node_command", required=True
+    )
+
+    init = node.add_parser("init", help="create a node's database, key pair and config")
+    init.add_argument(
+        "--dir", type=pathlib.Path, required=True, help="directory for node.toml and keys"
+    )
+    init.add_argument("--merchant-id", required=True)
+    init.add_argument("--db", help="database URL (default: SQLite file in --dir)")
+    init.add_argument("--listen", default="127.0.0.1:50051")
+    init.add_argument(
+        "--points-per-yuan", default="1", help="base earn rate, exact: '1', '1.5', '3/2'"
+    )
+    init.add_argument(
+        "--fen-per-point", default="1", help="point value in fen: '1' means 100 points = ¥1"
+    )
+    init.add_argument("--points-ttl-days", type=int, default=365, help="0: points never expire")
+    init.add_argument("--exchange", default="", help="the coalition exchange's HOST:PORT")
+    init.add_argument("--exchange-key", default="", help="the exchange's public key (PEM file)")
+    init.set_defaults(run=_init)
+
+    serve = node.add_parser("serve", help="serve a node's gRPC API until SIGINT/SIGTERM")
+    serve.add_argument("--config", type=pathlib.Path, help="node.toml written by `node init`")
+    serve.add_argument("--db", help="database URL (instead of --config)")
+    serve.add_argument("--listen", help="HOST:PORT (overrides the config)")
+    serve.add_argument("--merchant-id", default="local-merchant")
+    serve.add_argument("--points-per-yuan", default="1")
+    serve.add_argument("--fen-per-point", default="1")
+    serve.set_defaults(run=_serve)
+
+    audit = node.add_parser(
+        "audit", help="check the ledger's laws and this node's slice of the exchange's log"
+    )
+    audit.add_argument("--config", type=pathlib.Path, required=True)
+    audit.set_defaults(run=_audit)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from merchant_node.runtime import init_node
+
+    db = args.db or f"sqlite:///{(args.dir / 'node.db').resolve()}"
+    config = NodeConfig(
+        merchant_id=args.merchant_id,
+        database_url=db,
+        listen=args.listen,
+        points_per_yuan=args.points_per_yuan,
+        fen_per_point=args.fen_per_point,
+        points_ttl_days=args.points_ttl_days,
+        exchange_endpoint=args.exchange,
+        exchange_public_key_file=str(pathlib.Path(args.exchange_key).resolve())
+        if args.exchange_key
+        else "",
+    )
+    try:
+        path = init_node(args.dir, config)
+    except FileExistsError as exc:
+        print(f"coalition: {exc}", file=sys.stderr)
+        return 1
+    print(f"node {args.merchant_id} initialised: {path}")
+    print(f"serve it with: coalition node serve --config {path}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.config:
+        config = NodeConfig.load(args.config)
+    elif args.db:
+        config = NodeConfig(
+            merchant_id=args.merchant_id,
+            database_url=args.db,
+            points_per_yuan=args.points_per_yuan,
+            fen_per_point=args.fen_per_point,
+        )
+    else:
+        print(
+            "coalition node serve: give --config FILE, or --db URL --listen HOST:PORT",
+            file=sys.stderr,
+        )
+        return 2
+    asyncio.run(_run_node(config, args.listen or config.listen))
+    return 0
+
+
+async def _run_node(config: NodeConfig, listen: str) -> None:
+    from merchant_node.runtime import coalition_link, open_ledger
+    from merchant_node.server import build_server
+
+    ledger = open_ledger(config)
+    link = coalition_link(config)
+    server, offload = build_server(ledger, listen, coalition=link)
+    port = await server.start()
+    logging.getLogger("coalition").info(
+        "merchant node %s serving on %s (port %d), rate version %d%s",
+        config.merchant_id,
+        listen,
+        port,
+        ledger.rate.version,
+        f", exchange {config.exchange_endpoint}" if link else ", standalone",
+    )
+    try:
+        await server.serve_until_signalled()
+    finally:
+        offload.shutdown()
+        ledger.engine.dispose()
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from merchant_node.runtime import open_ledger
+
+    config = NodeConfig.load(args.config)
+    ledger = open_ledger(config, pool_size=2)
+    problems = ledger.audit()
+    print(f"ledger laws: {'hold' if not problems else 'VIOLATED'}")
+    for p in problems:
+        print(f"  {p}")
+    if config.exchange_endpoint:
+        report = asyncio.run(_audit_slice(config))
+        verdict = "intact" if not report.problems else "BROKEN"
+        print(
+            f"exchange audit slice: {report.entries} entries, "
+            f"{report.signatures_checked} signatures checked, "
+            f"chain head {report.head_sequence}: {verdict}"
+        )
+        problems += report.problems
+        for p in report.problems:
+            print(f"  {p}")
+    return 1 if problems else 0
+
+
+async def _audit_slice(config: NodeConfig):  # type: ignore[no-untyped-def]
+    from coalition_kernel.envelope import Signer
+    from merchant_node.acquirer import ExchangeLink
+    from merchant_node.audit_slice import fetch_and_verify
+    from merchant_node.runtime import coalition_link
+
+    link_config = coalition_link(config)
+    assert link_config is not None
+    signer = Signer(config.merchant_id, link_config.private_key)
+    link = ExchangeLink(config.exchange_endpoint, signer, link_config.exchange_key)
+    try:
+        return await fetch_and_verify(
+            link, link_config.private_key.public_key(), link_config.exchange_key
+        )
+    finally:
+        await link.close()

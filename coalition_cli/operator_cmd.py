@@ -1,0 +1,131 @@
+"""`coalition operator …`: the coalition operator's commands, signed with the operator key."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import pathlib
+from datetime import UTC, datetime
+
+from coalition.exchange.v1 import exchange_pb2 as xpb
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    op = sub.add_parser("operator", help="operate the coalition's registry").add_subparsers(
+        dest="operator_command", required=True
+    )
+
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        p = op.add_parser(name, help=help_)
+        p.add_argument("--exchange", required=True, help="HOST:PORT of the exchange")
+        p.add_argument(
+            "--exchange-key", type=pathlib.Path, required=True, help="exchange public key (PEM)"
+        )
+        p.add_argument("--key", type=pathlib.Path, required=True, help="operator private key (PEM)")
+        return p
+
+    onboard = command("onboard", "register a merchant from its node.toml")
+    onboard.add_argument("--node-config", type=pathlib.Path, required=True)
+    onboard.add_argument("--name", required=True)
+    onboard.add_argument("--fen-per-point", default="1")
+    onboard.add_argument("--fee-bps", type=int, default=0)
+    onboard.add_argument("--endpoint", help="defaults to the node's listen address")
+    onboard.set_defaults(run=lambda a: _run(a, _onboard))
+
+    command("list", "list merchants").set_defaults(run=lambda a: _run(a, _list))
+    for name, active in (("suspend", False), ("resume", True)):
+        p = command(name, f"{name} a merchant")
+        p.add_argument("merchant_id")
+        p.set_defaults(
+            run=lambda a, active=active: _run(
+                a, lambda c, a: c.set_status(a.merchant_id, active=active)
+            )
+        )
+
+    terms = command("set-terms", "change a merchant's point value, fee or endpoint")
+    terms.add_argument("merchant_id")
+    terms.add_argument("--fen-per-point", default="")
+    terms.add_argument("--fee-bps", type=int, default=-1)
+    terms.add_argument("--endpoint", default="")
+    terms.set_defaults(
+        run=lambda a: _run(
+            a,
+            lambda c, a: c.set_terms(
+                a.merchant_id, fen_per_point=a.fen_per_point, fee_bps=a.fee_bps, endpoint=a.endpoint
+            ),
+        )
+    )
+
+    rotate = command(
+        "rotate-key", "register a merchant's new key; its old keys end at --old-valid-until"
+    )
+    rotate.add_argument("merchant_id")
+    rotate.add_argument(
+        "--public-key", type=pathlib.Path, required=True, help="new public key (PEM)"
+    )
+    rotate.add_argument("--old-valid-until", help="ISO time (default: now)")
+    rotate.set_defaults(run=lambda a: _run(a, _rotate))
+
+
+def _run(args: argparse.Namespace, action) -> int:  # type: ignore[no-untyped-def]
+    from coalition_kernel.envelope import OPERATOR_ID, Signer
+    from coalition_kernel.keys import load_private_key, load_public_key
+    from exchange.operator_client import OperatorClient
+
+    async def go() -> None:
+        client = OperatorClient(
+            args.exchange,
+            Signer(OPERATOR_ID, load_private_key(args.key)),
+            load_public_key(args.exchange_key),
+        )
+        try:
+            result = await action(client, args)
+        finally:
+            await client.close()
+        for merchant in result if isinstance(result, list) else [result]:
+            _print(merchant)
+
+    asyncio.run(go())
+    return 0
+
+
+def _print(m: xpb.Merchant) -> None:
+    status = xpb.MerchantStatus.Name(m.status).removeprefix("MERCHANT_STATUS_").lower()
+    keys = ", ".join(k.key_id for k in m.keys)
+    print(
+        f"{m.merchant_id:<16} {m.display_name:<20} {status:<9} fen/point {m.fen_per_point} "
+        f"(v{m.rate_version}) fee {m.fee_bps} bps  {m.endpoint}  keys {keys}"
+    )
+
+
+async def _onboard(client, args):  # type: ignore[no-untyped-def]
+    from merchant_node.config import NodeConfig
+    from merchant_node.runtime import raw_public_key
+
+    config = NodeConfig.load(args.node_config)
+    return await client.onboard(
+        config.merchant_id,
+        args.name,
+        raw_public_key(config),
+        args.endpoint or config.listen,
+        fen_per_point=args.fen_per_point,
+        fee_bps=args.fee_bps,
+    )
+
+
+async def _list(client, _args):  # type: ignore[no-untyped-def]
+    return await client.list()
+
+
+async def _rotate(client, args):  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives import serialization
+
+    from coalition_kernel.keys import load_public_key
+
+    raw = load_public_key(args.public_key).public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    until = (
+        datetime.fromisoformat(args.old_valid_until) if args.old_valid_until else datetime.now(UTC)
+    )
+    return await client.rotate_key(args.merchant_id, raw, old_keys_valid_until=until)
