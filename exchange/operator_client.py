@@ -14,12 +14,23 @@ from coalition_kernel.errors import error_from_record, error_info_of
 
 
 class OperatorClient:
-    def __init__(self, target: str, signer: Signer, exchange_key, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self,
+        target: str,
+        signer: Signer,
+        exchange_key,
+        timeout: float = 10.0,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         self.signer = signer
         self.verifier = Verifier(
             signer.signer_id, StaticKeys({EXCHANGE_ID: exchange_key}), clock=signer.clock
         )
-        self.channel = grpc.aio.insecure_channel(target)
+        self.channel = (
+            grpc.aio.secure_channel(target, credentials)
+            if credentials
+            else grpc.aio.insecure_channel(target)
+        )
         self.stub = exchange_pb2_grpc.OperatorServiceStub(self.channel)
         self.timeout = timeout
 
