@@ -137,7 +137,8 @@ async def _story(shops: dict[str, Shop]) -> None:
     print("m-chen spends ¥256.00 at tea-house (+256)")
     local = await tea.client.redeem("m-chen", "tea-3", points=56)
     print(
-        f"m-chen pays {_yuan(local.value_fen)} of a tea at tea-house with {local.points_redeemed} points"
+        f"m-chen pays {_yuan(local.value_fen)} of a tea at tea-house "
+        f"with {local.points_redeemed} points"
     )
     refund = await tea.client.refund("tea-3", full=True)
     print(f"  the tea is refunded: {refund.points_returned} points back to m-chen\n")
