@@ -80,9 +80,12 @@ class Signer:
 
 
 class KeyDirectory(Protocol):
-    """Who may sign: resolves (signer, key id) to a public key valid at a time, or refuses."""
+    """Who may sign: resolves (signer, key id) to a public key valid at a time, or refuses;
+    then, once the signature is proven, whether that signer may act now."""
 
     def public_key(self, signer_id: str, key_id: str, at: datetime) -> Ed25519PublicKey: ...
+
+    def check_standing(self, signer_id: str) -> None: ...
 
 
 class StaticKeys:
@@ -98,6 +101,9 @@ class StaticKeys:
         if key_id(key) != key_id_:
             raise Unauthenticated("UNKNOWN_KEY", f"key {key_id_!r} is not a key of {signer_id}")
         return key
+
+    def check_standing(self, signer_id: str) -> None:
+        return None
 
 
 class Verifier:
@@ -141,6 +147,8 @@ class Verifier:
             raise Unauthenticated(
                 "BAD_SIGNATURE", "the signature does not match the payload and key"
             ) from exc
+        # Only a proven signer learns whether it is suspended.
+        self.keys.check_standing(envelope.signer_id)
         message = expected()
         try:
             message.ParseFromString(envelope.payload)

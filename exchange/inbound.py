@@ -14,19 +14,22 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
+from google.protobuf import descriptor_pool
 from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
 from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
 from coalition_kernel.db import run_in_transaction
-from coalition_kernel.envelope import Signer, Verifier
+from coalition_kernel.envelope import Signer, Verifier, digest
 from coalition_kernel.errors import AlreadyExists, CoalitionError, error_from_record
 from coalition_kernel.rpc import Offload
 from exchange import audit
 from exchange.schema import inbound_requests
 
 M = TypeVar("M", bound=Message)
+UNVERIFIED = "unverified"  # audit-log peer of messages refused before their signer was proven
 UseCase = Callable[[M, SignedEnvelope], Awaitable[Message]]
 _UNDECIDED = ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED", "INVALID_ARGUMENT")
 
@@ -66,29 +69,46 @@ class Inbound:
         try:
             message = await self.offload(self.verifier.open, envelope, expected, sender)
         except CoalitionError as err:
-            await self.log("in", envelope.signer_id or "unknown", raw, f"refused:{err.reason}")
+            # Logged apart from every merchant's slice: the claimed signer is unproven.
+            await self.log("in", UNVERIFIED, raw, f"refused:{err.reason}")
             raise
         signer = envelope.signer_id
         request_id = message.header.request_id  # type: ignore[attr-defined]
-        digest = body_hash(message)
+        body = body_hash(message)
         stored = await self.offload(
-            self._receive, signer, request_id, envelope.payload_type, digest, raw
+            self._receive, signer, request_id, envelope.payload_type, body, raw
         )
         if stored is not None:
-            return stored
+            answer = self._for_this_request(stored, envelope)
+            if answer is not stored:
+                await self.log("out", signer, answer.SerializeToString(), "answered:re-signed")
+            return answer
         try:
             answer = await use_case(message, envelope)
         except CoalitionError as err:
             if err.code.name not in _UNDECIDED:
                 await self.offload(
-                    self._store, signer, request_id, envelope.payload_type, digest, None, err
+                    self._store, signer, request_id, envelope.payload_type, body, None, err
                 )
             raise
         sealed = self.signer.seal(
             answer, audience=signer, request_id=request_id, answering=envelope
         )
         return await self.offload(
-            self._store, signer, request_id, envelope.payload_type, digest, sealed, None
+            self._store, signer, request_id, envelope.payload_type, body, sealed, None
+        )
+
+    def _for_this_request(self, stored: SignedEnvelope, request: SignedEnvelope) -> SignedEnvelope:
+        """The first answer, byte for byte, to the very same envelope; to a re-signed retry of
+        the same request (a new issued_at), the same answer signed anew for that envelope, so
+        the caller can bind it to what it sent."""
+        answer = answer_message(stored)
+        if answer.header.request_digest == digest(request):  # type: ignore[attr-defined]
+            return stored
+        answer.ClearField("header")  # type: ignore[arg-type]
+        request_id = answer_request_id(stored)
+        return self.signer.seal(
+            answer, audience=request.signer_id, request_id=request_id, answering=request
         )
 
     async def log(self, direction: str, peer: str, raw: bytes, outcome: str) -> None:
@@ -99,11 +119,11 @@ class Inbound:
         )
 
     def _receive(
-        self, signer: str, request_id: str, payload_type: str, digest: bytes, raw: bytes
+        self, signer: str, request_id: str, payload_type: str, body: bytes, raw: bytes
     ) -> SignedEnvelope | None:
         def work(conn: Connection) -> SignedEnvelope | None:
             audit.append(conn, "in", signer, raw, "accepted", self.clock())
-            return _replay(conn, signer, request_id, payload_type, digest)
+            return _replay(conn, signer, request_id, payload_type, body)
 
         return _commit_then_raise(self.engine, work)
 
@@ -112,7 +132,7 @@ class Inbound:
         signer: str,
         request_id: str,
         payload_type: str,
-        digest: bytes,
+        body: bytes,
         answer: SignedEnvelope | None,
         refusal: CoalitionError | None,
     ) -> SignedEnvelope:
@@ -121,7 +141,7 @@ class Inbound:
                 signer_id=signer,
                 request_id=request_id,
                 payload_type=payload_type,
-                body_hash=digest,
+                body_hash=body,
                 received_at=self.clock(),
             )
             if answer is not None:
@@ -138,7 +158,7 @@ class Inbound:
                     conn.execute(insert(inbound_requests).values(**values))
             except IntegrityError:
                 # A concurrent twin answered first: its answer is the answer.
-                first = _replay(conn, signer, request_id, payload_type, digest)
+                first = _replay(conn, signer, request_id, payload_type, body)
                 assert first is not None
                 return first
             outcome = "answered" if answer is not None else f"refused:{refusal.reason}"  # type: ignore[union-attr]
@@ -172,8 +192,20 @@ def _commit_then_raise(engine: Engine, work: Callable[[Connection], object]):  #
     return result
 
 
+def answer_message(envelope: SignedEnvelope) -> Message:
+    """Parses one of the exchange's own stored answers."""
+    descriptor = descriptor_pool.Default().FindMessageTypeByName(envelope.payload_type)
+    message = GetMessageClass(descriptor)()
+    message.ParseFromString(envelope.payload)
+    return message
+
+
+def answer_request_id(envelope: SignedEnvelope) -> str:
+    return answer_message(envelope).header.request_id  # type: ignore[attr-defined]
+
+
 def _replay(
-    conn: Connection, signer: str, request_id: str, payload_type: str, digest: bytes
+    conn: Connection, signer: str, request_id: str, payload_type: str, body: bytes
 ) -> SignedEnvelope | None:
     row = conn.execute(
         select(inbound_requests).where(
@@ -182,7 +214,7 @@ def _replay(
     ).first()
     if row is None:
         return None
-    if row.payload_type != payload_type or row.body_hash != digest:
+    if row.payload_type != payload_type or row.body_hash != body:
         raise AlreadyExists(
             "REQUEST_ID_REUSED",
             f"request_id {request_id} was already used by {signer} for a different request",

@@ -342,7 +342,11 @@ class Redemptions:
         issuer = await self._db(lambda conn: registry.load(conn, auth.issuer_id))
         command = ipb.VoidHoldCommand(hold_id=auth.authorization_id)
         try:
-            await self._ask(issuer, "VoidHold", command, f"{auth.authorization_id}:void")
+            receipt, _ = await self._ask(
+                issuer, "VoidHold", command, f"{auth.authorization_id}:void"
+            )
+            if receipt.status == ipb.HOLD_STATUS_EXPIRED:  # it lapsed before the void arrived
+                final, reason = "failed", "HOLD_EXPIRED"
         except CoalitionError as refusal:
             if refusal.reason == "HOLD_ALREADY_POSTED":
                 raise  # cannot happen unless the issuer disagrees with us: leave it visible
@@ -391,8 +395,8 @@ class Redemptions:
     # -- talking to issuers ------------------------------------------------------------------
 
     async def _ask(self, issuer: registry.Merchant, method: str, command, request_id: str):  # type: ignore[no-untyped-def]
-        if issuer.status != "active":
-            raise registry_suspended(issuer.merchant_id)
+        # No standing check here: releasing or posting what a suspended issuer already holds
+        # must still work; new authorizations check standing when they are priced.
         request = self.signer.seal(command, audience=issuer.merchant_id, request_id=request_id)
         raw = request.SerializeToString()
         await self._log("out", issuer.merchant_id, raw, "sent")
@@ -404,9 +408,17 @@ class Redemptions:
             await self._log("in", issuer.merchant_id, b"", f"refused:{err.reason}")
             raise
         expected = ipb.HoldReceipt if method != "GetMemberBalance" else ipb.MemberBalanceReceipt
-        receipt = await self.offload(
-            open_answer, self.verifier, answer, expected, request, issuer.merchant_id
-        )
+        try:
+            receipt = await self.offload(
+                open_answer, self.verifier, answer, expected, request, issuer.merchant_id
+            )
+        except CoalitionError as err:
+            await self._log(
+                "in", issuer.merchant_id, answer.SerializeToString(), f"refused:{err.reason}"
+            )
+            raise Unavailable(
+                "ISSUER_ANSWER_INVALID", f"issuer {issuer.merchant_id}'s answer failed verification"
+            ) from err
         await self._log("in", issuer.merchant_id, answer.SerializeToString(), "accepted")
         return receipt, answer
 
@@ -447,12 +459,6 @@ class Redemptions:
         return xpb.PortfolioReceipt(
             member_id=cmd.member_id, balances=[line for line in lines if line]
         )
-
-
-def registry_suspended(merchant_id: str) -> CoalitionError:
-    return PermissionDenied(
-        "MERCHANT_SUSPENDED", f"issuer {merchant_id} is suspended from the coalition"
-    )
 
 
 def _auth(conn: Connection, auth_id: str) -> Row:

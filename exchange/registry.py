@@ -272,6 +272,11 @@ class RegistryKeys:
             self.engine, lambda conn: self._merchant_key(conn, signer_id, key_id_, at)
         )
 
+    def check_standing(self, signer_id: str) -> None:
+        """A suspended merchant is refused, after its signature has been proven."""
+        if signer_id != OPERATOR_ID:
+            run_in_transaction(self.engine, lambda conn: active(conn, signer_id, "merchant"))
+
     @staticmethod
     def _merchant_key(conn: Connection, signer_id: str, kid: str, at: datetime) -> Ed25519PublicKey:
         row = conn.execute(
@@ -281,8 +286,6 @@ class RegistryKeys:
             raise Unauthenticated(
                 "UNKNOWN_SIGNER", f"{signer_id!r} is not a merchant of the coalition"
             )
-        if row.status != "active":
-            raise PermissionDenied("MERCHANT_SUSPENDED", f"merchant {signer_id} is suspended")
         key = conn.execute(
             select(merchant_keys).where(
                 merchant_keys.c.merchant_id == signer_id, merchant_keys.c.key_id == kid

@@ -50,32 +50,31 @@ class IssuerServicer:
         )
 
     def _receipt(
-        self, result: HoldResult, member_id: str, request: SignedEnvelope, request_id: str
+        self, result: HoldResult, request: SignedEnvelope, request_id: str
     ) -> SignedEnvelope:
         receipt = ipb.HoldReceipt(
             hold_id=result.hold_ref,
             status=_STATUS[result.status],
             points=result.points,
-            member_id=member_id,
+            member_id=result.member_id,
         )
         receipt.expires_at.FromDatetime(result.expires_at)
         return self._answer(receipt, request, request_id)
 
     async def place_hold(self, req: ipb.PlaceHoldRequest, _ctx) -> ipb.PlaceHoldResponse:  # type: ignore[no-untyped-def]
         cmd = await self._open(req.envelope, ipb.PlaceHoldCommand)
-        ttl = cmd.ttl_seconds if 1 <= cmd.ttl_seconds <= 86_400 else 0
         hold = PlaceHold(
             request_id=f"x:{cmd.header.request_id}",  # the exchange's ids, apart from the POS's
             hold_ref=cmd.hold_id,
             member_id=cmd.member_id,
             points=cmd.points,
-            ttl_seconds=ttl,
+            ttl_seconds=cmd.ttl_seconds,
             consent_code=cmd.consent_code,
             acquirer_id=cmd.acquirer_id,
         )
         result = await self.offload(self.ledger.place_hold, hold)
         return ipb.PlaceHoldResponse(
-            envelope=self._receipt(result, cmd.member_id, req.envelope, cmd.header.request_id)
+            envelope=self._receipt(result, req.envelope, cmd.header.request_id)
         )
 
     async def post_hold(self, req: ipb.PostHoldRequest, _ctx) -> ipb.PostHoldResponse:  # type: ignore[no-untyped-def]
@@ -84,7 +83,7 @@ class IssuerServicer:
             self.ledger.post_hold, f"x:{cmd.header.request_id}", cmd.hold_id
         )
         return ipb.PostHoldResponse(
-            envelope=self._receipt(result, "", req.envelope, cmd.header.request_id)
+            envelope=self._receipt(result, req.envelope, cmd.header.request_id)
         )
 
     async def void_hold(self, req: ipb.VoidHoldRequest, _ctx) -> ipb.VoidHoldResponse:  # type: ignore[no-untyped-def]
@@ -93,7 +92,7 @@ class IssuerServicer:
             self.ledger.void_hold, f"x:{cmd.header.request_id}", cmd.hold_id
         )
         return ipb.VoidHoldResponse(
-            envelope=self._receipt(result, "", req.envelope, cmd.header.request_id)
+            envelope=self._receipt(result, req.envelope, cmd.header.request_id)
         )
 
     async def get_member_balance(

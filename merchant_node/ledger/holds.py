@@ -16,7 +16,7 @@ from coalition_kernel.errors import AlreadyExists, FailedPrecondition, NotFound
 from merchant_node.ledger import consent, domain
 from merchant_node.ledger.commands import PlaceHold
 from merchant_node.ledger.domain import Posting
-from merchant_node.ledger.schema import allocations, holds, lots
+from merchant_node.ledger.schema import allocations, holds, lots, members
 from merchant_node.ledger.store import (
     Context,
     lock_member,
@@ -33,6 +33,7 @@ class HoldResult:
     status: str
     points: int
     expires_at: datetime
+    member_id: str = ""
 
 
 def place_hold(
@@ -71,7 +72,7 @@ def place_hold(
     postings = [Posting(domain.MEMBER_AVAILABLE, -pts, member.id, lot) for lot, pts in taken]
     postings.append(Posting(domain.MEMBER_HELD, cmd.points, member.id))
     post_journal(conn, ctx, domain.HOLD, postings, member_pk=member.id, order_id=cmd.hold_ref)
-    return HoldResult(cmd.hold_ref, "pending", cmd.points, expires_at)
+    return HoldResult(cmd.hold_ref, "pending", cmd.points, expires_at, cmd.member_id)
 
 
 def _locked_hold(conn: Connection, hold_ref: str) -> Row:
@@ -79,7 +80,15 @@ def _locked_hold(conn: Connection, hold_ref: str) -> Row:
     if row is None:
         raise NotFound("HOLD_NOT_FOUND", f"no hold {hold_ref} at this merchant")
     lock_member(conn, pk=row.member_pk)
-    return conn.execute(select(holds).where(holds.c.hold_ref == hold_ref)).one()
+    return _hold(conn, holds.c.hold_ref == hold_ref)
+
+
+def _hold(conn: Connection, where) -> Row:  # type: ignore[no-untyped-def]
+    return conn.execute(
+        select(holds, members.c.member_id)
+        .join(members, members.c.id == holds.c.member_pk)
+        .where(where)
+    ).one()
 
 
 def post_hold(conn: Connection, hold_ref: str, ctx: Context) -> HoldResult:
@@ -96,9 +105,9 @@ def post_hold(conn: Connection, hold_ref: str, ctx: Context) -> HoldResult:
         post_journal(
             conn, ctx, domain.HOLD_POST, postings, member_pk=hold.member_pk, order_id=hold_ref
         )
-        return HoldResult(hold_ref, "posted", hold.points, hold.expires_at)
+        return HoldResult(hold_ref, "posted", hold.points, hold.expires_at, hold.member_id)
     if hold.status == "posted":
-        return HoldResult(hold_ref, "posted", hold.points, hold.expires_at)
+        return HoldResult(hold_ref, "posted", hold.points, hold.expires_at, hold.member_id)
     raise FailedPrecondition(
         "HOLD_EXPIRED" if hold.status in ("pending", "expired") else "HOLD_VOIDED",
         f"hold {hold_ref} can no longer be posted: it lapsed at {hold.expires_at.isoformat()}"
@@ -111,7 +120,7 @@ def void_hold(conn: Connection, hold_ref: str, ctx: Context) -> HoldResult:
     hold = _locked_hold(conn, hold_ref)
     ctx = ctx.after_lock()
     sweep_member(conn, hold.member_pk, ctx)  # a lapsed hold is expired, whatever a void says
-    hold = conn.execute(select(holds).where(holds.c.id == hold.id)).one()
+    hold = _hold(conn, holds.c.id == hold.id)
     if hold.status == "posted":
         raise FailedPrecondition(
             "HOLD_ALREADY_POSTED", f"hold {hold_ref} was posted; refund instead"
@@ -119,8 +128,8 @@ def void_hold(conn: Connection, hold_ref: str, ctx: Context) -> HoldResult:
     if hold.status == "pending":
         _release(conn, hold, ctx, "voided")
         expire_due_lots(conn, hold.member_pk, ctx)
-        return HoldResult(hold_ref, "voided", hold.points, hold.expires_at)
-    return HoldResult(hold_ref, hold.status, hold.points, hold.expires_at)
+        return HoldResult(hold_ref, "voided", hold.points, hold.expires_at, hold.member_id)
+    return HoldResult(hold_ref, hold.status, hold.points, hold.expires_at, hold.member_id)
 
 
 def _release(conn: Connection, hold: Row, ctx: Context, status: str) -> None:

@@ -177,3 +177,29 @@ async def test_the_portfolio_shows_balances_at_every_issuer(coalition):
         ("salon", 50, 50),
     }
     assert portfolio.total_value_fen == 150
+
+
+async def test_a_retry_signed_anew_gets_the_first_answer_and_holds_once(coalition):
+    tea, noodles = await member_with_points(coalition), coalition["noodles"]
+    code = tea.wallet_code("m1", coalition.clock)
+    first = await noodles.client.authorize_cross(
+        "tea", "m1", "o1", points=100, consent_code=code, request_id="r-1"
+    )
+    coalition.clock.advance(seconds=200)  # the node signs the retry anew: a new issued_at
+    again = await noodles.client.authorize_cross(
+        "tea", "m1", "o1", points=100, consent_code=code, request_id="r-1"
+    )
+    assert again == first
+    with tea.ledger.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(holds)).scalar() == 1
+
+
+async def test_voiding_a_hold_that_already_lapsed_reports_it_failed(coalition):
+    tea, noodles = await member_with_points(coalition), coalition["noodles"]
+    code = tea.wallet_code("m1", coalition.clock)
+    auth = await noodles.client.authorize_cross("tea", "m1", "o1", points=100, consent_code=code)
+    coalition.clock.advance(minutes=16)
+    voided = await noodles.client.void_cross(auth.authorization_id)
+    assert not voided.voided
+    with tea.ledger.engine.connect() as conn:
+        assert conn.execute(sa.select(holds.c.status)).scalar_one() == "expired"
