@@ -8,6 +8,7 @@ be accepted for another. docs/protocol.md is the language-neutral description of
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
@@ -26,6 +27,8 @@ EXCHANGE_ID = "exchange"
 OPERATOR_ID = "operator"
 
 M = TypeVar("M", bound=Message)
+_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_KEY_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
 def signed_bytes(payload_type: str, payload: bytes) -> bytes:
@@ -139,6 +142,10 @@ class Verifier:
                 "SIGNER_NOT_ALLOWED",
                 f"only {sender} may send this message, not {envelope.signer_id!r}",
             )
+        if not _ID.match(envelope.signer_id):
+            raise Unauthenticated("UNKNOWN_SIGNER", "signer_id is not an id this coalition issues")
+        if not _KEY_ID.match(envelope.key_id):
+            raise Unauthenticated("UNKNOWN_KEY", "key_id must be 16 lowercase hex digits")
         now = self.clock()
         public = self.keys.public_key(envelope.signer_id, envelope.key_id, now)
         try:
@@ -171,7 +178,10 @@ class Verifier:
             )
         if not header.HasField("issued_at"):
             raise Unauthenticated("STALE_MESSAGE", "the message has no issued_at time")
-        issued = header.issued_at.ToDatetime(tzinfo=now.tzinfo)
+        try:
+            issued = header.issued_at.ToDatetime(tzinfo=now.tzinfo)
+        except (ValueError, OverflowError) as exc:
+            raise Unauthenticated("STALE_MESSAGE", "issued_at is not a valid time") from exc
         if abs(now - issued) > self.skew:
             raise Unauthenticated(
                 "STALE_MESSAGE",
@@ -180,6 +190,11 @@ class Verifier:
             )
         if not 1 <= len(header.request_id) <= 128:
             raise InvalidArgument("MISSING_FIELD", "header.request_id must be 1-128 characters")
+        if not _ID.match(header.request_id):
+            raise InvalidArgument(
+                "MALFORMED_ID",
+                "header.request_id may hold only letters, digits, '.', '_', ':', '-'",
+            )
 
 
 def open_answer(

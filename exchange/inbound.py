@@ -31,6 +31,16 @@ from exchange.schema import inbound_requests
 M = TypeVar("M", bound=Message)
 UNVERIFIED = "unverified"  # audit-log peer of messages refused before their signer was proven
 UseCase = Callable[[M, SignedEnvelope], Awaitable[Message]]
+# Refusals the verifier raises once the signature is proven: the signer is who it says.
+_AFTER_SIGNATURE = {
+    "MERCHANT_SUSPENDED",
+    "MALFORMED_PAYLOAD",
+    "SENDER_MISMATCH",
+    "WRONG_AUDIENCE",
+    "STALE_MESSAGE",
+    "MISSING_FIELD",
+    "MALFORMED_ID",
+}
 _UNDECIDED = ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED", "INVALID_ARGUMENT")
 
 
@@ -69,15 +79,23 @@ class Inbound:
         try:
             message = await self.offload(self.verifier.open, envelope, expected, sender)
         except CoalitionError as err:
-            # Logged apart from every merchant's slice: the claimed signer is unproven.
-            await self.log("in", UNVERIFIED, raw, f"refused:{err.reason}")
+            # Before the signature is proven the claimed signer is nobody's business: such
+            # refusals are logged apart from every merchant's slice.
+            proven = err.reason in _AFTER_SIGNATURE
+            await self.log(
+                "in", envelope.signer_id if proven else UNVERIFIED, raw, f"refused:{err.reason}"
+            )
             raise
         signer = envelope.signer_id
         request_id = message.header.request_id  # type: ignore[attr-defined]
         body = body_hash(message)
-        stored = await self.offload(
-            self._receive, signer, request_id, envelope.payload_type, body, raw
-        )
+        try:
+            stored = await self.offload(
+                self._receive, signer, request_id, envelope.payload_type, body, raw
+            )
+        except CoalitionError as err:  # a reused id, or the replay of a stored refusal
+            await self.log("out", signer, b"", f"refused:{err.reason}")
+            raise
         if stored is not None:
             answer = self._for_this_request(stored, envelope)
             if answer is not stored:
@@ -90,6 +108,8 @@ class Inbound:
                 await self.offload(
                     self._store, signer, request_id, envelope.payload_type, body, None, err
                 )
+            else:  # decided nothing, so not stored; still on the record
+                await self.log("out", signer, b"", f"refused:{err.reason}")
             raise
         sealed = self.signer.seal(
             answer, audience=signer, request_id=request_id, answering=envelope

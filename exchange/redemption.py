@@ -158,10 +158,18 @@ class Redemptions:
             return existing
         check_id("member_id", cmd.member_id)
         check_id("order_id", cmd.order_id)
-        if not cmd.consent_code or len(cmd.consent_code) > 10:
+        if not cmd.consent_code:
             raise InvalidArgument(
                 "CONSENT_REQUIRED", "consent_code (the member's one-time code) is required"
             )
+        if (
+            len(cmd.consent_code) > 10
+            or not cmd.consent_code.isascii()
+            or not cmd.consent_code.isdigit()
+        ):
+            raise InvalidArgument("MALFORMED_CONSENT", "consent_code is the wallet's 6-digit code")
+        if cmd.quote_id:
+            check_id("quote_id", cmd.quote_id)
         now = self.clock()
         if cmd.quote_id:
             quoted = self._quoted(conn, acquirer, cmd, now)
@@ -476,6 +484,7 @@ def _auth_by_request(conn: Connection, acquirer: str, request_id: str) -> Row | 
 
 
 def _owned(conn: Connection, acquirer: str, auth_id: str) -> Row:
+    check_id("authorization_id", auth_id)
     row = conn.execute(
         select(authorizations).where(authorizations.c.authorization_id == auth_id).with_for_update()
     ).first()

@@ -159,7 +159,8 @@ class PlaceHold:
         check_amount("points", self.points)
         if self.acquirer_id:
             check_id("acquirer_id", self.acquirer_id)
-        if len(self.consent_code) > 10:
-            raise InvalidArgument("FIELD_TOO_LONG", "consent_code is longer than 10 characters")
+        code = self.consent_code
+        if code and not (len(code) <= 10 and code.isascii() and code.isdigit()):
+            raise InvalidArgument("MALFORMED_CONSENT", "consent_code is the wallet's 6-digit code")
         if not 1 <= self.ttl_seconds <= 7 * 24 * 3600:
             raise InvalidArgument("TTL_OUT_OF_RANGE", "ttl_seconds must be between 1 and 604800")
