@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives import serialization
 from coalition_kernel.db import make_engine
 from coalition_kernel.keys import generate_keypair, load_private_key, load_public_key
 from merchant_node.config import NodeConfig
+from merchant_node.ledger.earning import EarnPolicy
 from merchant_node.ledger.migrate import upgrade
-from merchant_node.ledger.orders import EarnPolicy
 from merchant_node.ledger.service import NodeLedger
 from merchant_node.server import CoalitionLink
 

@@ -15,12 +15,13 @@ from coalition_kernel.db import utc_now
 from coalition_kernel.envelope import EXCHANGE_ID, Signer, StaticKeys, Verifier
 from coalition_kernel.errors import FailedPrecondition, InvalidArgument
 from coalition_kernel.rpc import Offload, Server, generic_handler
-from merchant_node import issuer
+from merchant_node import issuer, rules_admin
 from merchant_node.acquirer import CrossRedemptions, ExchangeLink
 from merchant_node.ledger import consent
 from merchant_node.ledger.commands import Earn, Enroll, Redeem, Refund
 from merchant_node.ledger.service import NodeLedger
 from merchant_node.rules.base import LineItem
+from merchant_node.rules_admin import RulesAdminServicer
 
 SERVICE = pb.DESCRIPTOR.services_by_name["MerchantNodeService"]
 _MIN_TS = datetime(2000, 1, 1, tzinfo=UTC)
@@ -95,10 +96,21 @@ class MerchantNodeServicer:
             "CaptureCrossRedemption": self.capture_cross,
             "VoidCrossRedemption": self.void_cross,
             "GetPortfolio": self.get_portfolio,
+            "CheckIn": self.check_in,
+            "RecordEngagement": self.record_engagement,
+            "GetMemberProfile": self.get_member_profile,
+            "UpgradeTier": self.upgrade_tier,
         }
 
     async def enroll_member(self, req: pb.EnrollMemberRequest, _ctx) -> pb.EnrollMemberResponse:  # type: ignore[no-untyped-def]
-        cmd = Enroll(req.request_id, req.member_id, req.phone, req.display_name, req.referral_code)
+        cmd = Enroll(
+            req.request_id,
+            req.member_id,
+            req.phone,
+            req.display_name,
+            req.referral_code,
+            req.birth_month,
+        )
         res = await self.offload(self.ledger.enroll, cmd)
         member = pb.Member(
             member_id=res.member_id,
@@ -129,6 +141,7 @@ class MerchantNodeServicer:
             line_items=tuple(
                 LineItem(i.sku, i.category, i.quantity, i.unit_price_fen) for i in req.line_items
             ),
+            points_paid_fen=req.points_paid_fen,
         )
         res = await self.offload(self.ledger.earn, cmd)
         return pb.EarnResponse(
@@ -141,6 +154,8 @@ class MerchantNodeServicer:
             expires_at=_ts(res.expires_at),
             rate_version=res.rate_version,
             available_points=res.available_points,
+            available_from=_ts(res.available_from),
+            rule_version=res.rule_version,
         )
 
     async def redeem(self, req: pb.RedeemRequest, _ctx) -> pb.RedeemResponse:  # type: ignore[no-untyped-def]
@@ -181,6 +196,7 @@ class MerchantNodeServicer:
             lifetime_earned_points=bal.lifetime_earned_points,
             debt_points=bal.debt_points,
             available_value_fen=self.ledger.rate.value_of_points(bal.available_points),
+            pending_points=bal.pending_points,
         )
 
     async def list_history(self, req: pb.ListHistoryRequest, _ctx) -> pb.ListHistoryResponse:  # type: ignore[no-untyped-def]
@@ -278,6 +294,61 @@ class MerchantNodeServicer:
             lines=lines, total_value_fen=sum(line.value_fen for line in lines if line.reachable)
         )
 
+    # -- engagement and tiers -----------------------------------------------------------------
+
+    async def check_in(self, req: pb.CheckInRequest, _ctx) -> pb.CheckInResponse:  # type: ignore[no-untyped-def]
+        res = await self.offload(self.ledger.check_in, req.request_id, req.member_id)
+        return pb.CheckInResponse(
+            points_awarded=res.points_awarded,
+            streak_days=res.count,
+            breakdown=[_line(b) for b in res.breakdown],
+        )
+
+    async def record_engagement(
+        self, req: pb.RecordEngagementRequest, _ctx
+    ) -> pb.RecordEngagementResponse:  # type: ignore[no-untyped-def]
+        kind = {pb.ENGAGEMENT_KIND_REVIEW: "review", pb.ENGAGEMENT_KIND_SHARE: "share"}.get(
+            req.kind
+        )
+        if kind is None:
+            raise InvalidArgument("UNKNOWN_KIND", "kind must be REVIEW or SHARE")
+        res = await self.offload(
+            self.ledger.engage, req.request_id, req.member_id, kind, req.reference
+        )
+        return pb.RecordEngagementResponse(points_awarded=res.points_awarded, count_today=res.count)
+
+    async def get_member_profile(
+        self, req: pb.GetMemberProfileRequest, _ctx
+    ) -> pb.GetMemberProfileResponse:  # type: ignore[no-untyped-def]
+        p = await self.offload(self.ledger.profile, req.member_id)
+        m = p.member
+        return pb.GetMemberProfileResponse(
+            member=pb.Member(
+                member_id=m.member_id,
+                referral_code=m.referral_code,
+                enrolled_at=_ts(m.enrolled_at),
+            ),
+            tier=p.tier,
+            next_tier=p.next_tier,
+            measure=p.measure,
+            measure_value=p.measure_value,
+            next_threshold=p.next_threshold,
+            grace_until=_ts(p.grace_until),
+            pending_points=p.pending_points,
+        )
+
+    async def upgrade_tier(self, req: pb.UpgradeTierRequest, _ctx) -> pb.UpgradeTierResponse:  # type: ignore[no-untyped-def]
+        res = await self.offload(
+            self.ledger.upgrade_tier, req.request_id, req.member_id, req.target_tier
+        )
+        return pb.UpgradeTierResponse(
+            tier=res.tier, points_spent=res.points_spent, available_points=res.available_points
+        )
+
+
+def _line(b) -> pb.EarnBreakdownLine:  # type: ignore[no-untyped-def]
+    return pb.EarnBreakdownLine(rule_id=b.rule_id, description=b.description, points=b.points)
+
 
 def build_server(
     ledger: NodeLedger,
@@ -285,6 +356,7 @@ def build_server(
     *,
     workers: int = 16,
     coalition: CoalitionLink | None = None,
+    admin_token: str = "",
 ) -> tuple[Server, Offload]:
     """The node's gRPC server (not yet started) and the pool its blocking work runs on.
 
@@ -310,4 +382,6 @@ def build_server(
     merchant_id = coalition.merchant_id if coalition else ""
     servicer = MerchantNodeServicer(ledger, offload, cross, merchant_id)
     handlers.insert(0, (SERVICE, generic_handler(SERVICE, servicer.handlers())))
+    admin = RulesAdminServicer(ledger, offload, admin_token)
+    handlers.append((rules_admin.SERVICE, generic_handler(rules_admin.SERVICE, admin.handlers())))
     return Server(handlers, listen=listen, cleanups=cleanups), offload

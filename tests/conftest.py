@@ -14,8 +14,8 @@ import pytest_asyncio
 import sqlalchemy as sa
 
 from coalition_kernel.db import make_engine
+from merchant_node.ledger.earning import EarnPolicy
 from merchant_node.ledger.migrate import upgrade
-from merchant_node.ledger.orders import EarnPolicy
 from merchant_node.ledger.service import NodeLedger
 
 PG_ADMIN_DEFAULT = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"

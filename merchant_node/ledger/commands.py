@@ -49,10 +49,15 @@ class Enroll:
     phone: str = ""
     display_name: str = ""
     referral_code: str = ""
+    birth_month: int = 0
 
     def __post_init__(self) -> None:
         check_request_id(self.request_id)
         check_id("member_id", self.member_id)
+        if not 0 <= self.birth_month <= 12:
+            raise InvalidArgument(
+                "MALFORMED_BIRTH_MONTH", "birth_month must be 1-12 (0: not given)"
+            )
         if self.phone and not _PHONE.match(self.phone):
             raise InvalidArgument(
                 "MALFORMED_PHONE", "phone must be 3-19 digits with an optional '+'"
@@ -72,12 +77,17 @@ class Earn:
     channel: str
     occurred_at: datetime | None
     line_items: tuple[LineItem, ...] = ()
+    points_paid_fen: int = 0
 
     def __post_init__(self) -> None:
         check_request_id(self.request_id)
         check_id("member_id", self.member_id)
         check_id("order_id", self.order_id)
         check_amount("amount_fen", self.amount_fen)
+        if not 0 <= self.points_paid_fen <= self.amount_fen:
+            raise InvalidArgument(
+                "AMOUNT_OUT_OF_RANGE", "points_paid_fen must be between 0 and amount_fen"
+            )
         if self.channel not in CHANNELS:
             raise InvalidArgument(
                 "UNKNOWN_CHANNEL", f"channel must be one of {', '.join(CHANNELS)}"

@@ -29,6 +29,7 @@ EXPIRE = "EXPIRE"
 HOLD = "HOLD"
 HOLD_POST = "HOLD_POST"
 HOLD_RELEASE = "HOLD_RELEASE"
+REWARD = "REWARD"  # points for check-ins, reviews, shares and referrals
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,13 @@ class SpendableLot:
     id: int
     remaining: int
     expires_at: datetime | None
+    available_at: datetime | None = None  # pending (return window) until then
+
+    def live(self, now: datetime, *, pending_ok: bool = False) -> bool:
+        """Spendable at `now`: not expired, and out of its return window unless `pending_ok`."""
+        if self.remaining <= 0 or (self.expires_at is not None and self.expires_at <= now):
+            return False
+        return pending_ok or self.available_at is None or self.available_at <= now
 
 
 def spending_order(lot: SpendableLot) -> tuple[bool, datetime | None, int]:
@@ -54,7 +62,7 @@ def spending_order(lot: SpendableLot) -> tuple[bool, datetime | None, int]:
 
 
 def take_up_to(
-    lots: Iterable[SpendableLot], points: int, now: datetime
+    lots: Iterable[SpendableLot], points: int, now: datetime, *, pending_ok: bool = False
 ) -> tuple[list[tuple[int, int]], int]:
     """Which lots pay up to `points`, as (lot id, points taken), and the shortfall.
 
@@ -62,11 +70,7 @@ def take_up_to(
     expired them yet.
     """
     live = sorted(
-        (
-            lot
-            for lot in lots
-            if lot.remaining > 0 and (lot.expires_at is None or lot.expires_at > now)
-        ),
+        (lot for lot in lots if lot.live(now, pending_ok=pending_ok)),
         key=spending_order,
     )
     taken: list[tuple[int, int]] = []

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
-from coalition_kernel.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from coalition_kernel.errors import AlreadyExists, FailedPrecondition, NotFound
 from coalition_kernel.points import Rate
 from merchant_node.ledger import domain
-from merchant_node.ledger.commands import Earn, Redeem, Refund
+from merchant_node.ledger.commands import Redeem, Refund
 from merchant_node.ledger.domain import Posting
 from merchant_node.ledger.holds import expire_due_lots, sweep_member
 from merchant_node.ledger.schema import allocations, earnings, lots, members, redemptions
@@ -25,26 +23,6 @@ from merchant_node.ledger.store import (
     record_allocations,
     spendable_lots,
 )
-from merchant_node.rules.base import EarningRules, Purchase, RuleLine
-
-
-@dataclass(frozen=True)
-class EarnPolicy:
-    """How long points live and how far back a purchase may be dated."""
-
-    points_ttl_days: int | None = 365
-    backdate_days: int = 30
-    future_skew_seconds: int = 300
-
-
-@dataclass(frozen=True)
-class EarnResult:
-    points_earned: int
-    points_applied_to_debt: int
-    expires_at: datetime | None
-    rate_version: int
-    available_points: int
-    breakdown: list[RuleLine] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -63,98 +41,6 @@ class RefundResult:
     points_returned: int
     available_points: int
     debt_points: int
-
-
-def earn(
-    conn: Connection, cmd: Earn, ctx: Context, rate: Rate, rules: EarningRules, policy: EarnPolicy
-) -> EarnResult:
-    occurred_at = cmd.occurred_at or ctx.now
-    if occurred_at > ctx.now + timedelta(seconds=policy.future_skew_seconds):
-        raise InvalidArgument("OCCURRED_AT_IN_FUTURE", "occurred_at is in the future")
-    if occurred_at < ctx.now - timedelta(days=policy.backdate_days):
-        raise InvalidArgument(
-            "OCCURRED_AT_TOO_OLD", f"occurred_at is more than {policy.backdate_days} days ago"
-        )
-    member = lock_member(conn, member_id=cmd.member_id)
-    ctx = ctx.after_lock()
-    sweep_member(conn, member.id, ctx)
-    if conn.execute(select(earnings.c.id).where(earnings.c.order_id == cmd.order_id)).first():
-        raise AlreadyExists(
-            "ORDER_ALREADY_EARNED", f"order {cmd.order_id} has already earned points"
-        )
-    purchase = Purchase(
-        cmd.member_id, cmd.order_id, cmd.amount_fen, cmd.channel, occurred_at, cmd.line_items
-    )
-    earning = rules.evaluate(purchase, rate)
-    points = earning.points
-    to_debt = min(points, member.debt)
-    to_lot = points - to_debt
-    expires_at = (
-        occurred_at + timedelta(days=policy.points_ttl_days) if policy.points_ttl_days else None
-    )
-    lot_id = None
-    if to_lot:
-        lot_id = conn.execute(
-            lots.insert()
-            .values(
-                member_pk=member.id,
-                points=to_lot,
-                remaining=to_lot,
-                earned_at=occurred_at,
-                expires_at=expires_at,
-                source_order_id=cmd.order_id,
-                rule_id=earning.breakdown[0].rule_id if len(earning.breakdown) == 1 else "rules",
-                rule_version=ctx.rule_version,
-                rate_version=ctx.rate_version,
-            )
-            .returning(lots.c.id)
-        ).scalar_one()
-    try:
-        conn.execute(
-            earnings.insert().values(
-                order_id=cmd.order_id,
-                member_pk=member.id,
-                amount_fen=cmd.amount_fen,
-                points=points,
-                lot_id=lot_id,
-                refunded_fen=0,
-                clawed_back=0,
-                channel=cmd.channel,
-                breakdown=json.dumps([asdict(line) for line in earning.breakdown]),
-                occurred_at=occurred_at,
-                created_at=ctx.now,
-                rate_version=ctx.rate_version,
-                rule_version=ctx.rule_version,
-            )
-        )
-    except IntegrityError as exc:  # a concurrent earning of the same order by another member
-        raise AlreadyExists(
-            "ORDER_ALREADY_EARNED", f"order {cmd.order_id} has already earned points"
-        ) from exc
-    if points:
-        postings = [Posting(domain.ISSUANCE, -points)]
-        if to_lot:
-            postings.append(Posting(domain.MEMBER_AVAILABLE, to_lot, member.id, lot_id))
-        if to_debt:
-            postings.append(Posting(domain.MEMBER_DEBT, to_debt, member.id))
-        post_journal(conn, ctx, domain.EARN, postings, member_pk=member.id, order_id=cmd.order_id)
-        conn.execute(
-            update(members)
-            .where(members.c.id == member.id)
-            .values(
-                lifetime_earned=members.c.lifetime_earned + points,
-                debt=members.c.debt - to_debt,
-            )
-        )
-    available = live_points(spendable_lots(conn, member.id), ctx.now)
-    return EarnResult(
-        points,
-        to_debt,
-        expires_at if to_lot else None,
-        ctx.rate_version,
-        available,
-        earning.breakdown,
-    )
 
 
 def redeem(conn: Connection, cmd: Redeem, ctx: Context, rate: Rate) -> RedeemResult:
@@ -282,7 +168,8 @@ def _claw_back(conn: Connection, earning: Row, amount: int, ctx: Context) -> tup
         return 0, 0
     candidates = spendable_lots(conn, earning.member_pk)
     own = [lot for lot in candidates if lot.id == earning.lot_id]
-    taken, short = domain.take_up_to(own, claw, ctx.now)
+    # The order's own lot first, even inside its return window: that is what the window is for.
+    taken, short = domain.take_up_to(own, claw, ctx.now, pending_ok=True)
     others = [lot for lot in candidates if lot.id != earning.lot_id]
     more, short = domain.take_up_to(others, short, ctx.now)
     taken += more

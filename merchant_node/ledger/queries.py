@@ -28,6 +28,7 @@ class Balance:
     expiring_before: datetime
     lifetime_earned_points: int
     debt_points: int
+    pending_points: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,20 @@ def balance(conn: Connection, member_id: str, now: datetime, within_days: int) -
     member = find_member(conn, member_id)
     horizon = now + timedelta(days=within_days)
     live = or_(lots.c.expires_at.is_(None), lots.c.expires_at > now)
-    in_lots, expiring = conn.execute(
+    pending_lot = and_(lots.c.available_at.is_not(None), lots.c.available_at > now)
+    in_lots, expiring, in_window = conn.execute(
         select(
-            func.coalesce(func.sum(lots.c.remaining), 0),
+            func.coalesce(func.sum(case((pending_lot, 0), else_=lots.c.remaining)), 0),
             func.coalesce(
-                func.sum(case((lots.c.expires_at <= horizon, lots.c.remaining), else_=0)), 0
+                func.sum(
+                    case(
+                        (and_(lots.c.expires_at <= horizon, ~pending_lot), lots.c.remaining),
+                        else_=0,
+                    )
+                ),
+                0,
             ),
+            func.coalesce(func.sum(case((pending_lot, lots.c.remaining), else_=0)), 0),
         ).where(lots.c.member_pk == member.id, lots.c.remaining > 0, live)
     ).one()
     pending = and_(holds.c.member_pk == member.id, holds.c.status == "pending")
@@ -78,6 +87,7 @@ def balance(conn: Connection, member_id: str, now: datetime, within_days: int) -
         expiring_before=horizon,
         lifetime_earned_points=member.lifetime_earned,
         debt_points=member.debt,
+        pending_points=int(in_window),
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from coalition_kernel.db import UtcDateTime
@@ -60,6 +61,13 @@ members = Table(
     Column("debt", BigInteger, nullable=False, default=0),
     # RFC 6238 secret of the member's wallet: its one-time codes are consent to spend elsewhere.
     Column("wallet_secret", String(32)),
+    Column("birth_month", Integer),
+    Column("tier", String(32)),
+    Column("tier_grace_until", TS),
+    Column("checkin_last_day", String(10)),
+    Column("checkin_streak", Integer, nullable=False, default=0, server_default="0"),
+    # Who referred this member (members.id); paid, both sides, at the first purchase.
+    Column("referred_by_pk", BigInteger),
     CheckConstraint("lifetime_earned >= 0", name="lifetime_earned_non_negative"),
     CheckConstraint("debt >= 0", name="debt_non_negative"),
 )
@@ -73,6 +81,8 @@ lots = Table(
     Column("remaining", BigInteger, nullable=False),
     Column("earned_at", TS, nullable=False),
     Column("expires_at", TS),
+    # Points inside the program's return window are not spendable before this time.
+    Column("available_at", TS),
     Column("source_order_id", String(64), nullable=False),
     Column("rule_id", String(64), nullable=False),
     Column("rule_version", String(64), nullable=False),
@@ -238,4 +248,41 @@ cross_redemptions = Table(
     ),
     CheckConstraint("status IN ('authorized', 'captured', 'voided')", name="status_known"),
     Index("ix_cross_redemptions_period", "settlement_period", "issuer_id"),
+)
+
+# The program's audit trail: every version applied, none ever edited.
+rule_programs = Table(
+    "rule_programs",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("document", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("effective_from", TS, nullable=False),
+    Column("applied_at", TS, nullable=False),
+    Column("applied_by", String(100), nullable=False),
+)
+
+# Campaign budget pools (积分池上限): what a pool may hand out, and what it has.
+budget_pools = Table(
+    "budget_pools",
+    metadata,
+    Column("pool_id", String(64), primary_key=True),
+    Column("budget", BigInteger, nullable=False),
+    Column("granted", BigInteger, nullable=False, default=0),
+    CheckConstraint("budget >= 0 AND granted >= 0", name="amounts_non_negative"),
+)
+
+# Rewarded check-ins, reviews, shares and referrals: each reference once, daily limits by day.
+engagement_events = Table(
+    "engagement_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("member_pk", ForeignKey("members.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("reference", String(64), nullable=False),
+    Column("local_day", String(10), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("member_pk", "kind", "reference", name="uq_engagement_events_once"),
+    Index("ix_engagement_events_day", "member_pk", "kind", "local_day"),
 )

@@ -6,20 +6,33 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from coalition_kernel.db import run_in_transaction, utc_now
-from coalition_kernel.errors import AlreadyExists, InvalidArgument
+from coalition_kernel.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from coalition_kernel.points import Rate, format_ratio, parse_ratio
-from merchant_node.ledger import audit, consent, holds, orders, queries
+from merchant_node.ledger import (
+    audit,
+    consent,
+    earning,
+    holds,
+    orders,
+    programs,
+    queries,
+    rewards,
+)
 from merchant_node.ledger.commands import Earn, Enroll, PlaceHold, Redeem, Refund, check_id
+from merchant_node.ledger.earning import EarnPolicy, EarnResult
 from merchant_node.ledger.idempotency import run_idempotent
-from merchant_node.ledger.orders import EarnPolicy, EarnResult, RedeemResult, RefundResult
+from merchant_node.ledger.orders import RedeemResult, RefundResult
 from merchant_node.ledger.schema import members, rate_versions
-from merchant_node.ledger.store import Context, lock_member
+from merchant_node.ledger.store import Context, find_member, lock_member
+from merchant_node.rules import tiers
 from merchant_node.rules.base import BaseRateRules, EarningRules
+from merchant_node.rules.program import Program
 
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
 
@@ -49,6 +62,7 @@ class NodeLedger:
         self.policy = policy or EarnPolicy()
         self.clock = clock
         self._rate: Rate | None = None
+        self._programs: dict[int, Program] = {}
 
     # -- rates -------------------------------------------------------------------------------
 
@@ -104,6 +118,16 @@ class NodeLedger:
                     "MEMBER_ALREADY_ENROLLED", f"member {cmd.member_id} is already enrolled"
                 )
             now = self.clock()
+            referrer = None
+            if cmd.referral_code:
+                referrer = conn.execute(
+                    select(members.c.id).where(members.c.referral_code == cmd.referral_code)
+                ).scalar()
+                if referrer is None:
+                    raise NotFound(
+                        "REFERRAL_CODE_UNKNOWN",
+                        f"no member has referral code {cmd.referral_code}; enroll without it",
+                    )
             code = "".join(secrets.choice(_REFERRAL_ALPHABET) for _ in range(8))
             wallet_secret = consent.new_wallet_secret()
             try:
@@ -118,6 +142,9 @@ class NodeLedger:
                         lifetime_earned=0,
                         debt=0,
                         wallet_secret=wallet_secret,
+                        birth_month=cmd.birth_month or None,
+                        referred_by_pk=referrer,
+                        checkin_streak=0,
                     )
                 )
             except IntegrityError as exc:  # a concurrent enrollment of the same member won
@@ -129,17 +156,142 @@ class NodeLedger:
         return run_idempotent(self.engine, "enroll", cmd, EnrollResult, work, self.clock)
 
     def earn(self, cmd: Earn) -> EarnResult:
-        """Awards the points the rules give for a purchase; one earning per order."""
-        return run_idempotent(
+        """Awards the points the program in force gives for a purchase; one earning per order."""
+
+        def work(conn: Connection) -> EarnResult:
+            ctx = self._context(cmd.request_id)
+            program, version = self._program_at(conn, ctx.now)
+            ctx = earning.with_rule_version(ctx, version)
+            return earning.earn(conn, cmd, ctx, self.rate, self.rules, program, self.policy)
+
+        return run_idempotent(self.engine, "earn", cmd, EarnResult, work, self.clock)
+
+    # -- the program (rules as data) ---------------------------------------------------------
+
+    def _program_at(self, conn: Connection, at: datetime) -> tuple[Program | None, str]:
+        """The program in force at `at` and its rule version; the base rate if none is applied."""
+        version = programs.in_force_version(conn, at)
+        if version is None:
+            return None, self.rules.version
+        if version not in self._programs:
+            self._programs[version] = programs.parse_stored(programs.get(conn, version).document)
+        return self._programs[version], f"program-{version}"
+
+    def program(self) -> Program | None:
+        return run_in_transaction(self.engine, lambda conn: self._program_at(conn, self.clock())[0])
+
+    def apply_program(
+        self, text: str, applied_by: str, effective_from: datetime | None = None
+    ) -> programs.ProgramVersion:
+        """Validates the whole program and records it as the next version (from its effective
+        time); an invalid one is refused whole and the previous program stays in force."""
+        now = self.clock()
+        return run_in_transaction(
             self.engine,
-            "earn",
-            cmd,
-            EarnResult,
-            lambda conn: orders.earn(
-                conn, cmd, self._context(cmd.request_id), self.rate, self.rules, self.policy
-            ),
-            self.clock,
+            lambda conn: programs.apply(conn, text, effective_from or now, applied_by, now),
         )
+
+    def program_version(self, version: int = 0) -> programs.ProgramVersion:
+        def work(conn: Connection) -> programs.ProgramVersion:
+            wanted = version or programs.in_force_version(conn, self.clock())
+            if not wanted:
+                raise NotFound(
+                    "PROGRAM_NOT_FOUND", "no program is applied; the base rate is in force"
+                )
+            return programs.get(conn, wanted)
+
+        return run_in_transaction(self.engine, work)
+
+    def program_history(self) -> list[programs.ProgramVersion]:
+        return run_in_transaction(self.engine, programs.history)
+
+    # -- engagement and tiers ----------------------------------------------------------------
+
+    def _with_program(self, request_id: str, member_id: str, action):  # type: ignore[no-untyped-def]
+        def work(conn: Connection):  # type: ignore[no-untyped-def]
+            member = lock_member(conn, member_id=member_id)
+            ctx = self._context(request_id).after_lock()
+            program, version = self._program_at(conn, ctx.now)
+            if program is None:
+                raise FailedPrecondition("NOT_OFFERED", "no points program is applied at this node")
+            return action(conn, earning.with_rule_version(ctx, version), member, program)
+
+        return work
+
+    def check_in(self, request_id: str, member_id: str) -> rewards.RewardResult:
+        """Today's check-in, with the program's streak bonuses; once a day."""
+        cmd = _MemberAction(request_id, member_id, "check_in")
+        work = self._with_program(request_id, member_id, rewards.check_in)
+        return run_idempotent(self.engine, "check_in", cmd, rewards.RewardResult, work, self.clock)
+
+    def engage(
+        self, request_id: str, member_id: str, kind: str, reference: str
+    ) -> rewards.RewardResult:
+        """A review's or share's reward, within the program's daily limit; each reference once."""
+        cmd = _MemberAction(request_id, member_id, kind, check_id("reference", reference))
+        work = self._with_program(
+            request_id,
+            member_id,
+            lambda c, ctx, m, p: rewards.engage(c, ctx, m, p, kind, reference),
+        )
+        return run_idempotent(self.engine, "engage", cmd, rewards.RewardResult, work, self.clock)
+
+    def upgrade_tier(self, request_id: str, member_id: str, target: str) -> rewards.TierUpgrade:
+        """Buys a tier with points, where the program sells it."""
+        cmd = _MemberAction(request_id, member_id, "upgrade", check_id("target_tier", target))
+        work = self._with_program(
+            request_id,
+            member_id,
+            lambda c, ctx, m, p: rewards.upgrade_tier(c, ctx, m, p, target, request_id),
+        )
+        return run_idempotent(
+            self.engine, "upgrade_tier", cmd, rewards.TierUpgrade, work, self.clock
+        )
+
+    def profile(self, member_id: str) -> Profile:
+        """The member's tier, progress to the next, and pending points."""
+        check_id("member_id", member_id)
+
+        def work(conn: Connection) -> Profile:
+            member = find_member(conn, member_id)
+            now = self.clock()
+            program, _ = self._program_at(conn, now)
+            pending = queries.balance(conn, member_id, now, 30).pending_points
+            if program is None or program.tiers is None:
+                return Profile(member, "", "", "", 0, 0, None, pending)
+            value = rewards.measure_value(conn, member.id, program, now)
+            current = member.tier or program.tiers.levels[0].id
+            step = tiers.progress(program.tiers, current, value)
+            threshold = (
+                tiers.level(program.tiers, step.next_level).threshold if step.next_level else 0
+            )
+            return Profile(
+                member,
+                current,
+                step.next_level or "",
+                program.tiers.measure,
+                value,
+                threshold,
+                member.tier_grace_until,
+                pending,
+            )
+
+        return run_in_transaction(self.engine, work)
+
+    def evaluate_tiers(self) -> int:
+        """The evaluation date's pass over every member (downgrades after grace); returns how
+        many members it looked at. Run it from a schedule on the program's evaluation day."""
+
+        def work(conn: Connection) -> int:
+            program, _ = self._program_at(conn, self.clock())
+            if program is None or program.tiers is None:
+                return 0
+            rows = conn.execute(select(members).order_by(members.c.id).with_for_update()).all()
+            for member in rows:
+                rewards.evaluate_tier(conn, member, program, self.clock())
+            return len(rows)
+
+        return run_in_transaction(self.engine, work)
 
     def redeem(self, cmd: Redeem) -> RedeemResult:
         """Spends points on an order, earliest-expiring lots first; never overdraws."""
@@ -250,6 +402,30 @@ class NodeLedger:
             self.engine,
             lambda conn: queries.history(conn, member_id, page_size or 20, page_token),
         )
+
+
+@dataclass(frozen=True)
+class Profile:
+    member: Any
+    tier: str
+    next_tier: str
+    measure: str
+    measure_value: int
+    next_threshold: int
+    grace_until: datetime | None
+    pending_points: int
+
+
+@dataclass(frozen=True)
+class _MemberAction:
+    request_id: str
+    member_id: str
+    action: str
+    reference: str = ""
+
+    def __post_init__(self) -> None:
+        check_id("request_id", self.request_id, max_len=128)
+        check_id("member_id", self.member_id)
 
 
 @dataclass(frozen=True)

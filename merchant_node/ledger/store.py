@@ -66,15 +66,15 @@ def find_member(conn: Connection, member_id: str) -> Row:
 
 def spendable_lots(conn: Connection, member_pk: int) -> list[SpendableLot]:
     rows = conn.execute(
-        select(lots.c.id, lots.c.remaining, lots.c.expires_at).where(
+        select(lots.c.id, lots.c.remaining, lots.c.expires_at, lots.c.available_at).where(
             lots.c.member_pk == member_pk, lots.c.remaining > 0
         )
     )
-    return [SpendableLot(r.id, r.remaining, r.expires_at) for r in rows]
+    return [SpendableLot(r.id, r.remaining, r.expires_at, r.available_at) for r in rows]
 
 
 def live_points(lots_: Sequence[SpendableLot], now: datetime) -> int:
-    return sum(lot.remaining for lot in lots_ if lot.expires_at is None or lot.expires_at > now)
+    return sum(lot.remaining for lot in lots_ if lot.live(now))
 
 
 def available_points(conn: Connection, member_pk: int, now: datetime) -> int:
@@ -83,6 +83,7 @@ def available_points(conn: Connection, member_pk: int, now: datetime) -> int:
             lots.c.member_pk == member_pk,
             lots.c.remaining > 0,
             or_(lots.c.expires_at.is_(None), lots.c.expires_at > now),
+            or_(lots.c.available_at.is_(None), lots.c.available_at <= now),
         )
     ).scalar_one()
     return int(total)

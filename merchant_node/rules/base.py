@@ -29,6 +29,7 @@ class Purchase:
     channel: str
     occurred_at: datetime
     line_items: tuple[LineItem, ...] = ()
+    points_paid_fen: int = 0  # the part of amount_fen paid with points
 
 
 @dataclass(frozen=True)

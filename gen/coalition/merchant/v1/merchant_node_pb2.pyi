@@ -28,6 +28,13 @@ class EntryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENTRY_KIND_HOLD: _ClassVar[EntryKind]
     ENTRY_KIND_HOLD_POST: _ClassVar[EntryKind]
     ENTRY_KIND_HOLD_RELEASE: _ClassVar[EntryKind]
+    ENTRY_KIND_REWARD: _ClassVar[EntryKind]
+
+class EngagementKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENGAGEMENT_KIND_UNSPECIFIED: _ClassVar[EngagementKind]
+    ENGAGEMENT_KIND_REVIEW: _ClassVar[EngagementKind]
+    ENGAGEMENT_KIND_SHARE: _ClassVar[EngagementKind]
 CHANNEL_UNSPECIFIED: Channel
 CHANNEL_POS: Channel
 CHANNEL_MINI_PROGRAM: Channel
@@ -41,6 +48,10 @@ ENTRY_KIND_EXPIRE: EntryKind
 ENTRY_KIND_HOLD: EntryKind
 ENTRY_KIND_HOLD_POST: EntryKind
 ENTRY_KIND_HOLD_RELEASE: EntryKind
+ENTRY_KIND_REWARD: EntryKind
+ENGAGEMENT_KIND_UNSPECIFIED: EngagementKind
+ENGAGEMENT_KIND_REVIEW: EngagementKind
+ENGAGEMENT_KIND_SHARE: EngagementKind
 
 class Member(_message.Message):
     __slots__ = ("member_id", "referral_code", "referred_by_code", "enrolled_at")
@@ -55,18 +66,20 @@ class Member(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., referral_code: _Optional[str] = ..., referred_by_code: _Optional[str] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EnrollMemberRequest(_message.Message):
-    __slots__ = ("request_id", "member_id", "phone", "display_name", "referral_code")
+    __slots__ = ("request_id", "member_id", "phone", "display_name", "referral_code", "birth_month")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     PHONE_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     REFERRAL_CODE_FIELD_NUMBER: _ClassVar[int]
+    BIRTH_MONTH_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     member_id: str
     phone: str
     display_name: str
     referral_code: str
-    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., phone: _Optional[str] = ..., display_name: _Optional[str] = ..., referral_code: _Optional[str] = ...) -> None: ...
+    birth_month: int
+    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., phone: _Optional[str] = ..., display_name: _Optional[str] = ..., referral_code: _Optional[str] = ..., birth_month: _Optional[int] = ...) -> None: ...
 
 class EnrollMemberResponse(_message.Message):
     __slots__ = ("member", "wallet_secret", "wallet_uri")
@@ -91,7 +104,7 @@ class LineItem(_message.Message):
     def __init__(self, sku: _Optional[str] = ..., category: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price_fen: _Optional[int] = ...) -> None: ...
 
 class EarnRequest(_message.Message):
-    __slots__ = ("request_id", "member_id", "order_id", "amount_fen", "line_items", "channel", "occurred_at")
+    __slots__ = ("request_id", "member_id", "order_id", "amount_fen", "line_items", "channel", "occurred_at", "points_paid_fen")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +112,7 @@ class EarnRequest(_message.Message):
     LINE_ITEMS_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    POINTS_PAID_FEN_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     member_id: str
     order_id: str
@@ -106,7 +120,8 @@ class EarnRequest(_message.Message):
     line_items: _containers.RepeatedCompositeFieldContainer[LineItem]
     channel: Channel
     occurred_at: _timestamp_pb2.Timestamp
-    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., order_id: _Optional[str] = ..., amount_fen: _Optional[int] = ..., line_items: _Optional[_Iterable[_Union[LineItem, _Mapping]]] = ..., channel: _Optional[_Union[Channel, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    points_paid_fen: int
+    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., order_id: _Optional[str] = ..., amount_fen: _Optional[int] = ..., line_items: _Optional[_Iterable[_Union[LineItem, _Mapping]]] = ..., channel: _Optional[_Union[Channel, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., points_paid_fen: _Optional[int] = ...) -> None: ...
 
 class EarnBreakdownLine(_message.Message):
     __slots__ = ("rule_id", "description", "points")
@@ -119,20 +134,24 @@ class EarnBreakdownLine(_message.Message):
     def __init__(self, rule_id: _Optional[str] = ..., description: _Optional[str] = ..., points: _Optional[int] = ...) -> None: ...
 
 class EarnResponse(_message.Message):
-    __slots__ = ("points_earned", "breakdown", "points_applied_to_debt", "expires_at", "rate_version", "available_points")
+    __slots__ = ("points_earned", "breakdown", "points_applied_to_debt", "expires_at", "rate_version", "available_points", "available_from", "rule_version")
     POINTS_EARNED_FIELD_NUMBER: _ClassVar[int]
     BREAKDOWN_FIELD_NUMBER: _ClassVar[int]
     POINTS_APPLIED_TO_DEBT_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     RATE_VERSION_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FROM_FIELD_NUMBER: _ClassVar[int]
+    RULE_VERSION_FIELD_NUMBER: _ClassVar[int]
     points_earned: int
     breakdown: _containers.RepeatedCompositeFieldContainer[EarnBreakdownLine]
     points_applied_to_debt: int
     expires_at: _timestamp_pb2.Timestamp
     rate_version: int
     available_points: int
-    def __init__(self, points_earned: _Optional[int] = ..., breakdown: _Optional[_Iterable[_Union[EarnBreakdownLine, _Mapping]]] = ..., points_applied_to_debt: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_version: _Optional[int] = ..., available_points: _Optional[int] = ...) -> None: ...
+    available_from: _timestamp_pb2.Timestamp
+    rule_version: str
+    def __init__(self, points_earned: _Optional[int] = ..., breakdown: _Optional[_Iterable[_Union[EarnBreakdownLine, _Mapping]]] = ..., points_applied_to_debt: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_version: _Optional[int] = ..., available_points: _Optional[int] = ..., available_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rule_version: _Optional[str] = ...) -> None: ...
 
 class RedeemRequest(_message.Message):
     __slots__ = ("request_id", "member_id", "order_id", "points", "amount_fen")
@@ -205,7 +224,7 @@ class GetBalanceRequest(_message.Message):
     def __init__(self, member_id: _Optional[str] = ..., expiring_within_days: _Optional[int] = ...) -> None: ...
 
 class GetBalanceResponse(_message.Message):
-    __slots__ = ("available_points", "held_points", "expiring_points", "expiring_before", "lifetime_earned_points", "debt_points", "available_value_fen")
+    __slots__ = ("available_points", "held_points", "expiring_points", "expiring_before", "lifetime_earned_points", "debt_points", "available_value_fen", "pending_points")
     AVAILABLE_POINTS_FIELD_NUMBER: _ClassVar[int]
     HELD_POINTS_FIELD_NUMBER: _ClassVar[int]
     EXPIRING_POINTS_FIELD_NUMBER: _ClassVar[int]
@@ -213,6 +232,7 @@ class GetBalanceResponse(_message.Message):
     LIFETIME_EARNED_POINTS_FIELD_NUMBER: _ClassVar[int]
     DEBT_POINTS_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    PENDING_POINTS_FIELD_NUMBER: _ClassVar[int]
     available_points: int
     held_points: int
     expiring_points: int
@@ -220,7 +240,8 @@ class GetBalanceResponse(_message.Message):
     lifetime_earned_points: int
     debt_points: int
     available_value_fen: int
-    def __init__(self, available_points: _Optional[int] = ..., held_points: _Optional[int] = ..., expiring_points: _Optional[int] = ..., expiring_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lifetime_earned_points: _Optional[int] = ..., debt_points: _Optional[int] = ..., available_value_fen: _Optional[int] = ...) -> None: ...
+    pending_points: int
+    def __init__(self, available_points: _Optional[int] = ..., held_points: _Optional[int] = ..., expiring_points: _Optional[int] = ..., expiring_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lifetime_earned_points: _Optional[int] = ..., debt_points: _Optional[int] = ..., available_value_fen: _Optional[int] = ..., pending_points: _Optional[int] = ...) -> None: ...
 
 class ListHistoryRequest(_message.Message):
     __slots__ = ("member_id", "page_size", "page_token")
@@ -389,3 +410,87 @@ class GetPortfolioResponse(_message.Message):
     lines: _containers.RepeatedCompositeFieldContainer[PortfolioLine]
     total_value_fen: int
     def __init__(self, lines: _Optional[_Iterable[_Union[PortfolioLine, _Mapping]]] = ..., total_value_fen: _Optional[int] = ...) -> None: ...
+
+class CheckInRequest(_message.Message):
+    __slots__ = ("request_id", "member_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    member_id: str
+    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ...) -> None: ...
+
+class CheckInResponse(_message.Message):
+    __slots__ = ("points_awarded", "streak_days", "breakdown")
+    POINTS_AWARDED_FIELD_NUMBER: _ClassVar[int]
+    STREAK_DAYS_FIELD_NUMBER: _ClassVar[int]
+    BREAKDOWN_FIELD_NUMBER: _ClassVar[int]
+    points_awarded: int
+    streak_days: int
+    breakdown: _containers.RepeatedCompositeFieldContainer[EarnBreakdownLine]
+    def __init__(self, points_awarded: _Optional[int] = ..., streak_days: _Optional[int] = ..., breakdown: _Optional[_Iterable[_Union[EarnBreakdownLine, _Mapping]]] = ...) -> None: ...
+
+class RecordEngagementRequest(_message.Message):
+    __slots__ = ("request_id", "member_id", "kind", "reference")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    member_id: str
+    kind: EngagementKind
+    reference: str
+    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., kind: _Optional[_Union[EngagementKind, str]] = ..., reference: _Optional[str] = ...) -> None: ...
+
+class RecordEngagementResponse(_message.Message):
+    __slots__ = ("points_awarded", "count_today")
+    POINTS_AWARDED_FIELD_NUMBER: _ClassVar[int]
+    COUNT_TODAY_FIELD_NUMBER: _ClassVar[int]
+    points_awarded: int
+    count_today: int
+    def __init__(self, points_awarded: _Optional[int] = ..., count_today: _Optional[int] = ...) -> None: ...
+
+class GetMemberProfileRequest(_message.Message):
+    __slots__ = ("member_id",)
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    def __init__(self, member_id: _Optional[str] = ...) -> None: ...
+
+class GetMemberProfileResponse(_message.Message):
+    __slots__ = ("member", "tier", "next_tier", "measure", "measure_value", "next_threshold", "grace_until", "pending_points")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    NEXT_TIER_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    GRACE_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    PENDING_POINTS_FIELD_NUMBER: _ClassVar[int]
+    member: Member
+    tier: str
+    next_tier: str
+    measure: str
+    measure_value: int
+    next_threshold: int
+    grace_until: _timestamp_pb2.Timestamp
+    pending_points: int
+    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., tier: _Optional[str] = ..., next_tier: _Optional[str] = ..., measure: _Optional[str] = ..., measure_value: _Optional[int] = ..., next_threshold: _Optional[int] = ..., grace_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pending_points: _Optional[int] = ...) -> None: ...
+
+class UpgradeTierRequest(_message.Message):
+    __slots__ = ("request_id", "member_id", "target_tier")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    TARGET_TIER_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    member_id: str
+    target_tier: str
+    def __init__(self, request_id: _Optional[str] = ..., member_id: _Optional[str] = ..., target_tier: _Optional[str] = ...) -> None: ...
+
+class UpgradeTierResponse(_message.Message):
+    __slots__ = ("tier", "points_spent", "available_points")
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    POINTS_SPENT_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_POINTS_FIELD_NUMBER: _ClassVar[int]
+    tier: str
+    points_spent: int
+    available_points: int
+    def __init__(self, tier: _Optional[str] = ..., points_spent: _Optional[int] = ..., available_points: _Optional[int] = ...) -> None: ...

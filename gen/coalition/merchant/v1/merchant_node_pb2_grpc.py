@@ -90,6 +90,26 @@ class MerchantNodeServiceStub:
                 request_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetPortfolioRequest.SerializeToString,
                 response_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetPortfolioResponse.FromString,
                 _registered_method=True)
+        self.CheckIn = channel.unary_unary(
+                '/coalition.merchant.v1.MerchantNodeService/CheckIn',
+                request_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.CheckInRequest.SerializeToString,
+                response_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.CheckInResponse.FromString,
+                _registered_method=True)
+        self.RecordEngagement = channel.unary_unary(
+                '/coalition.merchant.v1.MerchantNodeService/RecordEngagement',
+                request_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.RecordEngagementRequest.SerializeToString,
+                response_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.RecordEngagementResponse.FromString,
+                _registered_method=True)
+        self.GetMemberProfile = channel.unary_unary(
+                '/coalition.merchant.v1.MerchantNodeService/GetMemberProfile',
+                request_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetMemberProfileRequest.SerializeToString,
+                response_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetMemberProfileResponse.FromString,
+                _registered_method=True)
+        self.UpgradeTier = channel.unary_unary(
+                '/coalition.merchant.v1.MerchantNodeService/UpgradeTier',
+                request_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.UpgradeTierRequest.SerializeToString,
+                response_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.UpgradeTierResponse.FromString,
+                _registered_method=True)
 
 
 class MerchantNodeServiceServicer:
@@ -174,6 +194,34 @@ class MerchantNodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckIn(self, request, context):
+        """Records the member's daily check-in; streak bonuses as the program says.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordEngagement(self, request, context):
+        """Rewards a review or a share, within the program's daily limits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMemberProfile(self, request, context):
+        """The member's tier, progress to the next one, and pending points.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpgradeTier(self, request, context):
+        """Buys a tier upgrade with points, where the program sells one (e.g. silver → gold for 1000).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MerchantNodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -231,6 +279,26 @@ def add_MerchantNodeServiceServicer_to_server(servicer, server):
                     servicer.GetPortfolio,
                     request_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetPortfolioRequest.FromString,
                     response_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetPortfolioResponse.SerializeToString,
+            ),
+            'CheckIn': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckIn,
+                    request_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.CheckInRequest.FromString,
+                    response_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.CheckInResponse.SerializeToString,
+            ),
+            'RecordEngagement': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordEngagement,
+                    request_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.RecordEngagementRequest.FromString,
+                    response_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.RecordEngagementResponse.SerializeToString,
+            ),
+            'GetMemberProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMemberProfile,
+                    request_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetMemberProfileRequest.FromString,
+                    response_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetMemberProfileResponse.SerializeToString,
+            ),
+            'UpgradeTier': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpgradeTier,
+                    request_deserializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.UpgradeTierRequest.FromString,
+                    response_serializer=coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.UpgradeTierResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -531,6 +599,114 @@ class MerchantNodeService:
             '/coalition.merchant.v1.MerchantNodeService/GetPortfolio',
             coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetPortfolioRequest.SerializeToString,
             coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetPortfolioResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckIn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.merchant.v1.MerchantNodeService/CheckIn',
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.CheckInRequest.SerializeToString,
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.CheckInResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordEngagement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.merchant.v1.MerchantNodeService/RecordEngagement',
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.RecordEngagementRequest.SerializeToString,
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.RecordEngagementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMemberProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.merchant.v1.MerchantNodeService/GetMemberProfile',
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetMemberProfileRequest.SerializeToString,
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.GetMemberProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpgradeTier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.merchant.v1.MerchantNodeService/UpgradeTier',
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.UpgradeTierRequest.SerializeToString,
+            coalition_dot_merchant_dot_v1_dot_merchant__node__pb2.UpgradeTierResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,225 @@
+"""Earning: a purchase's points by the program in force, issued as a lot (pending through the
+return window if the program says so), with pools reserved, referral paid and tier updated."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from coalition_kernel.errors import AlreadyExists, InvalidArgument
+from coalition_kernel.points import Rate
+from merchant_node.ledger import domain, programs
+from merchant_node.ledger.commands import Earn
+from merchant_node.ledger.domain import Posting
+from merchant_node.ledger.holds import sweep_member
+from merchant_node.ledger.schema import earnings, lots, members
+from merchant_node.ledger.store import (
+    Context,
+    live_points,
+    lock_member,
+    post_journal,
+    spendable_lots,
+)
+from merchant_node.rules.base import EarningRules, Purchase, RuleLine
+from merchant_node.rules.engine import MemberContext, ProgramRules, apply_pool_grants
+from merchant_node.rules.program import Program
+
+
+@dataclass(frozen=True)
+class EarnPolicy:
+    """How long points live and how far back a purchase may be dated."""
+
+    points_ttl_days: int | None = 365
+    backdate_days: int = 30
+    future_skew_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class EarnResult:
+    points_earned: int
+    points_applied_to_debt: int
+    expires_at: datetime | None
+    rate_version: int
+    available_points: int
+    breakdown: list[RuleLine] = field(default_factory=list)
+    available_from: datetime | None = None
+    rule_version: str = ""
+
+
+def issue_points(
+    conn: Connection,
+    ctx: Context,
+    member: Row,
+    points: int,
+    *,
+    kind: str,
+    source: str,
+    rule_id: str,
+    earned_at: datetime,
+    expires_at: datetime | None,
+    available_at: datetime | None = None,
+) -> tuple[int | None, int]:
+    """Issues points to a member: an outstanding clawback debt is paid first, the rest becomes
+    a lot. One balanced journal transaction. Returns (lot id, points applied to the debt)."""
+    if points <= 0:
+        return None, 0
+    debt = conn.execute(select(members.c.debt).where(members.c.id == member.id)).scalar_one()
+    to_debt = min(points, debt)
+    to_lot = points - to_debt
+    lot_id = None
+    if to_lot:
+        lot_id = conn.execute(
+            lots.insert()
+            .values(
+                member_pk=member.id,
+                points=to_lot,
+                remaining=to_lot,
+                earned_at=earned_at,
+                expires_at=expires_at,
+                available_at=available_at,
+                source_order_id=source,
+                rule_id=rule_id,
+                rule_version=ctx.rule_version,
+                rate_version=ctx.rate_version,
+            )
+            .returning(lots.c.id)
+        ).scalar_one()
+    postings = [Posting(domain.ISSUANCE, -points)]
+    if to_lot:
+        postings.append(Posting(domain.MEMBER_AVAILABLE, to_lot, member.id, lot_id))
+    if to_debt:
+        postings.append(Posting(domain.MEMBER_DEBT, to_debt, member.id))
+    post_journal(conn, ctx, kind, postings, member_pk=member.id, order_id=source)
+    conn.execute(
+        update(members)
+        .where(members.c.id == member.id)
+        .values(lifetime_earned=members.c.lifetime_earned + points, debt=members.c.debt - to_debt)
+    )
+    return lot_id, to_debt
+
+
+def member_context(conn: Connection, member: Row, program: Program, at: datetime) -> MemberContext:
+    first = conn.execute(
+        select(earnings.c.id).where(earnings.c.member_pk == member.id).limit(1)
+    ).first()
+    earned_today = 0
+    if program.caps.per_member_per_day is not None:
+        start, end = program.day_bounds(program.local(at).date())
+        earned_today = conn.execute(
+            select(func.coalesce(func.sum(earnings.c.points), 0)).where(
+                earnings.c.member_pk == member.id,
+                earnings.c.occurred_at >= start,
+                earnings.c.occurred_at < end,
+            )
+        ).scalar_one()
+    return MemberContext(member.tier, first is None, member.birth_month, int(earned_today))
+
+
+def earn(
+    conn: Connection,
+    cmd: Earn,
+    ctx: Context,
+    rate: Rate,
+    base_rules: EarningRules,
+    program: Program | None,
+    policy: EarnPolicy,
+) -> EarnResult:
+    occurred_at = cmd.occurred_at or ctx.now
+    if occurred_at > ctx.now + timedelta(seconds=policy.future_skew_seconds):
+        raise InvalidArgument("OCCURRED_AT_IN_FUTURE", "occurred_at is in the future")
+    if occurred_at < ctx.now - timedelta(days=policy.backdate_days):
+        raise InvalidArgument(
+            "OCCURRED_AT_TOO_OLD", f"occurred_at is more than {policy.backdate_days} days ago"
+        )
+    member = lock_member(conn, member_id=cmd.member_id)
+    ctx = ctx.after_lock()
+    sweep_member(conn, member.id, ctx)
+    if conn.execute(select(earnings.c.id).where(earnings.c.order_id == cmd.order_id)).first():
+        raise AlreadyExists(
+            "ORDER_ALREADY_EARNED", f"order {cmd.order_id} has already earned points"
+        )
+    purchase = Purchase(
+        cmd.member_id,
+        cmd.order_id,
+        cmd.amount_fen,
+        cmd.channel,
+        occurred_at,
+        cmd.line_items,
+        cmd.points_paid_fen,
+    )
+    available_at = None
+    first_purchase = False
+    if program is None:
+        earning = base_rules.evaluate(purchase, rate)
+    else:
+        context = member_context(conn, member, program, occurred_at)
+        first_purchase = context.first_purchase
+        earning = ProgramRules(program, ctx.rule_version).evaluate(purchase, rate, context)
+        if earning.pool_draws:
+            earning = apply_pool_grants(earning, programs.grant(conn, earning.pool_draws))
+        if earning.pending_days:
+            available_at = occurred_at + timedelta(days=earning.pending_days)
+    points = earning.points
+    expires_at = (
+        occurred_at + timedelta(days=policy.points_ttl_days) if policy.points_ttl_days else None
+    )
+    rule_id = earning.breakdown[0].rule_id if len(earning.breakdown) == 1 else "rules"
+    lot_id, to_debt = issue_points(
+        conn,
+        ctx,
+        member,
+        points,
+        kind=domain.EARN,
+        source=cmd.order_id,
+        rule_id=rule_id,
+        earned_at=occurred_at,
+        expires_at=expires_at,
+        available_at=available_at,
+    )
+    try:
+        conn.execute(
+            earnings.insert().values(
+                order_id=cmd.order_id,
+                member_pk=member.id,
+                amount_fen=cmd.amount_fen,
+                points=points,
+                lot_id=lot_id,
+                refunded_fen=0,
+                clawed_back=0,
+                channel=cmd.channel,
+                breakdown=json.dumps([asdict(line) for line in earning.breakdown]),
+                occurred_at=occurred_at,
+                created_at=ctx.now,
+                rate_version=ctx.rate_version,
+                rule_version=ctx.rule_version,
+            )
+        )
+    except IntegrityError as exc:  # a concurrent earning of the same order by another member
+        raise AlreadyExists(
+            "ORDER_ALREADY_EARNED", f"order {cmd.order_id} has already earned points"
+        ) from exc
+    if program is not None:
+        from merchant_node.ledger import rewards  # the rewards module builds on this one
+
+        if first_purchase:
+            rewards.pay_referral(conn, ctx, member, program, occurred_at)
+        rewards.update_tier(conn, member, program, ctx.now)
+    available = live_points(spendable_lots(conn, member.id), ctx.now)
+    return EarnResult(
+        points,
+        to_debt,
+        expires_at if lot_id else None,
+        ctx.rate_version,
+        available,
+        earning.breakdown,
+        available_at if lot_id else None,
+        ctx.rule_version,
+    )
+
+
+def with_rule_version(ctx: Context, version: str) -> Context:
+    return replace(ctx, rule_version=version)

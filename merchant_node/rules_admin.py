@@ -1,0 +1,125 @@
+"""The merchant's administration of its program over gRPC: show, validate, apply, simulate.
+
+Callers present the node's admin token ("authorization: Bearer <token>"); without a configured
+token the service refuses everything, so a node never exposes program changes by accident.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC
+
+from coalition.merchant.v1 import merchant_node_pb2 as pb
+from coalition.merchant.v1 import rules_admin_pb2 as rpb
+from coalition_kernel.errors import (
+    CoalitionError,
+    InvalidArgument,
+    PermissionDenied,
+    Unauthenticated,
+)
+from coalition_kernel.rpc import Offload
+from merchant_node.ledger.programs import ProgramVersion
+from merchant_node.ledger.service import NodeLedger
+from merchant_node.rules.base import LineItem, Purchase
+from merchant_node.rules.engine import MemberContext, ProgramRules
+from merchant_node.rules.program import load_program
+
+SERVICE = rpb.DESCRIPTOR.services_by_name["RulesAdminService"]
+
+
+def _version(v: ProgramVersion) -> rpb.ProgramVersion:
+    out = rpb.ProgramVersion(
+        version=v.version, document=v.document, digest=v.digest, applied_by=v.applied_by
+    )
+    out.effective_from.FromDatetime(v.effective_from)
+    out.applied_at.FromDatetime(v.applied_at)
+    return out
+
+
+class RulesAdminServicer:
+    def __init__(self, ledger: NodeLedger, offload: Offload, token: str) -> None:
+        self.ledger = ledger
+        self.offload = offload
+        self.token = token
+
+    def handlers(self) -> dict:  # type: ignore[type-arg]
+        return {
+            name: self._guard(fn)
+            for name, fn in {
+                "GetProgram": self.get_program,
+                "ListProgramVersions": self.list_versions,
+                "ValidateProgram": self.validate,
+                "ApplyProgram": self.apply,
+                "SimulateEarn": self.simulate,
+            }.items()
+        }
+
+    def _guard(self, fn):  # type: ignore[no-untyped-def]
+        async def call(request, context):  # type: ignore[no-untyped-def]
+            if not self.token:
+                raise PermissionDenied("ADMIN_DISABLED", "this node has no admin token configured")
+            presented = dict(context.invocation_metadata()).get("authorization", "")
+            if not hmac.compare_digest(presented.encode(), f"Bearer {self.token}".encode()):
+                raise Unauthenticated(
+                    "BAD_ADMIN_TOKEN", "present the node's admin token as 'authorization: Bearer …'"
+                )
+            return await fn(request, context)
+
+        return call
+
+    async def get_program(self, req: rpb.GetProgramRequest, _ctx) -> rpb.GetProgramResponse:  # type: ignore[no-untyped-def]
+        return rpb.GetProgramResponse(
+            program=_version(await self.offload(self.ledger.program_version, req.version))
+        )
+
+    async def list_versions(self, _req, _ctx) -> rpb.ListProgramVersionsResponse:  # type: ignore[no-untyped-def]
+        history = await self.offload(self.ledger.program_history)
+        return rpb.ListProgramVersionsResponse(versions=[_version(v) for v in history])
+
+    async def validate(self, req: rpb.ValidateProgramRequest, _ctx) -> rpb.ValidateProgramResponse:  # type: ignore[no-untyped-def]
+        try:
+            load_program(req.document)
+        except CoalitionError as err:
+            return rpb.ValidateProgramResponse(
+                valid=False, errors=getattr(err, "errors", [err.message])
+            )
+        return rpb.ValidateProgramResponse(valid=True)
+
+    async def apply(self, req: rpb.ApplyProgramRequest, _ctx) -> rpb.ApplyProgramResponse:  # type: ignore[no-untyped-def]
+        when = req.effective_from.ToDatetime(tzinfo=UTC) if req.HasField("effective_from") else None
+        applied = await self.offload(self.ledger.apply_program, req.document, req.applied_by, when)
+        return rpb.ApplyProgramResponse(version=applied.version, digest=applied.digest)
+
+    async def simulate(self, req: rpb.SimulateEarnRequest, _ctx) -> rpb.SimulateEarnResponse:  # type: ignore[no-untyped-def]
+        program = (
+            load_program(req.document) if req.document else await self.offload(self.ledger.program)
+        )
+        if program is None:
+            raise InvalidArgument(
+                "PROGRAM_NOT_FOUND", "no program applied; pass a document to simulate"
+            )
+        p = req.purchase
+        when = (
+            p.occurred_at.ToDatetime(tzinfo=UTC)
+            if p.HasField("occurred_at")
+            else self.ledger.clock()
+        )
+        purchase = Purchase(
+            p.member_id,
+            p.order_id,
+            p.amount_fen,
+            "POS",
+            when,
+            tuple(LineItem(i.sku, i.category, i.quantity, i.unit_price_fen) for i in p.line_items),
+            p.points_paid_fen,
+        )
+        member = MemberContext(req.tier or None, req.first_purchase, req.birth_month or None, 0)
+        result = ProgramRules(program, "simulation").evaluate(purchase, self.ledger.rate, member)
+        return rpb.SimulateEarnResponse(
+            points=result.points,
+            breakdown=[
+                pb.EarnBreakdownLine(rule_id=b.rule_id, description=b.description, points=b.points)
+                for b in result.breakdown
+            ],
+            pending_days=result.pending_days,
+        )
