@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from coalition_cli import exchange_cmd, node_cmd, operator_cmd
+from coalition_cli import exchange_cmd, node_cmd, operator_cmd, rules_cmd
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     node_cmd.register(sub)
     exchange_cmd.register(sub)
     operator_cmd.register(sub)
+    rules_cmd.register(sub)
     demo = sub.add_parser(
         "demo", help="a local coalition on SQLite: a short story, then a clean stop"
     )

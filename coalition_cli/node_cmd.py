@@ -102,7 +102,7 @@ async def _run_node(config: NodeConfig, listen: str) -> None:
 
     ledger = open_ledger(config)
     link = coalition_link(config)
-    server, offload = build_server(ledger, listen, coalition=link)
+    server, offload = build_server(ledger, listen, coalition=link, admin_token=config.admin_token)
     port = await server.start()
     logging.getLogger("coalition").info(
         "merchant node %s serving on %s (port %d), rate version %d%s",

@@ -24,6 +24,8 @@ class NodeConfig:
     # The coalition exchange this node trusts (empty: a standalone node).
     exchange_endpoint: str = ""
     exchange_public_key_file: str = ""
+    # Bearer token of the RulesAdminService (empty: program administration disabled).
+    admin_token: str = ""
 
     def __post_init__(self) -> None:
         parse_ratio(self.points_per_yuan)
@@ -43,3 +45,4 @@ class NodeConfig:
             # JSON strings and integers are valid TOML values.
             lines.append(f"{key} = {json.dumps(value)}")
         path.write_text("\n".join(lines) + "\n")
+        path.chmod(0o600)  # it holds the admin token

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import secrets
 
 from cryptography.hazmat.primitives import serialization
 
@@ -32,6 +33,7 @@ def init_node(directory: pathlib.Path, config: NodeConfig) -> pathlib.Path:
             "private_key_file": str(private.resolve()),
             "public_key_file": str(public.resolve()),
             "key_id": kid,
+            "admin_token": config.admin_token or secrets.token_urlsafe(24),
         }
     )
     open_ledger(config).engine.dispose()

@@ -114,3 +114,64 @@ def test_demo_runs_a_story_and_stops():
     assert "receivables match" in done.stdout and "hash chain intact" in done.stdout
     assert "DO NOT MATCH" not in done.stdout and "BROKEN" not in done.stdout
     assert time.monotonic() - started < 60
+
+
+PROGRAM = """
+rules:
+  - {id: spend_tiers, type: spend_brackets, mode: marginal,
+     brackets: [{up_to_yuan: 1000, points_per_yuan: "1"}, {up_to_yuan: 5000, points_per_yuan: "1.5"}, {points_per_yuan: "2"}]}
+  - {id: member_tier, type: tier_multiplier, tiers: {silver: "1", gold: "1.5"}}
+tiers: {measure: spend_12m, levels: [{id: silver, threshold: 0}, {id: gold, threshold: 500000}]}
+"""
+
+
+def test_rules_validate_apply_show_and_simulate_from_the_command_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "rules:\n  - {id: x, type: category_multiplier, categories: [a], multiplier: '-1'}\ncaps: {per_order: -3}\n"
+    )
+    done = coalition("rules", "validate", str(bad))
+    assert done.returncode == 1 and "2 error(s)" in done.stdout and "rules[0] (x)" in done.stdout
+    good = tmp_path / "program.yaml"
+    good.write_text(PROGRAM)
+    assert coalition("rules", "validate", str(good)).returncode == 0
+
+    port = free_port()
+    assert (
+        coalition(
+            "node",
+            "init",
+            "--dir",
+            str(tmp_path / "n"),
+            "--merchant-id",
+            "tea",
+            "--listen",
+            f"127.0.0.1:{port}",
+        ).returncode
+        == 0
+    )
+    config = str(tmp_path / "n" / "node.toml")
+    assert os.stat(config).st_mode & 0o777 == 0o600  # it holds the admin token
+    server = subprocess.Popen(
+        [sys.executable, "-m", "coalition_cli.main", "node", "serve", "--config", config],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+        assert "no program applied" in coalition("rules", "show", "--config", config).stdout
+        refused = coalition("rules", "apply", "--config", config, str(bad), "--by", "ops")
+        assert refused.returncode == 1 and "PROGRAM_INVALID" in refused.stderr
+        applied = coalition("rules", "apply", "--config", config, str(good), "--by", "ops")
+        assert "applied as version 1" in applied.stdout, applied.stderr
+        assert "in force: version 1" in coalition("rules", "show", "--config", config).stdout
+        sim = coalition(
+            "rules", "simulate", "--config", config, "--amount-fen", "200000", "--tier", "gold"
+        )
+        # 2000 yuan, marginal: 1000 × 1 + 1000 × 1.5 = 2500; gold adds half of it: 1250.
+        assert "+2500  spend_tiers" in sim.stdout and "+1250  member_tier" in sim.stdout, sim.stdout
+        assert "3750  points" in sim.stdout
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
