@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -66,9 +68,22 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+# SQLite has one writer at a time. Left to its busy handler, waiting writers sleep and retry in
+# no fair order and the unlucky ones wait seconds; queueing them in-process keeps waits short.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_SQLITE_WRITERS_GUARD = threading.Lock()
+
+
+def _writer_queue(engine: Engine) -> contextlib.AbstractContextManager[object]:
+    if not is_sqlite(engine):
+        return contextlib.nullcontext()
+    with _SQLITE_WRITERS_GUARD:
+        return _SQLITE_WRITERS.setdefault(engine, threading.Lock())
+
+
 @contextlib.contextmanager
 def _transaction(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn, conn.begin():
+    with _writer_queue(engine), engine.connect() as conn, conn.begin():
         yield conn
         _check_deadline("before commit")
 

@@ -105,3 +105,21 @@ def error_info_of(err: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
             detail.Unpack(info)
             return info
     return None
+
+
+def error_from_rpc(err: grpc.aio.AioRpcError, peer: str, reason_prefix: str) -> CoalitionError:
+    """A peer's refusal passed on with its code and reason, so callers see what the peer said;
+    a timeout is `<PREFIX>_TIMEOUT` (ambiguous: retry with the same request id) and a peer that
+    could not be reached, or answered without a reason, is `<PREFIX>_UNAVAILABLE`."""
+    code = err.code()
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return DeadlineExceeded(
+            f"{reason_prefix}_TIMEOUT",
+            f"{peer} did not answer in time; retry with the same request_id",
+        )
+    info = error_info_of(err)
+    if code == grpc.StatusCode.UNAVAILABLE or info is None:
+        return Unavailable(
+            f"{reason_prefix}_UNAVAILABLE", f"{peer} is unreachable: {err.details()}"
+        )
+    return error_from_record(code.name, info.reason, f"{peer}: {err.details()}")

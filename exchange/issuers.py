@@ -14,13 +14,7 @@ import grpc
 from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
 from coalition.issuer.v1 import issuer_pb2 as ipb
 from coalition.issuer.v1 import issuer_pb2_grpc
-from coalition_kernel.errors import (
-    CoalitionError,
-    DeadlineExceeded,
-    Unavailable,
-    error_from_record,
-    error_info_of,
-)
+from coalition_kernel.errors import error_from_rpc
 
 
 class IssuerGateway(Protocol):
@@ -39,19 +33,6 @@ _REQUESTS = {
     "VoidHold": ipb.VoidHoldRequest,
     "GetMemberBalance": ipb.GetMemberBalanceRequest,
 }
-
-
-def remote_error(
-    err: grpc.aio.AioRpcError, issuer: str
-) -> CoalitionError:  # issuer: id or endpoint
-    """An issuer's refusal, passed on with its code and reason; transport failures say so."""
-    code = err.code()
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return DeadlineExceeded("ISSUER_TIMEOUT", f"issuer {issuer} did not answer in time")
-    info = error_info_of(err)
-    if code == grpc.StatusCode.UNAVAILABLE or info is None:
-        return Unavailable("ISSUER_UNAVAILABLE", f"issuer {issuer} is unreachable: {err.details()}")
-    return error_from_record(code.name, info.reason, f"issuer {issuer}: {err.details()}")
 
 
 class GrpcIssuerGateway:
@@ -79,7 +60,7 @@ class GrpcIssuerGateway:
                 _REQUESTS[method](envelope=envelope), timeout=timeout
             )
         except grpc.aio.AioRpcError as err:
-            raise remote_error(err, endpoint) from err
+            raise error_from_rpc(err, f"issuer at {endpoint}", "ISSUER") from err
         return answer.envelope
 
     async def close(self) -> None:

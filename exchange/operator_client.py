@@ -10,7 +10,7 @@ import grpc
 from coalition.exchange.v1 import exchange_pb2 as xpb
 from coalition.exchange.v1 import exchange_pb2_grpc
 from coalition_kernel.envelope import EXCHANGE_ID, Signer, StaticKeys, Verifier, open_answer
-from coalition_kernel.errors import error_from_record, error_info_of
+from coalition_kernel.errors import error_from_rpc
 
 
 class OperatorClient:
@@ -46,10 +46,7 @@ class OperatorClient:
                 getattr(xpb, f"{method}Request")(envelope=request), timeout=self.timeout
             )
         except grpc.aio.AioRpcError as err:
-            info = error_info_of(err)
-            if info is None:
-                raise
-            raise error_from_record(err.code().name, info.reason, err.details() or "") from err
+            raise error_from_rpc(err, "the exchange", "EXCHANGE") from err
         return open_answer(self.verifier, response.envelope, receipt_type, request, EXCHANGE_ID)
 
     async def onboard(

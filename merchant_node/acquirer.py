@@ -20,13 +20,7 @@ from coalition.exchange.v1 import exchange_pb2 as xpb
 from coalition.exchange.v1 import exchange_pb2_grpc
 from coalition_kernel.db import run_in_transaction
 from coalition_kernel.envelope import EXCHANGE_ID, Signer, StaticKeys, Verifier, open_answer
-from coalition_kernel.errors import (
-    CoalitionError,
-    DeadlineExceeded,
-    Unavailable,
-    error_from_record,
-    error_info_of,
-)
+from coalition_kernel.errors import error_from_rpc
 from coalition_kernel.rpc import Offload
 from merchant_node.ledger.commands import check_id, check_request_id
 from merchant_node.ledger.schema import cross_redemptions
@@ -64,23 +58,11 @@ class ExchangeLink:
                 request_type(envelope=request), timeout=self.timeout
             )
         except grpc.aio.AioRpcError as err:
-            raise _exchange_error(err) from err
+            raise error_from_rpc(err, "the exchange", "EXCHANGE") from err
         return open_answer(self.verifier, response.envelope, receipt_type, request, EXCHANGE_ID)
 
     async def close(self) -> None:
         await self.channel.close()
-
-
-def _exchange_error(err: grpc.aio.AioRpcError) -> CoalitionError:
-    if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return DeadlineExceeded(
-            "EXCHANGE_TIMEOUT",
-            "the exchange did not answer in time; retry with the same request_id",
-        )
-    info = error_info_of(err)
-    if info is None:
-        return Unavailable("EXCHANGE_UNAVAILABLE", f"the exchange is unreachable: {err.details()}")
-    return error_from_record(err.code().name, info.reason, err.details() or info.reason)
 
 
 class CrossRedemptions:

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from coalition_kernel.errors import AlreadyExists, InvalidArgument
@@ -19,14 +19,26 @@ from merchant_node.ledger.holds import sweep_member
 from merchant_node.ledger.schema import earnings, lots, members
 from merchant_node.ledger.store import (
     Context,
-    live_points,
+    available_points,
     lock_member,
     post_journal,
-    spendable_lots,
 )
 from merchant_node.rules.base import EarningRules, Purchase, RuleLine
 from merchant_node.rules.engine import MemberContext, ProgramRules, apply_pool_grants
 from merchant_node.rules.program import Program
+
+_DEBT = select(members.c.debt).where(members.c.id == bindparam("pk"))
+_INSERT_LOT = insert(lots).returning(lots.c.id)
+_CREDIT_MEMBER = (
+    update(members)
+    .where(members.c.id == bindparam("pk"))
+    .values(
+        lifetime_earned=members.c.lifetime_earned + bindparam("points"),
+        debt=members.c.debt - bindparam("to_debt"),
+    )
+)
+_EARNED = select(earnings.c.id).where(earnings.c.order_id == bindparam("order_id"))
+_INSERT_EARNING = insert(earnings)
 
 
 @dataclass(frozen=True)
@@ -67,14 +79,14 @@ def issue_points(
     a lot. One balanced journal transaction. Returns (lot id, points applied to the debt)."""
     if points <= 0:
         return None, 0
-    debt = conn.execute(select(members.c.debt).where(members.c.id == member.id)).scalar_one()
+    debt = conn.execute(_DEBT, {"pk": member.id}).scalar_one()
     to_debt = min(points, debt)
     to_lot = points - to_debt
     lot_id = None
     if to_lot:
         lot_id = conn.execute(
-            lots.insert()
-            .values(
+            _INSERT_LOT,
+            dict(
                 member_pk=member.id,
                 points=to_lot,
                 remaining=to_lot,
@@ -85,8 +97,7 @@ def issue_points(
                 rule_id=rule_id,
                 rule_version=ctx.rule_version,
                 rate_version=ctx.rate_version,
-            )
-            .returning(lots.c.id)
+            ),
         ).scalar_one()
     postings = [Posting(domain.ISSUANCE, -points)]
     if to_lot:
@@ -94,11 +105,7 @@ def issue_points(
     if to_debt:
         postings.append(Posting(domain.MEMBER_DEBT, to_debt, member.id))
     post_journal(conn, ctx, kind, postings, member_pk=member.id, order_id=source)
-    conn.execute(
-        update(members)
-        .where(members.c.id == member.id)
-        .values(lifetime_earned=members.c.lifetime_earned + points, debt=members.c.debt - to_debt)
-    )
+    conn.execute(_CREDIT_MEMBER, {"pk": member.id, "points": points, "to_debt": to_debt})
     return lot_id, to_debt
 
 
@@ -138,7 +145,7 @@ def earn(
     member = lock_member(conn, member_id=cmd.member_id)
     ctx = ctx.after_lock()
     sweep_member(conn, member.id, ctx)
-    if conn.execute(select(earnings.c.id).where(earnings.c.order_id == cmd.order_id)).first():
+    if conn.execute(_EARNED, {"order_id": cmd.order_id}).first():
         raise AlreadyExists(
             "ORDER_ALREADY_EARNED", f"order {cmd.order_id} has already earned points"
         )
@@ -182,7 +189,8 @@ def earn(
     )
     try:
         conn.execute(
-            earnings.insert().values(
+            _INSERT_EARNING,
+            dict(
                 order_id=cmd.order_id,
                 member_pk=member.id,
                 amount_fen=cmd.amount_fen,
@@ -196,7 +204,7 @@ def earn(
                 created_at=ctx.now,
                 rate_version=ctx.rate_version,
                 rule_version=ctx.rule_version,
-            )
+            ),
         )
     except IntegrityError as exc:  # a concurrent earning of the same order by another member
         raise AlreadyExists(
@@ -208,7 +216,7 @@ def earn(
         if first_purchase:
             rewards.pay_referral(conn, ctx, member, program, occurred_at)
         rewards.update_tier(conn, member, program, ctx.now)
-    available = live_points(spendable_lots(conn, member.id), ctx.now)
+    available = available_points(conn, member.id, ctx.now)
     return EarnResult(
         points,
         to_debt,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from coalition_kernel.errors import AlreadyExists, FailedPrecondition, NotFound
 from merchant_node.ledger import consent, domain
@@ -24,6 +24,16 @@ from merchant_node.ledger.store import (
     post_journal,
     record_allocations,
     spendable_lots,
+)
+
+_NOW = bindparam("now", type_=lots.c.expires_at.type)
+_DUE_LOTS = select(lots.c.id, lots.c.remaining).where(
+    lots.c.member_pk == bindparam("member_pk"), lots.c.remaining > 0, lots.c.expires_at <= _NOW
+)
+_LAPSED_HOLDS = select(holds).where(
+    holds.c.member_pk == bindparam("member_pk"),
+    holds.c.status == "pending",
+    holds.c.expires_at <= _NOW,
 )
 
 
@@ -151,11 +161,7 @@ def _release(conn: Connection, hold: Row, ctx: Context, status: str) -> None:
 
 def expire_due_lots(conn: Connection, member_pk: int, ctx: Context) -> int:
     """Writes off the member's lots whose time has come (BREAKAGE); returns the points expired."""
-    due = conn.execute(
-        select(lots.c.id, lots.c.remaining).where(
-            lots.c.member_pk == member_pk, lots.c.remaining > 0, lots.c.expires_at <= ctx.now
-        )
-    ).all()
+    due = conn.execute(_DUE_LOTS, {"member_pk": member_pk, "now": ctx.now}).all()
     if not due:
         return 0
     move_lots(conn, [(lot.id, -lot.remaining) for lot in due])
@@ -168,13 +174,7 @@ def expire_due_lots(conn: Connection, member_pk: int, ctx: Context) -> int:
 
 def sweep_member(conn: Connection, member_pk: int, ctx: Context) -> None:
     """Releases the member's lapsed holds, then expires due lots (the member is locked)."""
-    lapsed = conn.execute(
-        select(holds).where(
-            holds.c.member_pk == member_pk,
-            holds.c.status == "pending",
-            holds.c.expires_at <= ctx.now,
-        )
-    ).all()
+    lapsed = conn.execute(_LAPSED_HOLDS, {"member_pk": member_pk, "now": ctx.now}).all()
     for hold in lapsed:
         _release(conn, hold, ctx, "expired")
     expire_due_lots(conn, member_pk, ctx)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from coalition_kernel.db import run_in_transaction
@@ -25,6 +25,8 @@ from coalition_kernel.errors import AlreadyExists, CoalitionError, error_from_re
 from merchant_node.ledger.schema import idempotency
 
 R = TypeVar("R")
+_FIND = select(idempotency).where(idempotency.c.request_id == bindparam("request_id"))
+_INSERT = insert(idempotency)
 
 
 def request_hash(operation: str, command: Any) -> str:
@@ -126,7 +128,7 @@ def _replay(
     digest: str,
     result_type: type[R],
 ) -> R | None:
-    row = conn.execute(select(idempotency).where(idempotency.c.request_id == request_id)).first()
+    row = conn.execute(_FIND, {"request_id": request_id}).first()
     if row is None:
         return None
     if row.operation != operation or row.request_hash != digest:
@@ -163,6 +165,6 @@ def _record(
             error_message=refusal.message,
         )
     try:
-        conn.execute(insert(idempotency).values(**values))
+        conn.execute(_INSERT, values)
     except IntegrityError as exc:  # the transaction is lost; the caller rolls back and replays
         raise _Replay() from exc

@@ -16,6 +16,7 @@ from merchant_node.ledger.holds import expire_due_lots, sweep_member
 from merchant_node.ledger.schema import allocations, earnings, lots, members, redemptions
 from merchant_node.ledger.store import (
     Context,
+    available_points,
     live_points,
     lock_member,
     move_lots,
@@ -112,7 +113,7 @@ def refund(conn: Connection, cmd: Refund, ctx: Context) -> RefundResult:
     if points and redemption is not None:
         _return_points(conn, redemption, points, ctx)
         expire_due_lots(conn, member_pk, ctx)  # points given back to a lot that has since expired
-    available = live_points(spendable_lots(conn, member_pk), ctx.now)
+    available = available_points(conn, member_pk, ctx.now)
     return RefundResult(clawed, to_debt, points, available, member.debt + to_debt)
 
 

@@ -41,9 +41,34 @@ class Context:
         return replace(self, now=self.clock())
 
 
+# Hot-path statements are built once: building SQLAlchemy statements per request costs more
+# Python time than executing them (measured: bench/node_bench.py, issue 2's note).
+_LOCK_BY_MEMBER_ID = (
+    select(members).where(members.c.member_id == bindparam("member_id")).with_for_update()
+)
+_LOCK_BY_PK = select(members).where(members.c.id == bindparam("pk")).with_for_update()
+_FIND = select(members).where(members.c.member_id == bindparam("member_id"))
+_AVAILABLE = select(func.coalesce(func.sum(lots.c.remaining), 0)).where(
+    lots.c.member_pk == bindparam("member_pk"),
+    lots.c.remaining > 0,
+    or_(
+        lots.c.expires_at.is_(None),
+        lots.c.expires_at > bindparam("now", type_=lots.c.expires_at.type),
+    ),
+    or_(
+        lots.c.available_at.is_(None),
+        lots.c.available_at <= bindparam("now", type_=lots.c.expires_at.type),
+    ),
+)
+_INSERT_TXN = insert(journal_transactions).returning(journal_transactions.c.id)
+_INSERT_LINES = insert(journal_lines)
+
+
 def lock_member(conn: Connection, *, member_id: str | None = None, pk: int | None = None) -> Row:
-    where = members.c.member_id == member_id if member_id is not None else members.c.id == pk
-    row = conn.execute(select(members).where(where).with_for_update()).first()
+    if member_id is not None:
+        row = conn.execute(_LOCK_BY_MEMBER_ID, {"member_id": member_id}).first()
+    else:
+        row = conn.execute(_LOCK_BY_PK, {"pk": pk}).first()
     if row is None:
         raise NotFound(
             "MEMBER_NOT_FOUND",
@@ -54,7 +79,7 @@ def lock_member(conn: Connection, *, member_id: str | None = None, pk: int | Non
 
 
 def find_member(conn: Connection, member_id: str) -> Row:
-    row = conn.execute(select(members).where(members.c.member_id == member_id)).first()
+    row = conn.execute(_FIND, {"member_id": member_id}).first()
     if row is None:
         raise NotFound(
             "MEMBER_NOT_FOUND",
@@ -78,15 +103,8 @@ def live_points(lots_: Sequence[SpendableLot], now: datetime) -> int:
 
 
 def available_points(conn: Connection, member_pk: int, now: datetime) -> int:
-    total = conn.execute(
-        select(func.coalesce(func.sum(lots.c.remaining), 0)).where(
-            lots.c.member_pk == member_pk,
-            lots.c.remaining > 0,
-            or_(lots.c.expires_at.is_(None), lots.c.expires_at > now),
-            or_(lots.c.available_at.is_(None), lots.c.available_at <= now),
-        )
-    ).scalar_one()
-    return int(total)
+    """Spendable points now, summed in SQL: not expired, out of the return window."""
+    return int(conn.execute(_AVAILABLE, {"member_pk": member_pk, "now": now}).scalar_one())
 
 
 def move_lots(conn: Connection, deltas: Sequence[tuple[int, int]]) -> None:
@@ -124,8 +142,8 @@ def post_journal(
     """Appends one balanced journal transaction (law 1) and returns its id."""
     domain.check_balanced(postings)
     txn_id = conn.execute(
-        insert(journal_transactions)
-        .values(
+        _INSERT_TXN,
+        dict(
             kind=kind,
             member_pk=member_pk,
             order_id=order_id,
@@ -133,11 +151,10 @@ def post_journal(
             created_at=ctx.now,
             rate_version=ctx.rate_version,
             rule_version=ctx.rule_version,
-        )
-        .returning(journal_transactions.c.id)
+        ),
     ).scalar_one()
     conn.execute(
-        insert(journal_lines),
+        _INSERT_LINES,
         [
             dict(
                 txn_id=txn_id,
