@@ -37,7 +37,6 @@ _CREDIT_MEMBER = (
         debt=members.c.debt - bindparam("to_debt"),
     )
 )
-_EARNED = select(earnings.c.id).where(earnings.c.order_id == bindparam("order_id"))
 _INSERT_EARNING = insert(earnings)
 
 
@@ -74,12 +73,14 @@ def issue_points(
     earned_at: datetime,
     expires_at: datetime | None,
     available_at: datetime | None = None,
+    debt: int | None = None,
 ) -> tuple[int | None, int]:
     """Issues points to a member: an outstanding clawback debt is paid first, the rest becomes
     a lot. One balanced journal transaction. Returns (lot id, points applied to the debt)."""
     if points <= 0:
         return None, 0
-    debt = conn.execute(_DEBT, {"pk": member.id}).scalar_one()
+    if debt is None:
+        debt = conn.execute(_DEBT, {"pk": member.id}).scalar_one()
     to_debt = min(points, debt)
     to_lot = points - to_debt
     lot_id = None
@@ -145,10 +146,7 @@ def earn(
     member = lock_member(conn, member_id=cmd.member_id)
     ctx = ctx.after_lock()
     sweep_member(conn, member.id, ctx)
-    if conn.execute(_EARNED, {"order_id": cmd.order_id}).first():
-        raise AlreadyExists(
-            "ORDER_ALREADY_EARNED", f"order {cmd.order_id} has already earned points"
-        )
+    # One earning per order: the unique order id refuses a second (ORDER_ALREADY_EARNED).
     purchase = Purchase(
         cmd.member_id,
         cmd.order_id,
@@ -186,6 +184,7 @@ def earn(
         earned_at=occurred_at,
         expires_at=expires_at,
         available_at=available_at,
+        debt=member.debt,  # read under the member's lock; nothing changed it since
     )
     try:
         conn.execute(

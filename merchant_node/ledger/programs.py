@@ -94,6 +94,16 @@ def in_force_version(conn: Connection, at: datetime) -> int | None:
     ).scalar()
 
 
+def schedule(conn: Connection) -> list[tuple[int, datetime]]:
+    """Every version and its effective time, newest version first."""
+    rows = conn.execute(
+        select(rule_programs.c.version, rule_programs.c.effective_from).order_by(
+            rule_programs.c.version.desc()
+        )
+    )
+    return [(r.version, r.effective_from) for r in rows]
+
+
 def parse_stored(document: str) -> Program:
     return parse_program(json.loads(document))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,6 +64,8 @@ class NodeLedger:
         self.clock = clock
         self._rate: Rate | None = None
         self._programs: dict[int, Program] = {}
+        self._versions: list[tuple[int, datetime]] | None = None
+        self._versions_read = 0.0
 
     # -- rates -------------------------------------------------------------------------------
 
@@ -169,8 +172,14 @@ class NodeLedger:
     # -- the program (rules as data) ---------------------------------------------------------
 
     def _program_at(self, conn: Connection, at: datetime) -> tuple[Program | None, str]:
-        """The program in force at `at` and its rule version; the base rate if none is applied."""
-        version = programs.in_force_version(conn, at)
+        """The program in force at `at` and its rule version; the base rate if none is applied.
+
+        The list of versions is re-read at most once a second (and at once after this process
+        applies one): another process's new version takes effect here within a second."""
+        if self._versions is None or time.monotonic() - self._versions_read > 1.0:
+            self._versions = programs.schedule(conn)
+            self._versions_read = time.monotonic()
+        version = next((v for v, start in self._versions if start <= at), None)
         if version is None:
             return None, self.rules.version
         if version not in self._programs:
@@ -186,10 +195,12 @@ class NodeLedger:
         """Validates the whole program and records it as the next version (from its effective
         time); an invalid one is refused whole and the previous program stays in force."""
         now = self.clock()
-        return run_in_transaction(
+        applied = run_in_transaction(
             self.engine,
             lambda conn: programs.apply(conn, text, effective_from or now, applied_by, now),
         )
+        self._versions = None  # re-read at the next use
+        return applied
 
     def program_version(self, version: int = 0) -> programs.ProgramVersion:
         def work(conn: Connection) -> programs.ProgramVersion:
