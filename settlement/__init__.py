@@ -1,2 +1,4 @@
-"""Netting, reconciliation and settlement batches over the exchange's clearing records
-(pure logic and queries, no gRPC). Not built yet: issue 5."""
+"""Settlement of the exchange's clearing records: periods, gross obligations (one SQL
+aggregate), net positions, a transfer plan of at most N-1 payments, reconciliation against the
+nodes' statements, a Merkle commitment merchants can verify, and the report. Pure logic and
+queries; the Temporal workflow that runs the cycle is in workflows/settlement."""

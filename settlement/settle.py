@@ -1,0 +1,45 @@
+"""Settling a period: its gross obligations, net positions, transfer plan and commitment root,
+read from the exchange's database in one consistent snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import Engine
+
+from settlement.commitment import merkle_root
+from settlement.obligations import gross_obligations
+from settlement.periods import DAILY, Calendar
+from settlement.records import ClearingRecord, stream_records
+from settlement.report import SettlementReport, build_report
+
+
+def settle_period(engine: Engine, period: str, calendar: Calendar = DAILY) -> SettlementReport:
+    """The settlement report of a closed period.
+
+    The aggregate and the streamed records must see the same rows, or the root would commit to
+    a batch other than the one netted: on PostgreSQL both run in one REPEATABLE READ
+    transaction (SQLite's transactions are serializable already), and the record counts of the
+    two reads are compared. Read-only: running it again gives the same report.
+    """
+    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name != "sqlite" else {}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        obligations = gross_obligations(conn, period, calendar)
+        counted = _Counted(stream_records(conn, period, calendar))
+        root = merkle_root(counted)
+    report = build_report(period, obligations, root)
+    if counted.count != report.record_count:
+        raise AssertionError(
+            f"period {period}: {report.record_count} records netted, {counted.count} committed"
+        )
+    return report
+
+
+class _Counted(Iterable[ClearingRecord]):
+    def __init__(self, records: Iterator[ClearingRecord]) -> None:
+        self.records, self.count = records, 0
+
+    def __iter__(self) -> Iterator[ClearingRecord]:
+        for record in self.records:
+            self.count += 1
+            yield record
