@@ -110,7 +110,8 @@ def error_info_of(err: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
 def error_from_rpc(err: grpc.aio.AioRpcError, peer: str, reason_prefix: str) -> CoalitionError:
     """A peer's refusal passed on with its code and reason, so callers see what the peer said;
     a timeout is `<PREFIX>_TIMEOUT` (ambiguous: retry with the same request id) and a peer that
-    could not be reached, or answered without a reason, is `<PREFIX>_UNAVAILABLE`."""
+    could not be reached, or answered without a reason, is `<PREFIX>_UNAVAILABLE`. A peer's own
+    UNAVAILABLE with a reason (e.g. the exchange's ISSUER_UNAVAILABLE) keeps that reason."""
     code = err.code()
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(
@@ -118,7 +119,7 @@ def error_from_rpc(err: grpc.aio.AioRpcError, peer: str, reason_prefix: str) -> 
             f"{peer} did not answer in time; retry with the same request_id",
         )
     info = error_info_of(err)
-    if code == grpc.StatusCode.UNAVAILABLE or info is None:
+    if info is None:  # a transport failure, or a peer that gave no reason
         return Unavailable(
             f"{reason_prefix}_UNAVAILABLE", f"{peer} is unreachable: {err.details()}"
         )

@@ -10,13 +10,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from coalition_kernel.errors import AlreadyExists, InvalidArgument
+from coalition_kernel.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from coalition_kernel.points import Rate
 from merchant_node.ledger import domain, programs
 from merchant_node.ledger.commands import Earn
 from merchant_node.ledger.domain import Posting
 from merchant_node.ledger.holds import sweep_member
-from merchant_node.ledger.schema import earnings, lots, members
+from merchant_node.ledger.schema import earnings, lots, members, redemptions
 from merchant_node.ledger.store import (
     Context,
     available_points,
@@ -38,6 +38,9 @@ _CREDIT_MEMBER = (
     )
 )
 _INSERT_EARNING = insert(earnings)
+_REDEEMED_BY = select(redemptions.c.member_pk).where(
+    redemptions.c.order_id == bindparam("order_id")
+)
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,12 @@ def earn(
     ctx = ctx.after_lock()
     sweep_member(conn, member.id, ctx)
     # One earning per order: the unique order id refuses a second (ORDER_ALREADY_EARNED).
+    # An order belongs to one member: one that redeemed on it cannot be earned on by another.
+    other = conn.execute(_REDEEMED_BY, {"order_id": cmd.order_id}).scalar()
+    if other is not None and other != member.id:
+        raise FailedPrecondition(
+            "ORDER_OF_ANOTHER_MEMBER", f"order {cmd.order_id} belongs to another member"
+        )
     purchase = Purchase(
         cmd.member_id,
         cmd.order_id,

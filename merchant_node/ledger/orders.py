@@ -52,6 +52,13 @@ def redeem(conn: Connection, cmd: Redeem, ctx: Context, rate: Rate) -> RedeemRes
         raise AlreadyExists(
             "ORDER_ALREADY_REDEEMED", f"order {cmd.order_id} already has a redemption"
         )
+    earner = conn.execute(
+        select(earnings.c.member_pk).where(earnings.c.order_id == cmd.order_id)
+    ).scalar()
+    if earner is not None and earner != member.id:
+        raise FailedPrecondition(
+            "ORDER_OF_ANOTHER_MEMBER", f"order {cmd.order_id} belongs to another member"
+        )
     if cmd.points:
         points, value = cmd.points, rate.value_of_points(cmd.points)
     else:

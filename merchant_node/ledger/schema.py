@@ -113,6 +113,8 @@ earnings = Table(
     CheckConstraint("points >= 0", name="points_non_negative"),
     CheckConstraint("refunded_fen >= 0 AND refunded_fen <= amount_fen", name="refund_in_range"),
     CheckConstraint("clawed_back >= 0 AND clawed_back <= points", name="clawback_in_range"),
+    # First purchase, the daily cap and the tier measure read a member's earnings by time.
+    Index("ix_earnings_member_time", "member_pk", "occurred_at"),
 )
 
 redemptions = Table(

@@ -276,3 +276,17 @@ def test_a_hold_needs_the_members_one_time_code_and_each_code_works_once(ledger,
         hold("h5", code)
     assert err.value.reason == "CONSENT_INVALID"
     assert ledger.balance("m1").held_points == 10
+
+
+def test_an_order_belongs_to_one_member(ledger):
+    enroll(ledger, "a")
+    enroll(ledger, "b")
+    earn(ledger, "seed-b", 10_000, member_id="b")
+    earn(ledger, "x", 10_000, member_id="a")
+    with pytest.raises(FailedPrecondition) as err:
+        redeem(ledger, "x", member_id="b", points=40)
+    assert err.value.reason == "ORDER_OF_ANOTHER_MEMBER"
+    redeem(ledger, "y", member_id="b", points=40)
+    with pytest.raises(FailedPrecondition) as err:
+        earn(ledger, "y", 10_000, member_id="a")
+    assert err.value.reason == "ORDER_OF_ANOTHER_MEMBER"

@@ -62,6 +62,9 @@ def upgrade() -> None:
             "ix_engagement_events_day", ["member_pk", "kind", "local_day"], unique=False
         )
 
+    with op.batch_alter_table("earnings", schema=None) as batch_op:
+        batch_op.create_index("ix_earnings_member_time", ["member_pk", "occurred_at"], unique=False)
+
     with op.batch_alter_table("lots", schema=None) as batch_op:
         batch_op.add_column(sa.Column("available_at", sa.DateTime(timezone=True), nullable=True))
 
@@ -93,6 +96,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("earnings", schema=None) as batch_op:
+        batch_op.drop_index("ix_earnings_member_time")
+
     with op.batch_alter_table("members", schema=None) as batch_op:
         batch_op.drop_column("referred_by_pk")
         batch_op.drop_column("checkin_streak")
