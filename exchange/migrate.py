@@ -1,21 +1,18 @@
-"""Creates or upgrades the exchange's database to the newest schema (Alembic)."""
+"""Creates or upgrades the exchange's database to the newest schema."""
 
 from __future__ import annotations
 
-from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from coalition_kernel import migrations
+
+SCRIPTS = "exchange:migrations"
+
 
 def alembic_config() -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", "exchange:migrations")
-    return cfg
+    return migrations.alembic_config(SCRIPTS)
 
 
 def upgrade(engine: Engine) -> None:
-    cfg = alembic_config()
-    with engine.connect() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-        conn.commit()
+    migrations.upgrade(engine, SCRIPTS)
