@@ -1,0 +1,83 @@
+"""Every RPC of every service answers garbage, and an empty request, with a clear status and
+an ErrorInfo reason — never UNKNOWN or INTERNAL — and changes nothing."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from coalition.exchange.v1 import exchange_pb2
+from coalition.issuer.v1 import issuer_pb2
+from coalition.merchant.v1 import merchant_node_pb2, rules_admin_pb2
+from coalition_kernel.errors import error_info_of
+from exchange.schema import metadata as exchange_tables
+from merchant_node.ledger.schema import metadata as node_tables
+
+NODE_SERVICES = [
+    merchant_node_pb2.DESCRIPTOR.services_by_name["MerchantNodeService"],
+    issuer_pb2.DESCRIPTOR.services_by_name["IssuerService"],
+    rules_admin_pb2.DESCRIPTOR.services_by_name["RulesAdminService"],
+]
+EXCHANGE_SERVICES = [
+    exchange_pb2.DESCRIPTOR.services_by_name["ExchangeService"],
+    exchange_pb2.DESCRIPTOR.services_by_name["OperatorService"],
+]
+ACCEPTABLE = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.ALREADY_EXISTS,
+}
+# Reads that legitimately answer an empty request with data.
+ANSWERS_EMPTY = {"ListProgramVersions"}
+
+
+def dump(engine, metadata):  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return {
+            t.name: conn.execute(sa.select(t)).all()
+            for t in metadata.sorted_tables
+            if t.name not in ("idempotency", "audit_log", "inbound_requests")
+        }
+
+
+async def call(target: str, service, method, body: bytes):  # type: ignore[no-untyped-def]
+    async with grpc.aio.insecure_channel(target) as channel:
+        rpc = channel.unary_unary(f"/{service.full_name}/{method.name}")
+        return await rpc(body, timeout=10, metadata=(("authorization", "Bearer wrong"),))
+
+
+@pytest.mark.parametrize("body", [b"\xff\xff\xff", b""], ids=["garbage", "empty"])
+async def test_every_method_refuses_bad_requests_clearly_and_changes_nothing(coalition, body):
+    node = coalition["tea"]
+    before = (
+        dump(node.ledger.engine, node_tables),
+        dump(coalition.exchange.engine, exchange_tables),
+    )
+    targets = [(node.target, s) for s in NODE_SERVICES] + [
+        (coalition.exchange_target, s) for s in EXCHANGE_SERVICES
+    ]
+    seen = 0
+    for target, service in targets:
+        for method in service.methods:
+            try:
+                await call(target, service, method, body)
+            except grpc.aio.AioRpcError as err:
+                info = error_info_of(err)
+                assert err.code() in ACCEPTABLE, (method.full_name, err.code(), err.details())
+                assert info is not None and info.reason, (method.full_name, err.details())
+                if body:
+                    assert info.reason == "MALFORMED_REQUEST", (method.full_name, info.reason)
+                seen += 1
+                continue
+            assert method.name in ANSWERS_EMPTY or method.name == "GetPortfolio" and not body, (
+                method.full_name
+            )
+    assert seen >= 30
+    assert (
+        dump(node.ledger.engine, node_tables),
+        dump(coalition.exchange.engine, exchange_tables),
+    ) == before
