@@ -14,6 +14,7 @@ Budget pools are the ledger's to reserve: `pool_draws` says what to ask for, and
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -207,12 +208,10 @@ def _bracket_points(rule: SpendBrackets, eligible: int) -> tuple[Fraction, str]:
 
 def _share(items: tuple[LineItem, ...], covered: Callable[[LineItem], bool]) -> Fraction:
     """The part of the earning items' value a category or SKU multiplier covers."""
-    total = sum(map(_fen, items))
-    return (
-        Fraction(sum(_fen(item) for item in items if covered(item)), total)
-        if total
-        else Fraction(0)
-    )
+    matched = sum(_fen(item) for item in items if covered(item))
+    if not matched:  # most rules match no item of an order: skip the arithmetic
+        return Fraction(0)
+    return Fraction(matched, sum(map(_fen, items)))
 
 
 def _extra(
@@ -222,9 +221,13 @@ def _extra(
     match rule:
         case CategoryMultiplier(categories=categories, multiplier=m):
             share = _share(items, lambda item: item.category in categories)
+            if not share:
+                return None
             return (m - 1) * base * share, f"x{_number(m)} on {', '.join(categories)}"
         case SkuMultiplier(skus=skus, multiplier=m):
             share = _share(items, lambda item: item.sku in skus)
+            if not share:
+                return None
             return (m - 1) * base * share, f"x{_number(m)} on {', '.join(skus)}"
         case TierMultiplier(tiers=tiers) if member.tier in tiers:
             m = tiers[member.tier]
@@ -275,6 +278,7 @@ def _survivors(lines: list[_Line], cut: int) -> list[int]:
     return kept
 
 
+@functools.lru_cache(maxsize=1024)
 def _number(value: Fraction) -> str:
     """1.5 rather than 3/2 when the rate has a short decimal form: it is how merchants write it."""
     for digits in range(5):
