@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from alembic import command
+from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, MetaData, create_engine
 
 
 def alembic_config(script_location: str) -> Config:
@@ -20,3 +20,23 @@ def upgrade(engine: Engine, script_location: str) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
         conn.commit()
+
+
+def run_env(metadata: MetaData) -> None:
+    """The body of a package's Alembic env.py: migrate the connection `upgrade` passes in, or
+    the database at sqlalchemy.url (for `alembic revision --autogenerate`)."""
+    config = context.config
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _migrate(connection, metadata)
+        return
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
+    with engine.connect() as conn:
+        _migrate(conn, metadata)
+        conn.commit()
+
+
+def _migrate(connection, metadata: MetaData) -> None:  # type: ignore[no-untyped-def]
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
