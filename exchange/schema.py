@@ -29,6 +29,9 @@ merchants = Table(
     Column("fee_bps", Integer, nullable=False),
     Column("endpoint", String(255), nullable=False),
     Column("onboarded_at", TS, nullable=False),
+    # Risk: past this unsettled net debit (fen) the exchange authorizes nothing more drawing
+    # on this issuer until it settles. NULL: no cap.
+    Column("net_debit_cap_fen", BigInteger),
     CheckConstraint("status IN ('active', 'suspended')", name="status_known"),
     CheckConstraint("fee_bps >= 0 AND fee_bps <= 10000", name="fee_in_range"),
 )
@@ -90,6 +93,9 @@ authorizations = Table(
     # The acquirer's signed CaptureCommand, kept from the moment capture starts, so that a
     # capture finished by recovery still carries the acquirer's signature.
     Column("capture_envelope", LargeBinary),
+    # Fixed when capture starts and sent to the issuer with the post, so that both sides book
+    # the redemption in the same period however late a retry finishes it.
+    Column("settlement_period", String(10)),
     UniqueConstraint("acquirer_id", "request_id", name="uq_authorizations_request"),
     CheckConstraint("points > 0", name="points_positive"),
     CheckConstraint(
@@ -98,6 +104,7 @@ authorizations = Table(
         name="status_known",
     ),
     Index("ix_authorizations_status", "status", "updated_at"),
+    Index("ix_authorizations_issuer_open", "issuer_id", "status"),
 )
 
 clearing_records = Table(
@@ -157,4 +164,81 @@ audit_log = Table(
     Column("entry_hash", LargeBinary, nullable=False),
     CheckConstraint("direction IN ('in', 'out')", name="direction_known"),
     Index("ix_audit_log_peer", "peer_id", "sequence"),
+)
+
+
+# -- settlement ---------------------------------------------------------------------------------
+# One batch per period (settlement/batches.py is its state machine). The batch row and its
+# positions, transfers and mismatches are written by the settlement workflow's activities.
+
+BATCH_STATUSES = ("open", "closed", "reconciled", "approved", "paid", "confirmed", "disputed")
+
+settlement_batches = Table(
+    "settlement_batches",
+    metadata,
+    Column("batch_id", String(40), primary_key=True),
+    Column("period", String(10), nullable=False, unique=True),
+    Column("status", String(10), nullable=False),
+    Column("record_count", BigInteger),
+    Column("value_fen", BigInteger),
+    Column("fee_fen", BigInteger),
+    Column("commitment_root", LargeBinary),
+    Column("dispute_reason", String(500)),
+    Column("approved_by", String(100)),
+    Column("opened_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    CheckConstraint(
+        "status IN ('open', 'closed', 'reconciled', 'approved', 'paid', 'confirmed', 'disputed')",
+        name="status_known",
+    ),
+)
+
+# Every transition of a batch, who made it and why: the operator's audit trail of settlement.
+settlement_events = Table(
+    "settlement_events",
+    metadata,
+    Column("batch_id", ForeignKey("settlement_batches.batch_id"), primary_key=True),
+    Column("sequence", Integer, primary_key=True, autoincrement=False),
+    Column("status", String(10), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("note", String(500), nullable=False),
+    Column("at", TS, nullable=False),
+)
+
+settlement_positions = Table(
+    "settlement_positions",
+    metadata,
+    Column("batch_id", ForeignKey("settlement_batches.batch_id"), primary_key=True),
+    Column("party", String(64), primary_key=True),
+    Column("payable_fen", BigInteger, nullable=False),
+    Column("receivable_fen", BigInteger, nullable=False),
+    Column("fee_fen", BigInteger, nullable=False),
+    Column("net_fen", BigInteger, nullable=False),
+)
+
+settlement_transfers = Table(
+    "settlement_transfers",
+    metadata,
+    Column("batch_id", ForeignKey("settlement_batches.batch_id"), primary_key=True),
+    Column("sequence", Integer, primary_key=True, autoincrement=False),
+    Column("payer", String(64), nullable=False),
+    Column("payee", String(64), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    CheckConstraint("amount_fen > 0", name="amount_positive"),
+)
+
+# What a reconciliation round found (round 1, then one more per re-reconciliation).
+settlement_mismatches = Table(
+    "settlement_mismatches",
+    metadata,
+    Column("batch_id", ForeignKey("settlement_batches.batch_id"), primary_key=True),
+    Column("round", Integer, primary_key=True, autoincrement=False),
+    Column("sequence", Integer, primary_key=True, autoincrement=False),
+    Column("merchant_id", String(64), nullable=False),
+    Column("side", String(8)),
+    Column("kind", String(24), nullable=False),
+    Column("authorization_id", String(64)),
+    Column("field", String(32)),
+    Column("exchange_value", String(100)),
+    Column("node_value", String(100)),
 )

@@ -154,9 +154,12 @@ holds = Table(
     Column("expires_at", TS, nullable=False),
     Column("finished_at", TS),
     Column("rate_version", Integer, ForeignKey("rate_versions.version"), nullable=False),
+    # Stamped by the exchange's PostHoldCommand: the period whose settlement pays for it.
+    Column("settlement_period", String(10)),
     CheckConstraint("points > 0", name="points_positive"),
     CheckConstraint("status IN ('pending', 'posted', 'voided', 'expired')", name="status_known"),
     Index("ix_holds_member_status", "member_pk", "status", "expires_at"),
+    Index("ix_holds_settlement_period", "settlement_period", "hold_ref"),
 )
 
 journal_transactions = Table(
