@@ -1,18 +1,31 @@
-"""`coalition demo`: a whole local coalition on SQLite — an exchange and three merchant nodes,
-each a real gRPC server — runs a short story of members earning at one shop and spending at
-another, shows that every record matches and every signature checks, then stops everything."""
+"""`coalition demo`: a whole local coalition on embedded defaults — a Temporal dev server (its
+own SQLite file), an exchange and three merchant nodes (each a real gRPC server on SQLite) and
+the settlement worker — runs a short story of members earning at one shop and spending at
+another, shows that every record matches and every signature checks, settles the day with the
+operator's approval, prints the settlement report, then stops everything (`--keep`: leaves it
+running until Ctrl-C).
+
+The story happens "yesterday": every part of the coalition reads one demo clock, set back a day
+for the story and then forward to now, so that the story's period is over and can be settled
+at once instead of after midnight."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import pathlib
+import signal
+import socket
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import grpc
 import pyotp
 import sqlalchemy as sa
 
-from coalition_kernel.db import run_in_transaction
+from coalition_kernel.db import run_in_transaction, utc_now
 from coalition_kernel.envelope import OPERATOR_ID, Signer
 from coalition_kernel.errors import error_info_of
 from coalition_kernel.keys import load_private_key, load_public_key
@@ -29,6 +42,17 @@ from merchant_node.ledger.schema import cross_redemptions, holds
 from merchant_node.ledger.service import NodeLedger
 from merchant_node.runtime import coalition_link, init_node, open_ledger, raw_public_key
 from merchant_node.server import build_server
+
+
+class DemoClock:
+    """Now, shifted: every service of the demo reads it, so they agree on the time."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self.offset = offset
+
+    def __call__(self) -> datetime:
+        return utc_now() + self.offset
+
 
 SHOPS = {"tea-house": "Tea House", "noodle-bar": "Noodle Bar", "hair-salon": "Hair Salon"}
 
@@ -55,55 +79,127 @@ class Shop:
     client: MerchantNodeClient
 
 
-async def run_demo() -> int:
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def run_demo(keep: bool = False) -> int:
+    if keep:
+        root = pathlib.Path(tempfile.mkdtemp(prefix="coalition-demo-"))
+        return await _run(root, keep=True)
     with tempfile.TemporaryDirectory(prefix="coalition-demo-") as tmp:
-        root = pathlib.Path(tmp)
+        code = await _run(pathlib.Path(tmp), keep=False)
+    print("demo databases removed.")
+    return code
+
+
+async def _run(root: pathlib.Path, keep: bool) -> int:
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.worker import temporal_cli
+
+    # The story happens a day (and a little) ago: its period is over by the time it settles.
+    clock = DemoClock(-timedelta(days=1, minutes=10))
+    ui_port = _free_port()
+    async with contextlib.AsyncExitStack() as stack:
+        temporal = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_cli(),
+            dev_server_database_filename=str(root / "temporal.db"),
+            ui=True,
+            ui_port=ui_port,
+            dev_server_log_level="error",
+        )
+        stack.push_async_callback(temporal.shutdown)
+        temporal_target = temporal.client.service_client.config.target_host
+        print(f"temporal dev server on {temporal_target} (SQLite), UI http://127.0.0.1:{ui_port}")
+
         exchange_path = init_exchange(
             root / "exchange",
             ExchangeConfig(
                 database_url=f"sqlite:///{root / 'exchange' / 'exchange.db'}", listen="127.0.0.1:0"
             ),
         )
-        exchange = ExchangeApp.from_config(ExchangeConfig.load(exchange_path))
+        exchange = ExchangeApp.from_config(ExchangeConfig.load(exchange_path), clock=clock)
         port = await exchange.start()
+        stack.callback(exchange.engine.dispose)
+        stack.push_async_callback(exchange.stop, 2)
         exchange_target = f"127.0.0.1:{port}"
         print(f"exchange on {exchange_target} (SQLite, audit log hash-chained)")
         operator = OperatorClient(
             exchange_target,
-            Signer(OPERATOR_ID, load_private_key(root / "exchange" / "operator_ed25519.pem")),
+            Signer(
+                OPERATOR_ID, load_private_key(root / "exchange" / "operator_ed25519.pem"), clock
+            ),
             exchange.public_key,
         )
+        stack.push_async_callback(operator.close)
         shops: dict[str, Shop] = {}
-        try:
-            for merchant_id, name in SHOPS.items():
-                shops[merchant_id] = await _open_shop(root, merchant_id, exchange_target)
-                shop = shops[merchant_id]
-                await operator.onboard(
-                    merchant_id,
-                    name,
-                    raw_public_key(shop.config),
-                    shop.config.listen,
-                    fen_per_point="1",
-                    fee_bps=150,
-                )
-                print(f"node {merchant_id:<11} on {shop.config.listen}, onboarded by the operator")
-            print("point value: 100 points = ¥1.00 at every shop; operator fee 1.5% of value\n")
-            await _story(shops)
-            await _proof(exchange, shops)
-        finally:
-            for shop in shops.values():
-                await shop.client.close()
-                await shop.server.stop(2)
-                shop.offload.shutdown()
-                shop.ledger.engine.dispose()
-            await operator.close()
-            await exchange.stop(2)
-            exchange.engine.dispose()
-    print("\nexchange and nodes stopped; demo databases removed.")
+        for merchant_id, name in SHOPS.items():
+            shop = await _open_shop(root, merchant_id, exchange_target, clock)
+            stack.callback(shop.ledger.engine.dispose)
+            stack.callback(shop.offload.shutdown)
+            stack.push_async_callback(shop.server.stop, 2)
+            stack.push_async_callback(shop.client.close)
+            shops[merchant_id] = shop
+            await operator.onboard(
+                merchant_id,
+                name,
+                raw_public_key(shop.config),
+                shop.config.listen,
+                fen_per_point="1",
+                fee_bps=150,
+            )
+            print(f"node {merchant_id:<11} on {shop.config.listen}, onboarded by the operator")
+        worker = await _start_worker(stack, temporal.client, exchange, root, clock)
+        print("settlement worker running; the daily settlement Schedule is registered")
+        print("point value: 100 points = ¥1.00 at every shop; operator fee 1.5% of value\n")
+
+        story_day = clock().astimezone(ZoneInfo("Asia/Shanghai")).date()
+        print(f"-- {story_day} (the demo clock is set back a day for the story)")
+        await _story(shops, clock)
+        await _proof(exchange, shops, clock)
+
+        clock.offset = timedelta(0)
+        print(f"\n-- the next morning: settling {story_day}")
+        period = await _settle(temporal.client, worker, str(story_day), root, shops, exchange)
+        if keep:
+            print(
+                f"\neverything keeps running in {root}. Try:\n"
+                f"  coalition settle status --temporal {temporal_target} --period {period}\n"
+                f"  Temporal UI: http://127.0.0.1:{ui_port}/namespaces/default/workflows\n"
+                f"  exchange {exchange_target}; nodes "
+                + ", ".join(f"{m} {s.config.listen}" for m, s in shops.items())
+                + "\nCtrl-C stops it all."
+            )
+            await _until_signalled()
+    print("\ntemporal, worker, exchange and nodes stopped.")
     return 0
 
 
-async def _open_shop(root: pathlib.Path, merchant_id: str, exchange_target: str) -> Shop:
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _start_worker(stack, client, exchange, root, clock):  # type: ignore[no-untyped-def]
+    from workflows.settlement.activities import SettlementActivities
+    from workflows.worker import WorkerSettings, ensure_settlement_schedule, settlement_worker
+
+    await ensure_settlement_schedule(client, WorkerSettings())
+    activities = SettlementActivities(
+        exchange.engine, exchange.redemptions.statement, root / "settlements", clock=clock
+    )
+    return await stack.enter_async_context(settlement_worker(client, activities))
+
+
+async def _open_shop(
+    root: pathlib.Path, merchant_id: str, exchange_target: str, clock: DemoClock
+) -> Shop:
     directory = root / merchant_id
     path = init_node(
         directory,
@@ -115,14 +211,15 @@ async def _open_shop(root: pathlib.Path, merchant_id: str, exchange_target: str)
         ),
     )
     config = NodeConfig.load(path)
-    ledger = open_ledger(config, pool_size=4)
-    server, offload = build_server(ledger, "127.0.0.1:0", coalition=coalition_link(config))
+    ledger = open_ledger(config, pool_size=4, clock=clock)
+    server, offload = build_server(ledger, "127.0.0.1:0", coalition=coalition_link(config, clock))
     port = await server.start()
     config = NodeConfig(**{**config.__dict__, "listen": f"127.0.0.1:{port}"})
+    config.save(path)
     return Shop(config, ledger, server, offload, MerchantNodeClient(config.listen))
 
 
-async def _story(shops: dict[str, Shop]) -> None:
+async def _story(shops: dict[str, Shop], clock: DemoClock) -> None:
     tea, noodles, salon = shops["tea-house"], shops["noodle-bar"], shops["hair-salon"]
     wallets: dict[str, pyotp.TOTP] = {}
     for member_id, name in (("m-lin", "Lin"), ("m-chen", "Chen")):
@@ -131,7 +228,7 @@ async def _story(shops: dict[str, Shop]) -> None:
         print(f"{name} enrolls at tea-house; the wallet app gets a one-time-code secret")
     await tea.client.earn("m-lin", "tea-1", 68_800)
     await tea.client.earn("m-chen", "tea-2", 25_600)
-    await salon.client.enroll_member("m-lin")
+    salon_secret = (await salon.client.enroll_member("m-lin")).wallet_secret
     await salon.client.earn("m-lin", "salon-1", 12_000)
     print("m-lin spends ¥688.00 at tea-house (+688) and ¥120.00 at hair-salon (+120)")
     print("m-chen spends ¥256.00 at tea-house (+256)")
@@ -161,7 +258,11 @@ async def _story(shops: dict[str, Shop]) -> None:
     except grpc.aio.AioRpcError as err:
         print(f"  without the member's code: {_refusal(err)}")
     auth = await noodles.client.authorize_cross(
-        "tea-house", "m-lin", "bowl-1", quote_id=quote.quote_id, consent_code=wallets["m-lin"].now()
+        "tea-house",
+        "m-lin",
+        "bowl-1",
+        quote_id=quote.quote_id,
+        consent_code=wallets["m-lin"].at(clock()),
     )
     balance = await tea.client.get_balance("m-lin")
     print(
@@ -174,7 +275,17 @@ async def _story(shops: dict[str, Shop]) -> None:
         f"(fee {_yuan(captured.fee_fen)}), period {captured.settlement_period}"
     )
 
-    code = wallets["m-chen"].now()
+    salon_wallet = pyotp.TOTP(salon_secret)
+    auth3 = await tea.client.authorize_cross(
+        "hair-salon", "m-lin", "tea-9", points=100, consent_code=salon_wallet.at(clock())
+    )
+    captured3 = await tea.client.capture_cross(auth3.authorization_id)
+    print(
+        f"m-lin pays a tea at tea-house with 100 hair-salon points: hair-salon owes tea-house "
+        f"{_yuan(captured3.value_fen)}"
+    )
+
+    code = wallets["m-chen"].at(clock())
     auth2 = await salon.client.authorize_cross(
         "tea-house", "m-chen", "cut-1", points=200, consent_code=code
     )
@@ -196,7 +307,7 @@ async def _story(shops: dict[str, Shop]) -> None:
         )
 
 
-async def _proof(exchange: ExchangeApp, shops: dict[str, Shop]) -> None:
+async def _proof(exchange: ExchangeApp, shops: dict[str, Shop], clock: DemoClock) -> None:
     print("\nchecks")
     with exchange.engine.connect() as conn:
         records = {r.authorization_id: r.points for r in conn.execute(sa.select(clearing_records))}
@@ -231,7 +342,7 @@ async def _proof(exchange: ExchangeApp, shops: dict[str, Shop]) -> None:
         assert link_config is not None
         link = ExchangeLink(
             link_config.exchange_endpoint,
-            Signer(shop.config.merchant_id, link_config.private_key),
+            Signer(shop.config.merchant_id, link_config.private_key, clock),
             link_config.exchange_key,
         )
         report = await fetch_and_verify(
@@ -244,3 +355,95 @@ async def _proof(exchange: ExchangeApp, shops: dict[str, Shop]) -> None:
             f"  {shop.config.merchant_id:<11} verified its audit slice: {report.entries} entries, "
             f"{report.signatures_checked} signatures, {_verdict(report.problems, 'ok')}"
         )
+
+
+async def _until(handle, *states: str) -> str:  # type: ignore[no-untyped-def]
+    from workflows.settlement.workflows import SettlementWorkflow
+
+    for _ in range(1200):
+        state = str((await handle.query(SettlementWorkflow.state)).state)
+        if state in states:
+            return state
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"settlement stuck in {state}")
+
+
+async def _settle(client, worker, period, root, shops, exchange) -> str:  # type: ignore[no-untyped-def]
+    import json
+
+    from workflows.settlement.shared import TASK_QUEUE, Decision, SettlementInput
+    from workflows.settlement.workflows import SettlementWorkflow, settlement_workflow_id
+
+    handle = await client.start_workflow(
+        SettlementWorkflow.run,
+        SettlementInput(period),
+        id=settlement_workflow_id(period),
+        task_queue=TASK_QUEUE,
+    )
+    print(f"workflow {handle.id} started (as the Schedule does every day at 00:10 Shanghai)")
+    await _until(handle, "awaiting_approval", "disputed")
+    status = await handle.query(SettlementWorkflow.state)
+    print(
+        f"  closed batch {status.batch_id}; reconciled with every node's signed statement: "
+        f"{len(status.mismatches)} mismatch(es)"
+    )
+    for line in status.mismatches:
+        print(f"    {line}")
+    print(f"  netted: {len(status.transfers)} transfer(s); waiting for the operator's approval")
+    await handle.execute_update(
+        SettlementWorkflow.approve, Decision("demo-operator", "figures checked")
+    )
+    await _until(handle, "paid")
+    folder = root / "settlements" / period
+    report = json.loads((folder / "report.json").read_text())
+    print(f"  approved by demo-operator; payment instructions written to {folder}")
+    print(f"\nsettlement report {period}: {report['record_count']} clearing record(s)")
+    print(f"  commitment (Merkle root): {report['commitment_root']}")
+    print(f"  {'party':<12}{'pays out':>10}{'receives':>10}{'fees':>8}{'net':>10}")
+    for p in report["positions"]:
+        print(
+            f"  {p['party']:<12}{_yuan(p['payable_fen']):>10}{_yuan(p['receivable_fen']):>10}"
+            f"{_yuan(p['fee_fen']):>8}{_signed_yuan(p['net_fen']):>10}"
+        )
+    for i, t in enumerate(report["transfers"], 1):
+        print(f"  transfer {i}: {t['payer']} pays {t['payee']} {_yuan(t['amount_fen'])}")
+    for shop in shops.values():
+        await _merchant_checks(shop, period, root)
+    await handle.execute_update(
+        SettlementWorkflow.confirm, Decision("demo-operator", "the bank confirms")
+    )
+    final = await handle.result()
+    print(f"  the bank confirms the transfers: batch {final.batch_id} is {final.state}")
+    return str(period)
+
+
+def _signed_yuan(fen: int) -> str:
+    return ("-" if fen < 0 else "+") + _yuan(abs(fen))
+
+
+async def _merchant_checks(shop: Shop, period: str, root: pathlib.Path) -> None:
+    """What `coalition settle verify --save` does: the merchant fetches the exchange's signed
+    proof of its entries, keeps it, and checks it against its own books and the root."""
+    from merchant_node import settlement_check
+
+    link_config = coalition_link(shop.config)
+    assert link_config is not None
+    link = ExchangeLink(
+        link_config.exchange_endpoint,
+        Signer(shop.config.merchant_id, link_config.private_key),
+        link_config.exchange_key,
+    )
+    try:
+        envelope = await settlement_check.fetch_proof(link, period)
+    finally:
+        await link.close()
+    saved = root / shop.config.merchant_id / f"settlement-{period}.proof"
+    settlement_check.save_proof(saved, envelope)
+    check = settlement_check.verify_proof(
+        envelope, shop.config.merchant_id, period, link_config.exchange_key, shop.ledger.engine
+    )
+    print(
+        f"  {shop.config.merchant_id:<11} verified its {check.entries} entr"
+        f"{'y' if check.entries == 1 else 'ies'} against the root and its own books, net "
+        f"{_signed_yuan(check.net_fen)}: {_verdict(check.problems, 'ok')}"
+    )

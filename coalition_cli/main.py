@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from coalition_cli import exchange_cmd, node_cmd, operator_cmd, rules_cmd
+from coalition_cli import exchange_cmd, node_cmd, operator_cmd, rules_cmd, settle_cmd, worker_cmd
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,8 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     exchange_cmd.register(sub)
     operator_cmd.register(sub)
     rules_cmd.register(sub)
+    settle_cmd.register(sub)
+    worker_cmd.register(sub)
     demo = sub.add_parser(
         "demo", help="a local coalition on SQLite: a short story, then a clean stop"
+    )
+    demo.add_argument(
+        "--keep", action="store_true", help="leave the coalition running until Ctrl-C"
     )
     demo.set_defaults(run=_demo)
 
@@ -32,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     return int(args.run(args) or 0)
 
 
-def _demo(_args: argparse.Namespace) -> int:
+def _demo(args: argparse.Namespace) -> int:
     from coalition_cli.demo import run_demo
 
-    return asyncio.run(run_demo())
+    return asyncio.run(run_demo(keep=args.keep))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import pathlib
+import sys
 from datetime import UTC, datetime
 
 from coalition.exchange.v1 import exchange_pb2 as xpb
@@ -42,19 +43,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             )
         )
 
-    terms = command("set-terms", "change a merchant's point value, fee or endpoint")
+    terms = command("set-terms", "change a merchant's point value, fee, endpoint or net-debit cap")
     terms.add_argument("merchant_id")
     terms.add_argument("--fen-per-point", default="")
     terms.add_argument("--fee-bps", type=int, default=-1)
     terms.add_argument("--endpoint", default="")
-    terms.set_defaults(
-        run=lambda a: _run(
-            a,
-            lambda c, a: c.set_terms(
-                a.merchant_id, fen_per_point=a.fen_per_point, fee_bps=a.fee_bps, endpoint=a.endpoint
-            ),
-        )
+    cap = terms.add_mutually_exclusive_group()
+    cap.add_argument(
+        "--net-debit-cap-fen",
+        type=int,
+        help="refuse authorizations drawing on this issuer past this unsettled net debit "
+        "(fen; 0: none until it settles)",
     )
+    cap.add_argument(
+        "--no-net-debit-cap", action="store_true", help="remove the merchant's net-debit cap"
+    )
+    terms.set_defaults(run=lambda a: _run(a, _set_terms))
 
     rotate = command(
         "rotate-key", "register a merchant's new key; its old keys end at --old-valid-until"
@@ -68,6 +72,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _run(args: argparse.Namespace, action) -> int:  # type: ignore[no-untyped-def]
+    from coalition_kernel.errors import CoalitionError
+
+    try:
+        return _call(args, action)
+    except CoalitionError as err:  # the exchange's refusal, e.g. INVALID_ARGUMENT: say why
+        print(f"coalition operator: {err.reason}: {err.message}", file=sys.stderr)
+        return 1
+
+
+def _call(args: argparse.Namespace, action) -> int:  # type: ignore[no-untyped-def]
     from coalition_kernel.envelope import OPERATOR_ID, Signer
     from coalition_kernel.keys import load_private_key, load_public_key
     from exchange.operator_client import OperatorClient
@@ -92,9 +106,10 @@ def _run(args: argparse.Namespace, action) -> int:  # type: ignore[no-untyped-de
 def _print(m: xpb.Merchant) -> None:
     status = xpb.MerchantStatus.Name(m.status).removeprefix("MERCHANT_STATUS_").lower()
     keys = ", ".join(k.key_id for k in m.keys)
+    cap = f"cap {m.net_debit_cap_fen} fen" if m.HasField("net_debit_cap_fen") else "no cap"
     print(
         f"{m.merchant_id:<16} {m.display_name:<20} {status:<9} fen/point {m.fen_per_point} "
-        f"(v{m.rate_version}) fee {m.fee_bps} bps  {m.endpoint}  keys {keys}"
+        f"(v{m.rate_version}) fee {m.fee_bps} bps  {cap}  {m.endpoint}  keys {keys}"
     )
 
 
@@ -110,6 +125,18 @@ async def _onboard(client, args):  # type: ignore[no-untyped-def]
         args.endpoint or config.listen,
         fen_per_point=args.fen_per_point,
         fee_bps=args.fee_bps,
+    )
+
+
+async def _set_terms(client, args):  # type: ignore[no-untyped-def]
+    from exchange.registry import NO_CAP
+
+    return await client.set_terms(
+        args.merchant_id,
+        fen_per_point=args.fen_per_point,
+        fee_bps=args.fee_bps,
+        endpoint=args.endpoint,
+        net_debit_cap_fen=NO_CAP if args.no_net_debit_cap else args.net_debit_cap_fen,
     )
 
 

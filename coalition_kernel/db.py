@@ -71,7 +71,16 @@ def _make_sqlite_transactional(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A long read (settling a period) must not hold the write lock: a deferred BEGIN reads
+        # one WAL snapshot for the whole transaction while writers go on.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# Execution option for a read-only transaction: `conn.execution_options(**{READ_ONLY: True})`.
+READ_ONLY = "coalition_read_only"
 
 
 def is_sqlite(engine: Engine) -> bool:

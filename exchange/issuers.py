@@ -21,7 +21,8 @@ class IssuerGateway(Protocol):
     async def call(
         self, endpoint: str, method: str, envelope: SignedEnvelope, timeout: float
     ) -> SignedEnvelope:
-        """Sends a signed command to an issuer; its signed answer, or a CoalitionError."""
+        """Sends a signed command to an issuer's node (`method`: an IssuerService RPC, e.g.
+        PostHold or GetStatement); its signed answer, or a CoalitionError."""
         ...
 
     async def close(self) -> None: ...
@@ -32,6 +33,7 @@ _REQUESTS = {
     "PostHold": ipb.PostHoldRequest,
     "VoidHold": ipb.VoidHoldRequest,
     "GetMemberBalance": ipb.GetMemberBalanceRequest,
+    "GetStatement": ipb.GetStatementRequest,
 }
 
 

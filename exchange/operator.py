@@ -32,6 +32,7 @@ def merchant_message(m: registry.Merchant) -> xpb.Merchant:
         rate_version=m.rate_version,
         fee_bps=m.fee_bps,
         endpoint=m.endpoint,
+        net_debit_cap_fen=m.net_debit_cap_fen,
     )
     for k in m.keys:
         key = out.keys.add(key_id=k.key_id, public_key=k.public_key)
@@ -97,9 +98,17 @@ class Operator:
     async def set_terms(
         self, cmd: xpb.SetMerchantTermsCommand, _env: SignedEnvelope
     ) -> xpb.MerchantReceipt:
+        # Unset (an older operator client) keeps the cap; NO_CAP removes it.
+        cap = cmd.net_debit_cap_fen if cmd.HasField("net_debit_cap_fen") else None
         return await self._run(
             lambda conn: registry.set_terms(
-                conn, cmd.merchant_id, cmd.fen_per_point, cmd.fee_bps, cmd.endpoint, self.clock()
+                conn,
+                cmd.merchant_id,
+                cmd.fen_per_point,
+                cmd.fee_bps,
+                cmd.endpoint,
+                self.clock(),
+                net_debit_cap_fen=cap,
             )
         )
 

@@ -90,10 +90,21 @@ class OperatorClient:
         return (await self._call("SetMerchantStatus", cmd, xpb.MerchantReceipt)).merchant
 
     async def set_terms(
-        self, merchant_id: str, *, fen_per_point: str = "", fee_bps: int = -1, endpoint: str = ""
+        self,
+        merchant_id: str,
+        *,
+        fen_per_point: str = "",
+        fee_bps: int = -1,
+        endpoint: str = "",
+        net_debit_cap_fen: int | None = None,
     ) -> xpb.Merchant:
+        """Changes what is given; `net_debit_cap_fen` None keeps the cap, −1 removes it."""
         cmd = xpb.SetMerchantTermsCommand(
-            merchant_id=merchant_id, fen_per_point=fen_per_point, fee_bps=fee_bps, endpoint=endpoint
+            merchant_id=merchant_id,
+            fen_per_point=fen_per_point,
+            fee_bps=fee_bps,
+            endpoint=endpoint,
+            net_debit_cap_fen=net_debit_cap_fen,
         )
         return (await self._call("SetMerchantTerms", cmd, xpb.MerchantReceipt)).merchant
 

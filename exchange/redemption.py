@@ -37,7 +37,9 @@ from exchange import audit, registry
 from exchange.issuers import IssuerGateway
 from exchange.pricing import Price, price
 from exchange.schema import authorizations, clearing_records, quotes
+from exchange.statements import fetch_statement
 from merchant_node.ledger.commands import check_id
+from settlement.reconcile import NodeStatement
 
 _STATUS = {
     "pending": xpb.AUTHORIZATION_STATUS_PENDING,
@@ -47,6 +49,13 @@ _STATUS = {
     "voiding": xpb.AUTHORIZATION_STATUS_AUTHORIZED,
     "voided": xpb.AUTHORIZATION_STATUS_VOIDED,
     "failed": xpb.AUTHORIZATION_STATUS_FAILED,
+}
+_ANSWERS = {  # what each IssuerService method answers, signed by the issuer
+    "PlaceHold": ipb.HoldReceipt,
+    "PostHold": ipb.HoldReceipt,
+    "VoidHold": ipb.HoldReceipt,
+    "GetMemberBalance": ipb.MemberBalanceReceipt,
+    "GetStatement": ipb.StatementReceipt,
 }
 
 
@@ -175,6 +184,8 @@ class Redemptions:
             quoted = self._quoted(conn, acquirer, cmd, now)
         else:
             quoted = self._price(conn, acquirer, cmd.issuer_id, cmd.points, cmd.amount_fen)
+        # Checked and inserted in this one transaction: the check locks a capped issuer's row.
+        registry.check_net_debit_cap(conn, cmd.issuer_id, quoted.value_fen, now)
         auth_id = f"a-{uuid.uuid4().hex}"
         try:
             with conn.begin_nested():
@@ -264,14 +275,18 @@ class Redemptions:
 
         def claim(conn: Connection) -> Row:
             auth = _owned(conn, acquirer, cmd.authorization_id)
+            now = self.clock()
             if auth.status == "authorized":
                 conn.execute(
                     update(authorizations)
                     .where(authorizations.c.authorization_id == auth.authorization_id)
                     .values(
                         status="capturing",
-                        updated_at=self.clock(),
+                        updated_at=now,
                         capture_envelope=envelope.SerializeToString(),
+                        # Fixed here, sent with the post: both sides book the capture in this
+                        # period however late a retry or recover() finishes it.
+                        settlement_period=self._period(now),
                     )
                 )
                 return _auth(conn, auth.authorization_id)
@@ -287,7 +302,12 @@ class Redemptions:
 
     async def _post(self, auth: Row) -> Row:
         issuer = await self._db(lambda conn: registry.load(conn, auth.issuer_id))
-        command = ipb.PostHoldCommand(hold_id=auth.authorization_id)
+        # A capture claimed before periods were stored has none: its post goes without one, as
+        # it may already have gone (the issuer would refuse the same request id with another
+        # body), and its period is computed when the record is written, as it used to be.
+        command = ipb.PostHoldCommand(
+            hold_id=auth.authorization_id, settlement_period=auth.settlement_period or ""
+        )
         try:
             _, answer = await self._ask(
                 issuer, "PostHold", command, f"{auth.authorization_id}:post"
@@ -298,7 +318,7 @@ class Redemptions:
             await self._fail(auth.authorization_id, refusal.reason)
             raise
         now = self.clock()
-        period = now.astimezone(ZoneInfo(self.settings.settlement_zone)).date().isoformat()
+        period = auth.settlement_period or self._period(now)
 
         def record(conn: Connection) -> Row:
             current = _auth(conn, auth.authorization_id)
@@ -322,10 +342,18 @@ class Redemptions:
                         issuer_envelope=answer.SerializeToString(),
                     )
                 )
-                _set(conn, auth.authorization_id, "captured", now)
+                conn.execute(
+                    update(authorizations)
+                    .where(authorizations.c.authorization_id == auth.authorization_id)
+                    .values(status="captured", updated_at=now, settlement_period=period)
+                )
             return _auth(conn, auth.authorization_id)
 
         return await self._db(record)
+
+    def _period(self, at: datetime) -> str:
+        """The settlement period of a moment: its calendar day in the settlement zone."""
+        return at.astimezone(ZoneInfo(self.settings.settlement_zone)).date().isoformat()
 
     async def void(self, cmd: xpb.VoidCommand, envelope: SignedEnvelope) -> xpb.VoidReceipt:
         acquirer = envelope.signer_id
@@ -415,10 +443,9 @@ class Redemptions:
         except CoalitionError as err:
             await self._log("in", issuer.merchant_id, b"", f"refused:{err.reason}")
             raise
-        expected = ipb.HoldReceipt if method != "GetMemberBalance" else ipb.MemberBalanceReceipt
         try:
             receipt = await self.offload(
-                open_answer, self.verifier, answer, expected, request, issuer.merchant_id
+                open_answer, self.verifier, answer, _ANSWERS[method], request, issuer.merchant_id
             )
         except CoalitionError as err:
             await self._log(
@@ -432,6 +459,14 @@ class Redemptions:
 
     async def _log(self, direction: str, peer: str, raw: bytes, outcome: str) -> None:
         await self._db(lambda conn: audit.append(conn, direction, peer, raw, outcome, self.clock()))
+
+    # -- statements --------------------------------------------------------------------------
+
+    async def statement(self, merchant_id: str, period: str) -> NodeStatement:
+        """What a merchant's node booked for a settlement period (a day), as issuer and as
+        acquirer: every page signed by the node, verified and written to the audit log."""
+        merchant = await self._db(lambda conn: registry.load(conn, merchant_id))
+        return await fetch_statement(self._ask, merchant, period)
 
     # -- portfolio ---------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The merchant registry: who takes part, with which keys, point values, fees and endpoints."""
+"""The merchant registry: who takes part, with which keys, point values, fees and endpoints,
+and how far each may draw on the coalition before it settles (its net-debit cap)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,29 @@ from datetime import datetime
 from fractions import Fraction
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Date,
+    Engine,
+    ScalarSelect,
+    and_,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from coalition_kernel.db import run_in_transaction
 from coalition_kernel.envelope import OPERATOR_ID
 from coalition_kernel.errors import (
     AlreadyExists,
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -20,10 +38,23 @@ from coalition_kernel.errors import (
 )
 from coalition_kernel.keys import key_id
 from coalition_kernel.points import format_ratio, parse_ratio
-from exchange.schema import merchant_keys, merchant_rates, merchants
+from exchange.schema import (
+    authorizations,
+    clearing_records,
+    merchant_keys,
+    merchant_rates,
+    merchants,
+    settlement_batches,
+)
 from merchant_node.ledger.commands import check_id
 
 RESERVED_IDS = {"exchange", "operator"}
+NO_CAP = -1  # set_terms' net_debit_cap_fen that removes a merchant's cap
+# Authorizations still drawing on their issuer: the points are held, not yet cleared or released
+# (an authorized one only until its hold lapses: it can never be captured after that).
+OPEN_AUTHORIZATIONS = ("pending", "authorized", "capturing")
+# A batch in one of these has been paid: its records no longer count towards a net debit.
+SETTLED_BATCHES = ("paid", "confirmed")
 
 
 @dataclass(frozen=True)
@@ -44,6 +75,7 @@ class Merchant:
     fen_per_point: Fraction
     rate_version: int
     keys: list[Key] = field(default_factory=list)
+    net_debit_cap_fen: int | None = None  # None: no cap
 
 
 def public_key_of(raw: bytes) -> Ed25519PublicKey:
@@ -52,7 +84,9 @@ def public_key_of(raw: bytes) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
-def check_terms(fen_per_point: str | None, fee_bps: int | None) -> None:
+def check_terms(
+    fen_per_point: str | None, fee_bps: int | None, net_debit_cap_fen: int | None = None
+) -> None:
     if fen_per_point is not None:
         try:
             parse_ratio(fen_per_point)
@@ -62,6 +96,12 @@ def check_terms(fen_per_point: str | None, fee_bps: int | None) -> None:
             ) from exc
     if fee_bps is not None and not 0 <= fee_bps <= 10_000:
         raise InvalidArgument("FEE_OUT_OF_RANGE", "fee_bps must be 0-10000")
+    if net_debit_cap_fen is not None and net_debit_cap_fen < NO_CAP:
+        raise InvalidArgument(
+            "CAP_OUT_OF_RANGE",
+            f"net_debit_cap_fen must be 0 or more fen, or {NO_CAP} to remove the cap; "
+            f"not {net_debit_cap_fen}",
+        )
 
 
 def load(conn: Connection, merchant_id: str) -> Merchant:
@@ -91,6 +131,7 @@ def load(conn: Connection, merchant_id: str) -> Merchant:
         parse_ratio(rate.fen_per_point),
         rate.version,
         keys,
+        row.net_debit_cap_fen,
     )
 
 
@@ -222,10 +263,12 @@ def set_terms(
     fee_bps: int,
     endpoint: str,
     now: datetime,
+    net_debit_cap_fen: int | None = None,
 ) -> Merchant:
-    """Empty `fen_per_point`/`endpoint` and fee_bps −1 keep the current values."""
+    """Empty `fen_per_point`/`endpoint`, fee_bps −1 and net_debit_cap_fen None keep the current
+    values; net_debit_cap_fen NO_CAP (−1) removes the cap."""
     current = load(conn, merchant_id)
-    check_terms(fen_per_point or None, None if fee_bps == -1 else fee_bps)
+    check_terms(fen_per_point or None, None if fee_bps == -1 else fee_bps, net_debit_cap_fen)
     if fen_per_point and parse_ratio(fen_per_point) != current.fen_per_point:
         conn.execute(
             insert(merchant_rates).values(
@@ -240,11 +283,109 @@ def set_terms(
         values["fee_bps"] = fee_bps
     if endpoint:
         values["endpoint"] = endpoint
+    if net_debit_cap_fen is not None:
+        values["net_debit_cap_fen"] = None if net_debit_cap_fen == NO_CAP else net_debit_cap_fen
     if values:
         conn.execute(
             update(merchants).where(merchants.c.merchant_id == merchant_id).values(**values)
         )
     return load(conn, merchant_id)
+
+
+def unsettled_net_debit(conn: Connection, merchant_id: str, at: datetime) -> int:
+    """What the merchant owes the coalition at `at`, in fen, counting nothing already paid.
+
+    As issuer: its clearing records of days no paid batch covers, plus its open authorizations
+    (pending, capturing, or authorized with a hold not lapsed at `at`); less, as acquirer, what
+    its records of those days will pay it (value − fee). Negative when it is owed more than it
+    owes.
+
+    Two queries: the runs of unpaid days (a handful: before the first paid batch, around a
+    disputed one, after the last), then one aggregate over those day ranges of the period
+    index. Asking "does a paid batch cover this record's day" record by record is a range
+    anti-join over all history: a second a call at 300k records, growing for ever.
+    """
+    c, a = clearing_records.c, authorizations.c
+    runs = conn.execute(_unpaid_runs(conn.dialect.name)).all()
+    unpaid = or_(
+        *(and_(c.settlement_period > after, c.settlement_period < before) for after, before in runs)
+    )
+
+    def cleared(party: ColumnElement[str], amount: ColumnElement[int]) -> ScalarSelect[int]:
+        return (
+            select(func.coalesce(func.sum(amount), 0))
+            .where(party == merchant_id, unpaid)
+            .scalar_subquery()
+        )
+
+    held = (
+        select(func.coalesce(func.sum(a.value_fen), 0))
+        .where(
+            a.issuer_id == merchant_id,
+            a.status.in_(OPEN_AUTHORIZATIONS),
+            or_(a.status != "authorized", a.hold_expires_at.is_(None), a.hold_expires_at > at),
+        )
+        .scalar_subquery()
+    )
+    owes = cleared(c.issuer_id, c.value_fen) + held
+    owed = cleared(c.acquirer_id, c.value_fen - c.fee_fen)
+    # PostgreSQL sums BIGINT into NUMERIC: int() of the integral Decimal is exact.
+    return int(conn.execute(select(owes - owed)).scalar_one())
+
+
+def _unpaid_runs(dialect: str) -> CompoundSelect:
+    """The runs of day stamps no paid batch covers, as open intervals (after, before), only
+    those holding at least one day; "" and "~" bound every "YYYY-MM-DD". Each paid batch is
+    compared with the latest day any earlier paid batch covers (a running maximum), so batches
+    of overlapping periods leave no false run."""
+    b = settlement_batches.c
+    paid = select(b.first_day, b.last_day).where(b.status.in_(SETTLED_BATCHES)).subquery()
+    ordered = select(
+        func.max(paid.c.last_day).over(order_by=paid.c.first_day, rows=(None, -1)).label("covered"),
+        paid.c.first_day,
+    ).subquery()
+    covered, first = ordered.c.covered, ordered.c.first_day
+    if dialect == "postgresql":
+        day_after = func.to_char(cast(covered, Date) + 1, "YYYY-MM-DD")
+    else:
+        day_after = func.date(covered, "+1 day")
+    return union_all(
+        select(func.coalesce(covered, ""), first).where(or_(covered.is_(None), day_after < first)),
+        select(func.coalesce(func.max(paid.c.last_day), ""), literal("~")),
+    )
+
+
+def check_net_debit_cap(conn: Connection, issuer_id: str, value_fen: int, now: datetime) -> None:
+    """Refuses (FAILED_PRECONDITION NET_DEBIT_CAP_EXCEEDED) an authorization of `value_fen`
+    that would take a capped issuer's unsettled net debit past its cap.
+
+    A capped issuer's row is locked (PostgreSQL; SQLite serializes writers already) until the
+    caller's transaction ends, so authorizations drawing on it are checked and recorded one at
+    a time and never pass the cap together: the caller must insert the authorization in the
+    same transaction. An uncapped issuer is not locked, so a cap set while authorizations are
+    in flight does not hold back those already past this check.
+    """
+    cap_of = select(merchants.c.net_debit_cap_fen).where(merchants.c.merchant_id == issuer_id)
+    if conn.execute(cap_of).scalar() is None:
+        return
+    # FOR NO KEY UPDATE: inserting keys or rates for the merchant (FOR KEY SHARE) need not wait.
+    cap = conn.execute(cap_of.with_for_update(key_share=True)).scalar()
+    if cap is None:  # removed while we waited for the lock
+        return
+    net = unsettled_net_debit(conn, issuer_id, now)
+    if net + value_fen > cap:
+        room = max(cap - net, 0)
+        raise FailedPrecondition(
+            "NET_DEBIT_CAP_EXCEEDED",
+            f"issuer {issuer_id} has a net-debit cap of {cap} fen and an unsettled net debit of "
+            f"{net} fen: this authorization of {value_fen} fen would take it to "
+            f"{net + value_fen} fen. At most {room} fen more can be drawn on {issuer_id}'s "
+            "points until its next settlement is paid; retry then, with a new request id",
+            issuer_id=issuer_id,
+            net_debit_cap_fen=str(cap),
+            net_debit_fen=str(net),
+            requested_fen=str(value_fen),
+        )
 
 
 def rate(conn: Connection, merchant_id: str, version: int) -> Fraction:

@@ -160,7 +160,9 @@ class ExchangeApp:
         self.offload.shutdown()
 
     @classmethod
-    def from_config(cls, config: ExchangeConfig) -> ExchangeApp:
+    def from_config(
+        cls, config: ExchangeConfig, clock: Callable[[], datetime] = utc_now
+    ) -> ExchangeApp:
         engine = make_engine(config.database_url)
         upgrade(engine)
         credentials = None
@@ -184,4 +186,5 @@ class ExchangeApp:
             skew=timedelta(seconds=config.clock_skew_seconds),
             recovery_interval=config.recovery_interval_seconds,
             server_credentials=credentials,
+            clock=clock,
         )

@@ -178,6 +178,10 @@ settlement_batches = Table(
     metadata,
     Column("batch_id", String(40), primary_key=True),
     Column("period", String(10), nullable=False, unique=True),
+    # The day stamps of the clearing records the period covers (a weekly or monthly period
+    # spans many), inclusive.
+    Column("first_day", String(10), nullable=False),
+    Column("last_day", String(10), nullable=False),
     Column("status", String(10), nullable=False),
     Column("record_count", BigInteger),
     Column("value_fen", BigInteger),

@@ -17,6 +17,7 @@ from coalition_kernel.rpc import Offload, Server, generic_handler
 from exchange import audit
 from exchange.inbound import Inbound
 from exchange.operator import Operator
+from exchange.proofs import SettlementProofs
 from exchange.redemption import Redemptions
 
 EXCHANGE_SERVICE = xpb.DESCRIPTOR.services_by_name["ExchangeService"]
@@ -96,6 +97,7 @@ def build_exchange_server(
     inbound = Inbound(engine, verifier, signer, offload, clock)
     operator = Operator(engine, offload, clock)
     slices = AuditSlices(engine, offload)
+    proofs = SettlementProofs(engine, offload)
     identity = tls_identity if require_tls_identity else None
     x = {
         "GetQuote": (xpb.GetQuoteResponse, xpb.QuoteCommand, redemptions.quote),
@@ -104,6 +106,11 @@ def build_exchange_server(
         "Void": (xpb.VoidResponse, xpb.VoidCommand, redemptions.void),
         "GetPortfolio": (xpb.GetPortfolioResponse, xpb.PortfolioCommand, redemptions.portfolio),
         "FetchAuditSlice": (xpb.FetchAuditSliceResponse, xpb.AuditSliceCommand, slices.fetch),
+        "GetSettlementProof": (
+            xpb.GetSettlementProofResponse,
+            xpb.SettlementProofCommand,
+            proofs.get,
+        ),
     }
     o = {
         "OnboardMerchant": (

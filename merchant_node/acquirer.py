@@ -51,6 +51,11 @@ class ExchangeLink:
         self.timeout = timeout
 
     async def call(self, method: str, command, request_id: str, receipt_type):  # type: ignore[no-untyped-def]
+        receipt, _ = await self.call_signed(method, command, request_id, receipt_type)
+        return receipt
+
+    async def call_signed(self, method: str, command, request_id: str, receipt_type):  # type: ignore[no-untyped-def]
+        """The verified answer and the exchange's signed envelope of it, to keep as evidence."""
         request = self.signer.seal(command, audience=EXCHANGE_ID, request_id=request_id)
         request_type = getattr(xpb, f"{method}Request")
         try:
@@ -59,7 +64,8 @@ class ExchangeLink:
             )
         except grpc.aio.AioRpcError as err:
             raise error_from_rpc(err, "the exchange", "EXCHANGE") from err
-        return open_answer(self.verifier, response.envelope, receipt_type, request, EXCHANGE_ID)
+        answer = open_answer(self.verifier, response.envelope, receipt_type, request, EXCHANGE_ID)
+        return answer, response.envelope
 
     async def close(self) -> None:
         await self.channel.close()

@@ -1,4 +1,5 @@
-"""The node as issuer: the exchange's signed hold commands on this merchant's points.
+"""The node as issuer: the exchange's signed hold commands on this merchant's points, and this
+node's statements of what it booked in a settlement period.
 
 Only the exchange may call (`sender="exchange"`); every command is verified before it is parsed
 and every answer is signed by this node, binding it to the command it answers.
@@ -14,6 +15,7 @@ from coalition_kernel.rpc import Offload
 from merchant_node.ledger.commands import PlaceHold
 from merchant_node.ledger.holds import HoldResult
 from merchant_node.ledger.service import NodeLedger
+from merchant_node.ledger.statement import StatementPage, StatementQuery
 
 SERVICE = ipb.DESCRIPTOR.services_by_name["IssuerService"]
 _STATUS = {
@@ -22,6 +24,7 @@ _STATUS = {
     "voided": ipb.HOLD_STATUS_VOIDED,
     "expired": ipb.HOLD_STATUS_EXPIRED,
 }
+_SIDES = {ipb.STATEMENT_SIDE_ISSUER: "issuer", ipb.STATEMENT_SIDE_ACQUIRER: "acquirer"}
 
 
 class IssuerServicer:
@@ -39,6 +42,7 @@ class IssuerServicer:
             "PostHold": self.post_hold,
             "VoidHold": self.void_hold,
             "GetMemberBalance": self.get_member_balance,
+            "GetStatement": self.get_statement,
         }
 
     async def _open(self, envelope: SignedEnvelope, expected):  # type: ignore[no-untyped-def]
@@ -80,7 +84,10 @@ class IssuerServicer:
     async def post_hold(self, req: ipb.PostHoldRequest, _ctx) -> ipb.PostHoldResponse:  # type: ignore[no-untyped-def]
         cmd = await self._open(req.envelope, ipb.PostHoldCommand)
         result = await self.offload(
-            self.ledger.post_hold, f"x:{cmd.header.request_id}", cmd.hold_id
+            self.ledger.post_hold,
+            f"x:{cmd.header.request_id}",
+            cmd.hold_id,
+            cmd.settlement_period,
         )
         return ipb.PostHoldResponse(
             envelope=self._receipt(result, req.envelope, cmd.header.request_id)
@@ -107,5 +114,30 @@ class IssuerServicer:
         except NotFound:
             receipt = ipb.MemberBalanceReceipt(member_id=cmd.member_id, enrolled=False)
         return ipb.GetMemberBalanceResponse(
+            envelope=self._answer(receipt, req.envelope, cmd.header.request_id)
+        )
+
+    async def get_statement(self, req: ipb.GetStatementRequest, _ctx) -> ipb.GetStatementResponse:  # type: ignore[no-untyped-def]
+        cmd = await self._open(req.envelope, ipb.StatementCommand)
+        query = StatementQuery(
+            cmd.settlement_period, _SIDES.get(cmd.side, ""), cmd.after_id, cmd.limit
+        )
+        page: StatementPage = await self.offload(self.ledger.statement, query)
+        receipt = ipb.StatementReceipt(
+            settlement_period=cmd.settlement_period,
+            side=cmd.side,
+            entries=[
+                ipb.StatementEntry(
+                    authorization_id=e.authorization_id,
+                    issuer_id=e.issuer_id,
+                    points=e.points,
+                    value_fen=e.value_fen,
+                    fee_fen=e.fee_fen,
+                )
+                for e in page.entries
+            ],
+            next_after_id=page.next_after_id,
+        )
+        return ipb.GetStatementResponse(
             envelope=self._answer(receipt, req.envelope, cmd.header.request_id)
         )

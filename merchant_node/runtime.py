@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pathlib
 import secrets
+from collections.abc import Callable
+from datetime import datetime
 
 from cryptography.hazmat.primitives import serialization
 
-from coalition_kernel.db import make_engine
+from coalition_kernel.db import make_engine, utc_now
 from coalition_kernel.keys import generate_keypair, load_private_key, load_public_key
 from merchant_node.config import NodeConfig
 from merchant_node.ledger.earning import EarnPolicy
@@ -41,16 +43,22 @@ def init_node(directory: pathlib.Path, config: NodeConfig) -> pathlib.Path:
     return path
 
 
-def open_ledger(config: NodeConfig, *, pool_size: int = 16) -> NodeLedger:
+def open_ledger(
+    config: NodeConfig, *, pool_size: int = 16, clock: Callable[[], datetime] = utc_now
+) -> NodeLedger:
     """The node's ledger, its database migrated to the newest schema and its rates current."""
     engine = make_engine(config.database_url, pool_size=pool_size)
     upgrade(engine)
-    ledger = NodeLedger(engine, policy=EarnPolicy(points_ttl_days=config.points_ttl_days or None))
+    ledger = NodeLedger(
+        engine, policy=EarnPolicy(points_ttl_days=config.points_ttl_days or None), clock=clock
+    )
     ledger.configure_rate(config.points_per_yuan, config.fen_per_point)
     return ledger
 
 
-def coalition_link(config: NodeConfig) -> CoalitionLink | None:
+def coalition_link(
+    config: NodeConfig, clock: Callable[[], datetime] = utc_now
+) -> CoalitionLink | None:
     """The node's link to its exchange, if the config names one."""
     if not config.exchange_endpoint:
         return None
@@ -59,6 +67,7 @@ def coalition_link(config: NodeConfig) -> CoalitionLink | None:
         private_key=load_private_key(pathlib.Path(config.private_key_file)),
         exchange_key=load_public_key(pathlib.Path(config.exchange_public_key_file)),
         exchange_endpoint=config.exchange_endpoint,
+        clock=clock,
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 
 from sqlalchemy import Engine
 
+from coalition_kernel.db import READ_ONLY
 from settlement.commitment import merkle_root
 from settlement.obligations import gross_obligations
 from settlement.periods import DAILY, Calendar
@@ -19,11 +20,11 @@ def settle_period(engine: Engine, period: str, calendar: Calendar = DAILY) -> Se
 
     The aggregate and the streamed records must see the same rows, or the root would commit to
     a batch other than the one netted: on PostgreSQL both run in one REPEATABLE READ
-    transaction (SQLite's transactions are serializable already), and the record counts of the
-    two reads are compared. Read-only: running it again gives the same report.
+    transaction (SQLite's read transaction sees one snapshot, and does not block writers),
+    and the record counts of the two reads are compared. Read-only: running it again gives the
+    same report.
     """
-    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name != "sqlite" else {}
-    with engine.connect().execution_options(**options) as conn, conn.begin():
+    with engine.connect().execution_options(**snapshot_options(engine)) as conn, conn.begin():
         obligations = gross_obligations(conn, period, calendar)
         counted = _Counted(stream_records(conn, period, calendar))
         root = merkle_root(counted)
@@ -33,6 +34,13 @@ def settle_period(engine: Engine, period: str, calendar: Calendar = DAILY) -> Se
             f"period {period}: {report.record_count} records netted, {counted.count} committed"
         )
     return report
+
+
+def snapshot_options(engine: Engine) -> dict[str, object]:
+    """Execution options for one consistent read of many queries that blocks no writer."""
+    if engine.dialect.name == "sqlite":
+        return {READ_ONLY: True}  # a deferred BEGIN: one WAL snapshot, no write lock
+    return {"isolation_level": "REPEATABLE READ"}
 
 
 class _Counted(Iterable[ClearingRecord]):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from coalition_kernel.errors import InvalidArgument
 from coalition_kernel.points import MAX_AMOUNT
@@ -13,6 +13,7 @@ from merchant_node.rules.base import LineItem
 
 _ID = re.compile(r"^[A-Za-z0-9._:\-]+$")
 _PHONE = re.compile(r"^\+?[0-9]{3,19}$")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 CHANNELS = ("POS", "MINI_PROGRAM", "WEB")
 
 
@@ -40,6 +41,21 @@ def check_amount(field: str, value: int, *, minimum: int = 1) -> int:
 
 def check_request_id(value: str) -> str:
     return check_id("request_id", value, max_len=128)
+
+
+def check_period(field: str, value: str) -> str:
+    """A settlement period's day stamp: "YYYY-MM-DD", a real calendar date."""
+    if not value:
+        raise InvalidArgument("MISSING_FIELD", f"{field} is required")
+    try:
+        if _DAY.fullmatch(value):
+            date.fromisoformat(value)
+            return value
+    except ValueError:
+        pass  # 2026-02-30 and the like
+    raise InvalidArgument(
+        "MALFORMED_PERIOD", f"{field} must be a calendar day YYYY-MM-DD, not {value!r}"
+    )
 
 
 @dataclass(frozen=True)
@@ -174,3 +190,18 @@ class PlaceHold:
             raise InvalidArgument("MALFORMED_CONSENT", "consent_code is the wallet's 6-digit code")
         if not 1 <= self.ttl_seconds <= 7 * 24 * 3600:
             raise InvalidArgument("TTL_OUT_OF_RANGE", "ttl_seconds must be between 1 and 604800")
+
+
+@dataclass(frozen=True)
+class PostHold:
+    """Spend a held amount (the exchange's call), booked in the exchange's settlement period."""
+
+    request_id: str
+    hold_ref: str
+    settlement_period: str = ""  # empty from an exchange that predates periods
+
+    def __post_init__(self) -> None:
+        check_request_id(self.request_id)
+        check_id("hold_ref", self.hold_ref)
+        if self.settlement_period:
+            check_period("settlement_period", self.settlement_period)

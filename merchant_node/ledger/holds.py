@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Row, bindparam, select, update
 
 from coalition_kernel.errors import AlreadyExists, FailedPrecondition, NotFound
 from merchant_node.ledger import consent, domain
-from merchant_node.ledger.commands import PlaceHold
+from merchant_node.ledger.commands import PlaceHold, PostHold
 from merchant_node.ledger.domain import Posting
 from merchant_node.ledger.schema import allocations, holds, lots, members
 from merchant_node.ledger.store import (
@@ -101,12 +101,21 @@ def _hold(conn: Connection, where) -> Row:  # type: ignore[no-untyped-def]
     ).one()
 
 
-def post_hold(conn: Connection, hold_ref: str, ctx: Context) -> HoldResult:
+def post_hold(conn: Connection, cmd: PostHold, ctx: Context) -> HoldResult:
+    """Spends a pending, unexpired hold, stamped with the exchange's settlement period (none
+    if the exchange sent none), so the node's statement lists it in the exchange's period."""
+    hold_ref = cmd.hold_ref
     hold = _locked_hold(conn, hold_ref)
     ctx = ctx.after_lock()
     if hold.status == "pending" and hold.expires_at > ctx.now:
         conn.execute(
-            update(holds).where(holds.c.id == hold.id).values(status="posted", finished_at=ctx.now)
+            update(holds)
+            .where(holds.c.id == hold.id)
+            .values(
+                status="posted",
+                finished_at=ctx.now,
+                settlement_period=cmd.settlement_period or None,
+            )
         )
         postings = [
             Posting(domain.MEMBER_HELD, -hold.points, hold.member_pk),

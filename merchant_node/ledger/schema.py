@@ -281,3 +281,53 @@ engagement_events = Table(
     UniqueConstraint("member_pk", "kind", "reference", name="uq_engagement_events_once"),
     Index("ix_engagement_events_day", "member_pk", "kind", "local_day"),
 )
+
+# -- expiry and notifications (issue 6) --------------------------------------------------------
+
+# The breakage report reads expiries by time; the index serves any journal read by kind and time.
+Index(
+    "ix_journal_transactions_kind_time",
+    journal_transactions.c.kind,
+    journal_transactions.c.created_at,
+)
+
+NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed", "dead")
+
+# The notifications outbox: one row per event a member is told of, written in the database
+# before anything is sent; `dedupe_key` names the event, so it is enqueued once however often
+# (or however concurrently) the step that finds it runs.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("member_pk", ForeignKey("members.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON object
+    Column("channel", String(16), nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TS, nullable=False),
+    # While 'sending': until when the dispatcher that claimed it owns it.
+    Column("lease_until", TS),
+    Column("last_error", Text),
+    Column("created_at", TS, nullable=False),
+    Column("sent_at", TS),
+    CheckConstraint(
+        "status IN ('pending', 'sending', 'sent', 'failed', 'dead')", name="status_known"
+    ),
+    CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+    Index("ix_notifications_due", "status", "next_attempt_at"),
+)
+
+# How a member wants to be told: an email address, a preferred channel (none: the node's
+# default, the merchant's webhook) and quiet hours (none: the node's; "none": no quiet hours).
+member_contacts = Table(
+    "member_contacts",
+    metadata,
+    Column("member_pk", ForeignKey("members.id"), primary_key=True),
+    Column("email", String(254)),
+    Column("preferred_channel", String(16)),
+    Column("quiet_hours", String(11)),
+    Column("updated_at", TS, nullable=False),
+)

@@ -19,13 +19,23 @@ from merchant_node.ledger import (
     audit,
     consent,
     earning,
+    expiry,
     holds,
     orders,
     programs,
     queries,
     rewards,
+    statement,
 )
-from merchant_node.ledger.commands import Earn, Enroll, PlaceHold, Redeem, Refund, check_id
+from merchant_node.ledger.commands import (
+    Earn,
+    Enroll,
+    PlaceHold,
+    PostHold,
+    Redeem,
+    Refund,
+    check_id,
+)
 from merchant_node.ledger.earning import EarnPolicy, EarnResult
 from merchant_node.ledger.idempotency import run_idempotent
 from merchant_node.ledger.orders import RedeemResult, RefundResult
@@ -342,15 +352,21 @@ class NodeLedger:
             self.clock,
         )
 
-    def post_hold(self, request_id: str, hold_ref: str) -> holds.HoldResult:
-        """Spends a pending, unexpired hold's points; a lapsed hold is refused (HOLD_EXPIRED)."""
-        cmd = _HoldAction(request_id, check_id("hold_ref", hold_ref))
+    def post_hold(
+        self, request_id: str, hold_ref: str, settlement_period: str = ""
+    ) -> holds.HoldResult:
+        """Spends a pending, unexpired hold's points, booked in the exchange's settlement period
+        (a day "YYYY-MM-DD", or none); a lapsed hold is refused (HOLD_EXPIRED)."""
+        cmd = PostHold(request_id, hold_ref, settlement_period)
+        # Without a period the request hashes as before periods existed, so a post recorded
+        # then still answers its retry instead of being refused as a reuse of its id.
+        body = cmd if settlement_period else _HoldAction(request_id, hold_ref)
         return run_idempotent(
             self.engine,
             "post_hold",
-            cmd,
+            body,
             holds.HoldResult,
-            lambda conn: holds.post_hold(conn, hold_ref, self._context(request_id)),
+            lambda conn: holds.post_hold(conn, cmd, self._context(request_id)),
             self.clock,
         )
 
@@ -366,26 +382,38 @@ class NodeLedger:
             self.clock,
         )
 
-    def expire_due(self, *, batch: int = 500) -> int:
-        """Writes down lapsed holds and expired lots, member by member; returns members swept."""
-        swept = 0
-        while True:
-            due = run_in_transaction(self.engine, self._members_due(batch))
-            for member_pk in due:
-                run_in_transaction(self.engine, self._sweep(member_pk))
-            swept += len(due)
-            if len(due) < batch:
-                return swept
+    def expire_due(self, *, batch: int = expiry.DEFAULT_BATCH, now: datetime | None = None) -> int:
+        """Writes down lapsed holds and expired lots, set-based, `batch` rows per transaction;
+        returns the member write-downs (0: nothing was due). See `run_expiry`."""
+        return self.run_expiry(batch=batch, now=now).members
 
-    def _members_due(self, batch: int) -> Callable[[Connection], list[int]]:
-        return lambda conn: holds.members_with_due_work(conn, self.clock(), batch)
+    def run_expiry(
+        self,
+        *,
+        batch: int = expiry.DEFAULT_BATCH,
+        now: datetime | None = None,
+        run_id: str | None = None,
+    ) -> expiry.ExpiryRun:
+        """Releases the holds lapsed at `now` (default: the clock), then expires the lots due
+        at `now` to BREAKAGE, in batches; what it wrote down. Idempotent: running again at the
+        same `now` changes nothing. `run_id` is recorded as the journal's request id."""
+        ctx = Context(
+            now or self.clock(), run_id, self.rate.version, self.rules.version, self.clock
+        )
+        return expiry.expire_due(self.engine, ctx, batch=batch)
 
-    def _sweep(self, member_pk: int) -> Callable[[Connection], None]:
-        def work(conn: Connection) -> None:
-            lock_member(conn, pk=member_pk)
-            holds.sweep_member(conn, member_pk, self._context(None).after_lock())
+    def breakage_report(
+        self, start: datetime, end: datetime, *, timezone: str = "Asia/Shanghai", by: str = "day"
+    ) -> expiry.BreakageReport:
+        """Points expired in [start, end) per local day or month and per rate version, with
+        their value in fen at the rate they were issued at."""
+        return run_in_transaction(
+            self.engine, lambda conn: expiry.breakage_report(conn, start, end, timezone, by)
+        )
 
-        return work
+    def statement(self, query: statement.StatementQuery) -> statement.StatementPage:
+        """One page of what this node booked for a settlement period, as issuer or acquirer."""
+        return run_in_transaction(self.engine, lambda conn: statement.statement_page(conn, query))
 
     def audit(self) -> list[str]:
         """The ledger's laws checked against the stored state: what is violated, if anything."""

@@ -20,7 +20,7 @@ from settlement.netting import net_positions
 from settlement.obligations import gross_obligations
 from settlement.periods import Calendar
 from settlement.records import ClearingRecord, records_query, stream_records
-from settlement.settle import settle_period
+from settlement.settle import settle_period, snapshot_options
 from tests.settlement.support import clearing_records as random_records
 from tests.settlement.support import examples, reference_obligations
 
@@ -205,3 +205,26 @@ def test_the_postgresql_query_sorts_by_byte_order() -> None:
         records_query("2026-11-24", dialect="postgresql").compile(dialect=postgresql.dialect())
     )
     assert 'COLLATE "C"' in sql
+
+
+def test_settling_a_period_does_not_block_the_exchanges_writers(exchange_db):
+    """Settlement reads a whole period in one snapshot; meanwhile captures go on (on SQLite a
+    read transaction takes no write lock), and the snapshot does not see them."""
+
+    def records(ids: range) -> list[ClearingRecord]:
+        return [
+            ClearingRecord(f"a-{i}", f"c-{i}", "tea", "noodles", 10, 10, 0, 1, "2026-01-01")
+            for i in ids
+        ]
+
+    insert(exchange_db, records(range(3)))
+    options = snapshot_options(exchange_db)
+    with exchange_db.connect().execution_options(**options) as reader, reader.begin():
+        first = reader.execute(sa.select(sa.func.count()).select_from(clearing_records))
+        assert first.scalar_one() == 3
+        # A writer commits while the read transaction is open, without waiting for it.
+        insert(exchange_db, records(range(3, 5)))
+        again = reader.execute(sa.select(sa.func.count()).select_from(clearing_records))
+        assert again.scalar_one() == 3  # the same snapshot
+    with exchange_db.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(clearing_records)).scalar() == 5

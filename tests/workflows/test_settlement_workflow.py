@@ -4,6 +4,7 @@ a rejection ends the batch, a dispute waits for its resolution; histories replay
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from datetime import timedelta
 
@@ -13,9 +14,11 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.worker import Replayer, Worker
 
+from tests.workflows.conftest import HISTORIES, WORKFLOWS
 from workflows.settlement.shared import (
     BatchSummary,
     Decision,
+    DecisionRecord,
     NettingOutcome,
     ReconcileOutcome,
     Reminder,
@@ -60,7 +63,27 @@ class FakeSettlement:
         async def publish_instructions(batch_id: str) -> None:
             self.calls.append("publish_instructions")
 
-        return [close_period, reconcile_batch, net_batch, send_reminder, publish_instructions]
+        @activity.defn(name="record_decision")
+        async def record_decision(decision: DecisionRecord) -> None:
+            self.calls.append(f"record_decision:{decision.action}")
+
+        return [
+            close_period,
+            reconcile_batch,
+            net_batch,
+            send_reminder,
+            publish_instructions,
+            record_decision,
+        ]
+
+
+async def replay_and_keep(handle, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Replays the run's history at once, and with COALITION_RECORD_HISTORIES=1 stores it
+    under tests/workflows/histories/ for test_recorded_histories_replay."""
+    history = await handle.fetch_history()
+    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+    if os.environ.get("COALITION_RECORD_HISTORIES") == "1":
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
 async def until_state(handle, state: str) -> None:  # type: ignore[no-untyped-def]
@@ -99,9 +122,15 @@ async def test_a_late_approval_gets_reminders_then_the_batch_is_paid_and_confirm
     handle, status = await run(time_skipping, fake, operator)
     assert status.state == "confirmed" and status.decided_by == "ops-lin"
     assert [r.count for r in fake.reminders] == [1, 2]
-    assert fake.calls == ["close_period", "reconcile_batch", "net_batch", "publish_instructions"]
-    history = await handle.fetch_history()
-    await Replayer(workflows=[SettlementWorkflow]).replay_workflow(history)
+    assert fake.calls == [
+        "close_period",
+        "reconcile_batch",
+        "net_batch",
+        "record_decision:approve",
+        "publish_instructions",
+        "record_decision:confirm",
+    ]
+    await replay_and_keep(handle, "settlement-late-approval")
 
 
 async def test_a_rejection_needs_a_reason_and_ends_the_batch_unpaid(time_skipping):
@@ -119,9 +148,11 @@ async def test_a_rejection_needs_a_reason_and_ends_the_batch_unpaid(time_skippin
         with pytest.raises((WorkflowUpdateFailedError, RPCError)):  # decided, and over
             await handle.execute_update(SettlementWorkflow.approve, Decision("ops-chen"))
 
-    _, status = await run(time_skipping, fake, operator)
+    handle, status = await run(time_skipping, fake, operator)
     assert status.state == "rejected"
     assert "publish_instructions" not in fake.calls
+    assert fake.calls[-1] == "record_decision:reject"
+    await replay_and_keep(handle, "settlement-rejected")
 
 
 async def test_a_disputed_batch_waits_for_resolution_then_reconciles_again(time_skipping):
@@ -142,5 +173,5 @@ async def test_a_disputed_batch_waits_for_resolution_then_reconciles_again(time_
     handle, status = await run(time_skipping, fake, operator)
     assert status.state == "confirmed" and status.mismatches == []
     assert fake.calls.count("reconcile_batch") == 2
-    history = await handle.fetch_history()
-    await Replayer(workflows=[SettlementWorkflow]).replay_workflow(history)
+    assert "record_decision:resolve" in fake.calls
+    await replay_and_keep(handle, "settlement-disputed-then-resolved")

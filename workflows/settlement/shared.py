@@ -12,6 +12,7 @@ class SettlementInput:
     period: str  # e.g. "2026-11-24", the Asia/Shanghai calendar day
     remind_after_seconds: int = 4 * 3600  # remind the operator while approval is pending
     max_reminders: int = 6
+    heartbeat_seconds: int = 30  # a killed worker's activity is retried after this
 
 
 @dataclass
@@ -67,3 +68,22 @@ class SettlementStatus:
     transfers: list[Transfer] = field(default_factory=list)
     reminders_sent: int = 0
     decided_by: str = ""
+
+
+@dataclass
+class DecisionRecord:
+    """An operator's decision, as the workflow hands it to the database."""
+
+    batch_id: str
+    action: str  # approve, reject, resolve, confirm
+    by: str
+    note: str = ""
+
+
+@dataclass
+class ScheduledRun:
+    """What the schedule starts: settle the period that ended last."""
+
+    remind_after_seconds: int = 4 * 3600
+    max_reminders: int = 6
+    heartbeat_seconds: int = 30

@@ -7,15 +7,18 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.settlement.shared import (
         BatchSummary,
         Decision,
+        DecisionRecord,
         NettingOutcome,
         ReconcileOutcome,
         Reminder,
+        ScheduledRun,
         SettlementInput,
         SettlementStatus,
     )
@@ -23,13 +26,17 @@ with workflow.unsafe.imports_passed_through():
 _RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 
 
-async def _activity(name: str, arg: object, result_type: type | None = None) -> Any:
-    """Activities are idempotent, keyed by the batch, so retrying them forever is safe."""
+async def _activity(
+    name: str, arg: object, result_type: type | None = None, heartbeat_seconds: int = 30
+) -> Any:
+    """Activities are idempotent, keyed by the batch, so retrying them forever is safe. They
+    heartbeat: a worker killed mid-activity is noticed after `heartbeat_seconds`."""
     return await workflow.execute_activity(
         name,
         arg,
         result_type=result_type,
-        start_to_close_timeout=timedelta(minutes=10),
+        start_to_close_timeout=timedelta(minutes=30),
+        heartbeat_timeout=timedelta(seconds=heartbeat_seconds),
         retry_policy=_RETRY,
     )
 
@@ -39,6 +46,7 @@ class SettlementWorkflow:
     @workflow.init
     def __init__(self, params: SettlementInput) -> None:
         self.status = SettlementStatus(period=params.period, state="closing")
+        self.heartbeat_seconds = params.heartbeat_seconds
         self.approval: Decision | None = None
         self.rejection: Decision | None = None
         self.resolution: Decision | None = None
@@ -46,11 +54,11 @@ class SettlementWorkflow:
 
     @workflow.run
     async def run(self, params: SettlementInput) -> SettlementStatus:
-        batch: BatchSummary = await _activity("close_period", params.period, BatchSummary)
+        batch: BatchSummary = await self._activity("close_period", params.period, BatchSummary)
         self.status.batch_id = batch.batch_id
         while True:
             self.status.state = "reconciling"
-            outcome: ReconcileOutcome = await _activity(
+            outcome: ReconcileOutcome = await self._activity(
                 "reconcile_batch", batch.batch_id, ReconcileOutcome
             )
             self.status.mismatches = outcome.mismatches
@@ -59,23 +67,36 @@ class SettlementWorkflow:
             self.status.state = "disputed"
             self.resolution = None
             await workflow.wait_condition(lambda: self.resolution is not None)
-        netting: NettingOutcome = await _activity("net_batch", batch.batch_id, NettingOutcome)
+            await self._record(batch, "resolve", self.resolution)
+        netting: NettingOutcome = await self._activity("net_batch", batch.batch_id, NettingOutcome)
         self.status.transfers = netting.transfers
         self.status.state = "awaiting_approval"
         await self._wait_for_decision(params, batch)
         if self.rejection is not None:
+            await self._record(batch, "reject", self.rejection)
             self.status.state = "rejected"
             self.status.decided_by = self.rejection.by
             return self.status
         assert self.approval is not None
+        await self._record(batch, "approve", self.approval)
         self.status.decided_by = self.approval.by
         self.status.state = "paying"
-        await _activity("publish_instructions", batch.batch_id)
+        await self._activity("publish_instructions", batch.batch_id)
         self.status.state = "paid"
         await workflow.wait_condition(lambda: self.confirmation is not None)
+        await self._record(batch, "confirm", self.confirmation)
         self.status.state = "confirmed"
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status
+
+    async def _activity(self, name: str, arg: object, result_type: type | None = None) -> Any:
+        return await _activity(name, arg, result_type, self.heartbeat_seconds)
+
+    async def _record(self, batch: BatchSummary, action: str, decision: Decision | None) -> None:
+        assert decision is not None
+        await self._activity(
+            "record_decision", DecisionRecord(batch.batch_id, action, decision.by, decision.note)
+        )
 
     async def _wait_for_decision(self, params: SettlementInput, batch: BatchSummary) -> None:
         waited = 0
@@ -93,7 +114,7 @@ class SettlementWorkflow:
                     reminder = Reminder(
                         batch.batch_id, params.period, waited, self.status.reminders_sent
                     )
-                    await _activity("send_reminder", reminder)
+                    await self._activity("send_reminder", reminder)
 
     # -- the operator ------------------------------------------------------------------------
 
@@ -152,3 +173,35 @@ class SettlementWorkflow:
     @workflow.query
     def state(self) -> SettlementStatus:
         return self.status
+
+
+def settlement_workflow_id(period: str) -> str:
+    """One settlement workflow per period: starting a second for the same period is refused."""
+    return f"settlement-{period}"
+
+
+@workflow.defn
+class SettlementScheduleWorkflow:
+    """What the Schedule starts each period: finds the period that just ended and starts its
+    SettlementWorkflow, which outlives this run (it waits days for approval). A period whose
+    settlement was started already (by run-now, or a schedule run repeated) is left alone."""
+
+    @workflow.run
+    async def run(self, params: ScheduledRun) -> str:
+        period: str = await _activity("period_to_settle", workflow.now().isoformat(), str)
+        try:
+            await workflow.start_child_workflow(
+                SettlementWorkflow.run,
+                SettlementInput(
+                    period,
+                    params.remind_after_seconds,
+                    params.max_reminders,
+                    params.heartbeat_seconds,
+                ),
+                id=settlement_workflow_id(period),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            workflow.logger.info("settlement of %s already started", period)
+        return period

@@ -30,6 +30,8 @@ def upgrade() -> None:
         "settlement_batches",
         sa.Column("batch_id", sa.String(length=40), nullable=False),
         sa.Column("period", sa.String(length=10), nullable=False),
+        sa.Column("first_day", sa.String(length=10), nullable=False),
+        sa.Column("last_day", sa.String(length=10), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("record_count", sa.BigInteger(), nullable=True),
         sa.Column("value_fen", sa.BigInteger(), nullable=True),

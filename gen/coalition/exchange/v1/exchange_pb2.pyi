@@ -20,6 +20,17 @@ class AuthorizationStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUTHORIZATION_STATUS_VOIDED: _ClassVar[AuthorizationStatus]
     AUTHORIZATION_STATUS_FAILED: _ClassVar[AuthorizationStatus]
 
+class SettlementBatchStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SETTLEMENT_BATCH_STATUS_UNSPECIFIED: _ClassVar[SettlementBatchStatus]
+    SETTLEMENT_BATCH_STATUS_OPEN: _ClassVar[SettlementBatchStatus]
+    SETTLEMENT_BATCH_STATUS_CLOSED: _ClassVar[SettlementBatchStatus]
+    SETTLEMENT_BATCH_STATUS_RECONCILED: _ClassVar[SettlementBatchStatus]
+    SETTLEMENT_BATCH_STATUS_APPROVED: _ClassVar[SettlementBatchStatus]
+    SETTLEMENT_BATCH_STATUS_PAID: _ClassVar[SettlementBatchStatus]
+    SETTLEMENT_BATCH_STATUS_CONFIRMED: _ClassVar[SettlementBatchStatus]
+    SETTLEMENT_BATCH_STATUS_DISPUTED: _ClassVar[SettlementBatchStatus]
+
 class MerchantStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     MERCHANT_STATUS_UNSPECIFIED: _ClassVar[MerchantStatus]
@@ -31,6 +42,14 @@ AUTHORIZATION_STATUS_AUTHORIZED: AuthorizationStatus
 AUTHORIZATION_STATUS_CAPTURED: AuthorizationStatus
 AUTHORIZATION_STATUS_VOIDED: AuthorizationStatus
 AUTHORIZATION_STATUS_FAILED: AuthorizationStatus
+SETTLEMENT_BATCH_STATUS_UNSPECIFIED: SettlementBatchStatus
+SETTLEMENT_BATCH_STATUS_OPEN: SettlementBatchStatus
+SETTLEMENT_BATCH_STATUS_CLOSED: SettlementBatchStatus
+SETTLEMENT_BATCH_STATUS_RECONCILED: SettlementBatchStatus
+SETTLEMENT_BATCH_STATUS_APPROVED: SettlementBatchStatus
+SETTLEMENT_BATCH_STATUS_PAID: SettlementBatchStatus
+SETTLEMENT_BATCH_STATUS_CONFIRMED: SettlementBatchStatus
+SETTLEMENT_BATCH_STATUS_DISPUTED: SettlementBatchStatus
 MERCHANT_STATUS_UNSPECIFIED: MerchantStatus
 MERCHANT_STATUS_ACTIVE: MerchantStatus
 MERCHANT_STATUS_SUSPENDED: MerchantStatus
@@ -102,6 +121,18 @@ class FetchAuditSliceRequest(_message.Message):
     def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
 
 class FetchAuditSliceResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class GetSettlementProofRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class GetSettlementProofResponse(_message.Message):
     __slots__ = ("envelope",)
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
     envelope: _envelope_pb2.SignedEnvelope
@@ -385,6 +416,86 @@ class AuditSliceReceipt(_message.Message):
     head_hash: bytes
     def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., entries: _Optional[_Iterable[_Union[AuditEntry, _Mapping]]] = ..., head_sequence: _Optional[int] = ..., head_hash: _Optional[bytes] = ...) -> None: ...
 
+class SettlementProofCommand(_message.Message):
+    __slots__ = ("header", "settlement_period")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    settlement_period: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., settlement_period: _Optional[str] = ...) -> None: ...
+
+class SettlementEntry(_message.Message):
+    __slots__ = ("authorization_id", "clearing_id", "issuer_id", "acquirer_id", "points", "value_fen", "fee_fen", "rate_version", "settlement_period")
+    AUTHORIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    CLEARING_ID_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACQUIRER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    FEE_FEN_FIELD_NUMBER: _ClassVar[int]
+    RATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    authorization_id: str
+    clearing_id: str
+    issuer_id: str
+    acquirer_id: str
+    points: int
+    value_fen: int
+    fee_fen: int
+    rate_version: int
+    settlement_period: str
+    def __init__(self, authorization_id: _Optional[str] = ..., clearing_id: _Optional[str] = ..., issuer_id: _Optional[str] = ..., acquirer_id: _Optional[str] = ..., points: _Optional[int] = ..., value_fen: _Optional[int] = ..., fee_fen: _Optional[int] = ..., rate_version: _Optional[int] = ..., settlement_period: _Optional[str] = ...) -> None: ...
+
+class InclusionProof(_message.Message):
+    __slots__ = ("leaf_index", "tree_size", "audit_path")
+    LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_PATH_FIELD_NUMBER: _ClassVar[int]
+    leaf_index: int
+    tree_size: int
+    audit_path: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, leaf_index: _Optional[int] = ..., tree_size: _Optional[int] = ..., audit_path: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class ProvenSettlementEntry(_message.Message):
+    __slots__ = ("entry", "proof")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    entry: SettlementEntry
+    proof: InclusionProof
+    def __init__(self, entry: _Optional[_Union[SettlementEntry, _Mapping]] = ..., proof: _Optional[_Union[InclusionProof, _Mapping]] = ...) -> None: ...
+
+class SettlementPosition(_message.Message):
+    __slots__ = ("payable_fen", "receivable_fen", "fee_fen", "net_fen")
+    PAYABLE_FEN_FIELD_NUMBER: _ClassVar[int]
+    RECEIVABLE_FEN_FIELD_NUMBER: _ClassVar[int]
+    FEE_FEN_FIELD_NUMBER: _ClassVar[int]
+    NET_FEN_FIELD_NUMBER: _ClassVar[int]
+    payable_fen: int
+    receivable_fen: int
+    fee_fen: int
+    net_fen: int
+    def __init__(self, payable_fen: _Optional[int] = ..., receivable_fen: _Optional[int] = ..., fee_fen: _Optional[int] = ..., net_fen: _Optional[int] = ...) -> None: ...
+
+class SettlementProofReceipt(_message.Message):
+    __slots__ = ("header", "settlement_period", "batch_id", "status", "record_count", "commitment_root", "entries", "position")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    RECORD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENT_ROOT_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    settlement_period: str
+    batch_id: str
+    status: SettlementBatchStatus
+    record_count: int
+    commitment_root: bytes
+    entries: _containers.RepeatedCompositeFieldContainer[ProvenSettlementEntry]
+    position: SettlementPosition
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., settlement_period: _Optional[str] = ..., batch_id: _Optional[str] = ..., status: _Optional[_Union[SettlementBatchStatus, str]] = ..., record_count: _Optional[int] = ..., commitment_root: _Optional[bytes] = ..., entries: _Optional[_Iterable[_Union[ProvenSettlementEntry, _Mapping]]] = ..., position: _Optional[_Union[SettlementPosition, _Mapping]] = ...) -> None: ...
+
 class MerchantKey(_message.Message):
     __slots__ = ("key_id", "public_key", "valid_from", "valid_until")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -398,7 +509,7 @@ class MerchantKey(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Merchant(_message.Message):
-    __slots__ = ("merchant_id", "display_name", "status", "fen_per_point", "rate_version", "fee_bps", "endpoint", "keys")
+    __slots__ = ("merchant_id", "display_name", "status", "fen_per_point", "rate_version", "fee_bps", "endpoint", "keys", "net_debit_cap_fen")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -407,6 +518,7 @@ class Merchant(_message.Message):
     FEE_BPS_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
+    NET_DEBIT_CAP_FEN_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     display_name: str
     status: MerchantStatus
@@ -415,7 +527,8 @@ class Merchant(_message.Message):
     fee_bps: int
     endpoint: str
     keys: _containers.RepeatedCompositeFieldContainer[MerchantKey]
-    def __init__(self, merchant_id: _Optional[str] = ..., display_name: _Optional[str] = ..., status: _Optional[_Union[MerchantStatus, str]] = ..., fen_per_point: _Optional[str] = ..., rate_version: _Optional[int] = ..., fee_bps: _Optional[int] = ..., endpoint: _Optional[str] = ..., keys: _Optional[_Iterable[_Union[MerchantKey, _Mapping]]] = ...) -> None: ...
+    net_debit_cap_fen: int
+    def __init__(self, merchant_id: _Optional[str] = ..., display_name: _Optional[str] = ..., status: _Optional[_Union[MerchantStatus, str]] = ..., fen_per_point: _Optional[str] = ..., rate_version: _Optional[int] = ..., fee_bps: _Optional[int] = ..., endpoint: _Optional[str] = ..., keys: _Optional[_Iterable[_Union[MerchantKey, _Mapping]]] = ..., net_debit_cap_fen: _Optional[int] = ...) -> None: ...
 
 class OnboardMerchantCommand(_message.Message):
     __slots__ = ("header", "merchant_id", "display_name", "fen_per_point", "fee_bps", "endpoint", "public_key")
@@ -460,18 +573,20 @@ class SetMerchantStatusCommand(_message.Message):
     def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., merchant_id: _Optional[str] = ..., status: _Optional[_Union[MerchantStatus, str]] = ...) -> None: ...
 
 class SetMerchantTermsCommand(_message.Message):
-    __slots__ = ("header", "merchant_id", "fen_per_point", "fee_bps", "endpoint")
+    __slots__ = ("header", "merchant_id", "fen_per_point", "fee_bps", "endpoint", "net_debit_cap_fen")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     FEN_PER_POINT_FIELD_NUMBER: _ClassVar[int]
     FEE_BPS_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    NET_DEBIT_CAP_FEN_FIELD_NUMBER: _ClassVar[int]
     header: _envelope_pb2.MessageHeader
     merchant_id: str
     fen_per_point: str
     fee_bps: int
     endpoint: str
-    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., merchant_id: _Optional[str] = ..., fen_per_point: _Optional[str] = ..., fee_bps: _Optional[int] = ..., endpoint: _Optional[str] = ...) -> None: ...
+    net_debit_cap_fen: int
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., merchant_id: _Optional[str] = ..., fen_per_point: _Optional[str] = ..., fee_bps: _Optional[int] = ..., endpoint: _Optional[str] = ..., net_debit_cap_fen: _Optional[int] = ...) -> None: ...
 
 class ListMerchantsCommand(_message.Message):
     __slots__ = ("header",)

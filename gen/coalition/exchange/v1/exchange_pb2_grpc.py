@@ -65,6 +65,11 @@ class ExchangeServiceStub:
                 request_serializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.FetchAuditSliceRequest.SerializeToString,
                 response_deserializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.FetchAuditSliceResponse.FromString,
                 _registered_method=True)
+        self.GetSettlementProof = channel.unary_unary(
+                '/coalition.exchange.v1.ExchangeService/GetSettlementProof',
+                request_serializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.GetSettlementProofRequest.SerializeToString,
+                response_deserializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.GetSettlementProofResponse.FromString,
+                _registered_method=True)
 
 
 class ExchangeServiceServicer:
@@ -113,6 +118,13 @@ class ExchangeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSettlementProof(self, request, context):
+        """The caller's entries of a closed settlement batch, each with its inclusion proof against the batch's commitment root, and its net position. Payloads: SettlementProofCommand → SettlementProofReceipt.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExchangeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +157,11 @@ def add_ExchangeServiceServicer_to_server(servicer, server):
                     servicer.FetchAuditSlice,
                     request_deserializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.FetchAuditSliceRequest.FromString,
                     response_serializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.FetchAuditSliceResponse.SerializeToString,
+            ),
+            'GetSettlementProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSettlementProof,
+                    request_deserializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.GetSettlementProofRequest.FromString,
+                    response_serializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.GetSettlementProofResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -320,6 +337,33 @@ class ExchangeService:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def GetSettlementProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.exchange.v1.ExchangeService/GetSettlementProof',
+            coalition_dot_exchange_dot_v1_dot_exchange__pb2.GetSettlementProofRequest.SerializeToString,
+            coalition_dot_exchange_dot_v1_dot_exchange__pb2.GetSettlementProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class OperatorServiceStub:
     """Called by the coalition operator; every call is signed with the operator key.
@@ -384,7 +428,7 @@ class OperatorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetMerchantTerms(self, request, context):
-        """Changes a merchant's point value, fee or endpoint. Payloads: SetMerchantTermsCommand → MerchantReceipt.
+        """Changes a merchant's point value, fee, endpoint or net-debit cap. Payloads: SetMerchantTermsCommand → MerchantReceipt.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -2,10 +2,11 @@ import datetime
 
 from coalition.envelope.v1 import envelope_pb2 as _envelope_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -17,11 +18,20 @@ class HoldStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     HOLD_STATUS_POSTED: _ClassVar[HoldStatus]
     HOLD_STATUS_VOIDED: _ClassVar[HoldStatus]
     HOLD_STATUS_EXPIRED: _ClassVar[HoldStatus]
+
+class StatementSide(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STATEMENT_SIDE_UNSPECIFIED: _ClassVar[StatementSide]
+    STATEMENT_SIDE_ISSUER: _ClassVar[StatementSide]
+    STATEMENT_SIDE_ACQUIRER: _ClassVar[StatementSide]
 HOLD_STATUS_UNSPECIFIED: HoldStatus
 HOLD_STATUS_PENDING: HoldStatus
 HOLD_STATUS_POSTED: HoldStatus
 HOLD_STATUS_VOIDED: HoldStatus
 HOLD_STATUS_EXPIRED: HoldStatus
+STATEMENT_SIDE_UNSPECIFIED: StatementSide
+STATEMENT_SIDE_ISSUER: StatementSide
+STATEMENT_SIDE_ACQUIRER: StatementSide
 
 class PlaceHoldRequest(_message.Message):
     __slots__ = ("envelope",)
@@ -71,6 +81,18 @@ class GetMemberBalanceResponse(_message.Message):
     envelope: _envelope_pb2.SignedEnvelope
     def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
 
+class GetStatementRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class GetStatementResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
 class PlaceHoldCommand(_message.Message):
     __slots__ = ("header", "hold_id", "member_id", "points", "consent_code", "acquirer_id", "ttl_seconds")
     HEADER_FIELD_NUMBER: _ClassVar[int]
@@ -90,12 +112,14 @@ class PlaceHoldCommand(_message.Message):
     def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., hold_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., consent_code: _Optional[str] = ..., acquirer_id: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
 
 class PostHoldCommand(_message.Message):
-    __slots__ = ("header", "hold_id")
+    __slots__ = ("header", "hold_id", "settlement_period")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_PERIOD_FIELD_NUMBER: _ClassVar[int]
     header: _envelope_pb2.MessageHeader
     hold_id: str
-    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., hold_id: _Optional[str] = ...) -> None: ...
+    settlement_period: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., hold_id: _Optional[str] = ..., settlement_period: _Optional[str] = ...) -> None: ...
 
 class VoidHoldCommand(_message.Message):
     __slots__ = ("header", "hold_id")
@@ -140,3 +164,45 @@ class MemberBalanceReceipt(_message.Message):
     available_points: int
     enrolled: bool
     def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., member_id: _Optional[str] = ..., available_points: _Optional[int] = ..., enrolled: _Optional[bool] = ...) -> None: ...
+
+class StatementCommand(_message.Message):
+    __slots__ = ("header", "settlement_period", "side", "after_id", "limit")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    SIDE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    settlement_period: str
+    side: StatementSide
+    after_id: str
+    limit: int
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., settlement_period: _Optional[str] = ..., side: _Optional[_Union[StatementSide, str]] = ..., after_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class StatementEntry(_message.Message):
+    __slots__ = ("authorization_id", "issuer_id", "points", "value_fen", "fee_fen")
+    AUTHORIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    FEE_FEN_FIELD_NUMBER: _ClassVar[int]
+    authorization_id: str
+    issuer_id: str
+    points: int
+    value_fen: int
+    fee_fen: int
+    def __init__(self, authorization_id: _Optional[str] = ..., issuer_id: _Optional[str] = ..., points: _Optional[int] = ..., value_fen: _Optional[int] = ..., fee_fen: _Optional[int] = ...) -> None: ...
+
+class StatementReceipt(_message.Message):
+    __slots__ = ("header", "settlement_period", "side", "entries", "next_after_id")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    SIDE_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_AFTER_ID_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    settlement_period: str
+    side: StatementSide
+    entries: _containers.RepeatedCompositeFieldContainer[StatementEntry]
+    next_after_id: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., settlement_period: _Optional[str] = ..., side: _Optional[_Union[StatementSide, str]] = ..., entries: _Optional[_Iterable[_Union[StatementEntry, _Mapping]]] = ..., next_after_id: _Optional[str] = ...) -> None: ...

@@ -55,6 +55,11 @@ class IssuerServiceStub:
                 request_serializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetMemberBalanceRequest.SerializeToString,
                 response_deserializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetMemberBalanceResponse.FromString,
                 _registered_method=True)
+        self.GetStatement = channel.unary_unary(
+                '/coalition.issuer.v1.IssuerService/GetStatement',
+                request_serializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetStatementRequest.SerializeToString,
+                response_deserializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetStatementResponse.FromString,
+                _registered_method=True)
 
 
 class IssuerServiceServicer:
@@ -90,6 +95,15 @@ class IssuerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStatement(self, request, context):
+        """What this node booked for a settlement period on one side, a page at a time (payload
+        StatementCommand → StatementReceipt). Read-only; settlement reconciles it against the
+        exchange's clearing records of the period.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IssuerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +126,11 @@ def add_IssuerServiceServicer_to_server(servicer, server):
                     servicer.GetMemberBalance,
                     request_deserializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetMemberBalanceRequest.FromString,
                     response_serializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetMemberBalanceResponse.SerializeToString,
+            ),
+            'GetStatement': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatement,
+                    request_deserializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetStatementRequest.FromString,
+                    response_serializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetStatementResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +242,33 @@ class IssuerService:
             '/coalition.issuer.v1.IssuerService/GetMemberBalance',
             coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetMemberBalanceRequest.SerializeToString,
             coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetMemberBalanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.issuer.v1.IssuerService/GetStatement',
+            coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetStatementRequest.SerializeToString,
+            coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetStatementResponse.FromString,
             options,
             channel_credentials,
             insecure,

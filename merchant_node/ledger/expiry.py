@@ -1,0 +1,428 @@
+"""Expiry of the whole ledger, set-based: lapsed holds, then due lots, a batch per transaction.
+
+A request expires its own member's due lots as it goes (holds.sweep_member, under the member's
+lock); this sweep writes down everything else that timestamps already decided, without walking
+members one by one. Each batch takes the next `batch` due rows by id and locks their members
+(sorted, `FOR UPDATE SKIP LOCKED`): only the holder of a member's row lock changes that
+member's lots (store.py), so a batch and a request never both expire one lot, and a batch never
+waits for a lock, so it can never deadlock with requests. A member busy in a request is
+skipped; a second pass takes it, and whatever is still busy is left to that request's own
+sweep or the next run. SQLite serializes writers and drops `FOR UPDATE`: the same SQL holds.
+
+A batch writes one journal transaction per member (so the member's history shows it, and the
+per-row balance check at commit stays linear): MEMBER_AVAILABLE -remaining per lot, BREAKAGE
++total. Every statement is INSERT … SELECT or UPDATE over the batch's predicate; Python sees
+only the batch's ids. Running again at the same `now` finds nothing and changes nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    String,
+    and_,
+    cast,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    update,
+)
+
+from coalition_kernel.db import run_in_transaction
+from coalition_kernel.points import floor_mul, parse_ratio
+from merchant_node.ledger import domain
+from merchant_node.ledger.schema import (
+    TS,
+    allocations,
+    holds,
+    journal_lines,
+    journal_transactions,
+    lots,
+    members,
+    rate_versions,
+)
+from merchant_node.ledger.store import Context
+
+DEFAULT_BATCH = 5000
+# A batch's members are bound parameters; SQLite allows 32766 of them in one statement.
+MAX_BATCH = 20_000
+
+_TXN_COLUMNS = [
+    "kind",
+    "member_pk",
+    "order_id",
+    "request_id",
+    "created_at",
+    "rate_version",
+    "rule_version",
+]
+_LINE_COLUMNS = [
+    "txn_id",
+    "account",
+    "member_pk",
+    "lot_id",
+    "points",
+    "rate_version",
+    "rule_version",
+]
+_jt, _jl = journal_transactions, journal_lines
+
+
+@dataclass(frozen=True)
+class ExpiryRun:
+    """What one run wrote down. `members` counts member write-downs (members per batch,
+    summed); `members_busy` were locked by requests in the last pass and are left to them."""
+
+    now: datetime
+    lots_expired: int = 0
+    points_expired: int = 0
+    holds_lapsed: int = 0
+    points_released: int = 0
+    members: int = 0
+    batches: int = 0
+    members_busy: int = 0
+
+    def __add__(self, other: _Batch) -> ExpiryRun:
+        return replace(
+            self,
+            lots_expired=self.lots_expired + other.lots,
+            points_expired=self.points_expired + other.points_expired,
+            holds_lapsed=self.holds_lapsed + other.holds,
+            points_released=self.points_released + other.points_released,
+            members=self.members + other.members,
+            batches=self.batches + 1,
+        )
+
+
+@dataclass(frozen=True)
+class _Batch:
+    upto: int  # the last id the batch looked at
+    full: bool  # the window was full: there may be more after `upto`
+    busy: int = 0
+    members: int = 0
+    lots: int = 0
+    points_expired: int = 0
+    holds: int = 0
+    points_released: int = 0
+
+
+def expire_due(engine: Engine, ctx: Context, *, batch: int = DEFAULT_BATCH) -> ExpiryRun:
+    """Releases holds lapsed at `ctx.now`, then expires lots due at `ctx.now` (to BREAKAGE),
+    `batch` rows per transaction. Idempotent: a second run at the same `now` changes nothing."""
+    if not 1 <= batch <= MAX_BATCH:
+        raise ValueError(f"batch must be 1-{MAX_BATCH} rows")
+    run = ExpiryRun(ctx.now)
+    busy = 0
+    for step in (_release_lapsed_holds, _expire_lots):
+        for _ in range(2):  # a second pass for members that were busy in the first
+            run, busy = _pass(engine, functools.partial(step, ctx=ctx, limit=batch), run)
+            if not busy:
+                break
+        run = replace(run, members_busy=run.members_busy + busy)
+    return run
+
+
+def _pass(
+    engine: Engine, step: Callable[..., _Batch | None], run: ExpiryRun
+) -> tuple[ExpiryRun, int]:
+    after, busy = 0, 0
+    while True:
+        done = run_in_transaction(engine, functools.partial(step, after=after))
+        if done is None:
+            return run, busy
+        run, busy, after = run + done, busy + done.busy, done.upto
+        if not done.full:
+            return run, busy
+
+
+def _lock_members(conn: Connection, wanted: list[int]) -> list[int]:
+    """Locks those of `wanted` no one else holds, in id order, without waiting."""
+    return list(
+        conn.execute(
+            select(members.c.id)
+            .where(members.c.id.in_(wanted))
+            .order_by(members.c.id)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
+def _constants(ctx: Context) -> tuple[ColumnElement, ...]:
+    """request_id, created_at, rate_version, rule_version of every transaction of the run."""
+    request = null() if ctx.request_id is None else literal(ctx.request_id, String)
+    return (
+        cast(request, String),
+        literal(ctx.now, TS),
+        literal(ctx.rate_version, BigInteger),
+        literal(ctx.rule_version, String),
+    )
+
+
+def _line_constants(ctx: Context) -> tuple[ColumnElement, ...]:
+    return literal(ctx.rate_version, BigInteger), literal(ctx.rule_version, String)
+
+
+def _new_transactions(conn: Connection, source: Select) -> tuple[int, int, int]:
+    """Inserts one journal transaction per row of `source`: the range of their ids, and how
+    many (0: nothing was due any more, e.g. the members' own requests swept it meanwhile)."""
+    ids = list(
+        conn.execute(insert(_jt).from_select(_TXN_COLUMNS, source).returning(_jt.c.id)).scalars()
+    )
+    return (min(ids), max(ids), len(ids)) if ids else (0, 0, 0)
+
+
+def _release_lapsed_holds(
+    conn: Connection, *, ctx: Context, limit: int, after: int
+) -> _Batch | None:
+    window = conn.execute(
+        select(holds.c.id, holds.c.member_pk)
+        .where(holds.c.id > after, holds.c.status == "pending", holds.c.expires_at <= ctx.now)
+        .order_by(holds.c.id)
+        .limit(limit)
+    ).all()
+    if not window:
+        return None
+    upto, wanted = window[-1].id, sorted({r.member_pk for r in window})
+    locked = _lock_members(conn, wanted)
+    batch = _Batch(upto, len(window) == limit, busy=len(wanted) - len(locked))
+    if not locked:
+        return batch
+    h, a = holds, allocations
+    due = and_(
+        h.c.id > after,
+        h.c.id <= upto,
+        h.c.status == "pending",
+        h.c.expires_at <= ctx.now,
+        h.c.member_pk.in_(locked),
+    )
+    kind = literal(domain.HOLD_RELEASE, String)
+    lo, hi, txns = _new_transactions(
+        conn, select(kind, h.c.member_pk, h.c.hold_ref, *_constants(ctx)).where(due)
+    )
+    if not txns:
+        return batch
+    own_txn = and_(
+        _jt.c.member_pk == h.c.member_pk,
+        _jt.c.id.between(lo, hi),
+        _jt.c.order_id == h.c.hold_ref,
+    )
+    held = conn.execute(
+        insert(_jl)
+        .from_select(
+            _LINE_COLUMNS,
+            select(
+                _jt.c.id,
+                literal(domain.MEMBER_HELD, String),
+                h.c.member_pk,
+                cast(null(), BigInteger),
+                -h.c.points,
+                *_line_constants(ctx),
+            )
+            .select_from(h.join(_jt, own_txn))
+            .where(due),
+        )
+        .returning(_jl.c.points)
+    ).scalars()
+    released = -sum(held)
+    conn.execute(
+        insert(_jl).from_select(
+            _LINE_COLUMNS,
+            select(
+                _jt.c.id,
+                literal(domain.MEMBER_AVAILABLE, String),
+                h.c.member_pk,
+                a.c.lot_id,
+                a.c.points,
+                *_line_constants(ctx),
+            )
+            .select_from(a.join(h, a.c.hold_id == h.c.id).join(_jt, own_txn))
+            .where(due),
+        )
+    )
+    reserved = a.join(h, a.c.hold_id == h.c.id)
+    back = (
+        select(func.sum(a.c.points))
+        .select_from(reserved)
+        .where(a.c.lot_id == lots.c.id, due)
+        .scalar_subquery()
+    )
+    conn.execute(
+        update(lots)
+        .where(lots.c.id.in_(select(a.c.lot_id).select_from(reserved).where(due)))
+        .values(remaining=lots.c.remaining + back)
+    )
+    lapsed = conn.execute(update(h).where(due).values(status="expired", finished_at=ctx.now))
+    return replace(batch, members=len(locked), holds=lapsed.rowcount, points_released=released)
+
+
+def _expire_lots(conn: Connection, *, ctx: Context, limit: int, after: int) -> _Batch | None:
+    window = conn.execute(
+        select(lots.c.id, lots.c.member_pk)
+        .where(lots.c.id > after, lots.c.remaining > 0, lots.c.expires_at <= ctx.now)
+        .order_by(lots.c.id)
+        .limit(limit)
+    ).all()
+    if not window:
+        return None
+    upto, wanted = window[-1].id, sorted({r.member_pk for r in window})
+    locked = _lock_members(conn, wanted)
+    batch = _Batch(upto, len(window) == limit, busy=len(wanted) - len(locked))
+    if not locked:
+        return batch
+    due = and_(
+        lots.c.id > after,
+        lots.c.id <= upto,
+        lots.c.remaining > 0,
+        lots.c.expires_at <= ctx.now,
+        lots.c.member_pk.in_(locked),
+    )
+    kind = literal(domain.EXPIRE, String)
+    lo, hi, txns = _new_transactions(
+        conn,
+        select(kind, lots.c.member_pk, cast(null(), String), *_constants(ctx))
+        .where(due)
+        .group_by(lots.c.member_pk),
+    )
+    if not txns:
+        return batch
+    # The members are locked by this transaction: [lo, hi] holds no other entry of theirs.
+    # (No condition on the kind either: a planner misled by stale statistics on a kind would
+    # loop over every EXPIRE entry ever written, once per lot.)
+    own_txn = lots.join(_jt, and_(_jt.c.member_pk == lots.c.member_pk, _jt.c.id.between(lo, hi)))
+    conn.execute(
+        insert(_jl).from_select(
+            _LINE_COLUMNS,
+            select(
+                _jt.c.id,
+                literal(domain.MEMBER_AVAILABLE, String),
+                lots.c.member_pk,
+                lots.c.id,
+                -lots.c.remaining,
+                *_line_constants(ctx),
+            )
+            .select_from(own_txn)
+            .where(due),
+        )
+    )
+    breakage = conn.execute(
+        insert(_jl)
+        .from_select(
+            _LINE_COLUMNS,
+            select(
+                _jt.c.id,
+                literal(domain.BREAKAGE, String),
+                cast(null(), BigInteger),
+                cast(null(), BigInteger),
+                func.sum(lots.c.remaining),
+                *_line_constants(ctx),
+            )
+            .select_from(own_txn)
+            .where(due)
+            .group_by(_jt.c.id),
+        )
+        .returning(_jl.c.points)
+    ).scalars()
+    points = sum(breakage)
+    expired = conn.execute(update(lots).where(due).values(remaining=0))
+    return replace(
+        batch,
+        members=txns,
+        lots=expired.rowcount,
+        points_expired=points,
+    )
+
+
+# -- the breakage report ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BreakageLine:
+    """Points that expired in one period, issued at one rate version, and their value in fen
+    at that version's fen_per_point (rounded down, like every value of points)."""
+
+    period: str
+    rate_version: int
+    points: int
+    value_fen: int
+
+
+@dataclass(frozen=True)
+class BreakageReport:
+    start: datetime
+    end: datetime
+    timezone: str
+    by: str
+    lines: list[BreakageLine] = field(default_factory=list)
+
+    @property
+    def points(self) -> int:
+        return sum(line.points for line in self.lines)
+
+    @property
+    def value_fen(self) -> int:
+        return sum(line.value_fen for line in self.lines)
+
+    def points_by_period(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for line in self.lines:
+            totals[line.period] = totals.get(line.period, 0) + line.points
+        return totals
+
+
+def breakage_report(
+    conn: Connection, start: datetime, end: datetime, timezone: str, by: str = "day"
+) -> BreakageReport:
+    """Points expired in [start, end), per local day ("YYYY-MM-DD") or month ("YYYY-MM") in
+    `timezone` and per the rate version the points were issued at. Expiries by requests' own
+    sweeps count as much as the batch sweep's: both are EXPIRE journal transactions."""
+    if by not in ("day", "month"):
+        raise ValueError("by must be 'day' or 'month'")
+    zone = ZoneInfo(timezone)
+    rows = conn.execute(
+        select(_jt.c.created_at, lots.c.rate_version, func.sum(-_jl.c.points))
+        .select_from(_jl.join(_jt, _jl.c.txn_id == _jt.c.id).join(lots, lots.c.id == _jl.c.lot_id))
+        .where(
+            _jt.c.kind == domain.EXPIRE,
+            _jt.c.created_at >= start,
+            _jt.c.created_at < end,
+            _jl.c.account == domain.MEMBER_AVAILABLE,
+        )
+        .group_by(_jt.c.created_at, lots.c.rate_version)
+    ).all()
+    fen_per_point = {
+        r.version: parse_ratio(r.fen_per_point)
+        for r in conn.execute(select(rate_versions.c.version, rate_versions.c.fen_per_point))
+    }
+    points: dict[tuple[str, int], int] = {}
+    for at, version, expired in rows:
+        key = (_period(at.astimezone(zone).date(), by), version)
+        points[key] = points.get(key, 0) + int(expired)
+    lines = [
+        BreakageLine(period, version, pts, floor_mul(pts, fen_per_point[version]))
+        for (period, version), pts in sorted(points.items())
+    ]
+    return BreakageReport(start, end, timezone, by, lines)
+
+
+def _period(day: date, by: str) -> str:
+    return day.isoformat() if by == "day" else day.strftime("%Y-%m")
+
+
+def day_range(first: date, last: date, timezone: str) -> tuple[datetime, datetime]:
+    """The instants from the start of local day `first` to the end of local day `last`."""
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(first, datetime.min.time(), zone)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), zone)
+    return start, end

