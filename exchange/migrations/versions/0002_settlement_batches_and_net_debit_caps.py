@@ -78,9 +78,7 @@ def upgrade() -> None:
         sa.Column("payer", sa.String(length=64), nullable=False),
         sa.Column("payee", sa.String(length=64), nullable=False),
         sa.Column("amount_fen", sa.BigInteger(), nullable=False),
-        sa.CheckConstraint(
-            "amount_fen > 0", name=op.f("ck_settlement_transfers_amount_positive")
-        ),
+        sa.CheckConstraint("amount_fen > 0", name=op.f("ck_settlement_transfers_amount_positive")),
         _batch_fk("settlement_transfers"),
         sa.PrimaryKeyConstraint("batch_id", "sequence", name=op.f("pk_settlement_transfers")),
     )
