@@ -1,18 +1,28 @@
-"""`coalition worker`: the Temporal worker (settlement; expiry and campaigns as they land)."""
+"""`coalition worker`: the Temporal worker. Beside the exchange (`--exchange-config`) it runs
+settlement and its Schedule; beside a merchant node (`--node-config`) it runs that node's
+expiry and notification delivery and their Schedules. One process may do both."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import pathlib
+import sys
 from datetime import timedelta
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     worker = sub.add_parser(
-        "worker", help="run the Temporal worker beside the exchange (and its settlement schedule)"
+        "worker", help="run the Temporal worker beside the exchange and/or a merchant node"
     )
-    worker.add_argument("--exchange-config", type=pathlib.Path, required=True)
+    worker.add_argument("--exchange-config", type=pathlib.Path, help="settlement's side")
+    worker.add_argument(
+        "--node-config",
+        type=pathlib.Path,
+        action="append",
+        default=[],
+        help="a node's expiry and notifications (repeatable)",
+    )
     worker.add_argument("--temporal", default="127.0.0.1:7233", help="Temporal frontend address")
     worker.add_argument("--namespace", default="default")
     worker.add_argument("--task-queue", default=None, help="default: coalition-settlement")
@@ -23,16 +33,28 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     worker.add_argument("--cycle", choices=["daily", "weekly", "monthly"], default="daily")
     worker.add_argument("--grace-minutes", type=int, default=5)
     worker.add_argument(
-        "--no-schedule", action="store_true", help="do not create/update the settlement Schedule"
+        "--no-schedule", action="store_true", help="do not create/update the Schedules"
     )
     worker.set_defaults(run=_worker)
 
 
 def _worker(args: argparse.Namespace) -> int:
     from exchange.runtime import ExchangeConfig
+    from merchant_node.config import NodeConfig
     from settlement.periods import Calendar
     from workflows.settlement.shared import TASK_QUEUE
-    from workflows.worker import ExchangeSide, WorkerSettings, out_dir_default, serve
+    from workflows.worker import (
+        ExchangeSide,
+        NodeSide,
+        WorkerSettings,
+        out_dir_default,
+        serve,
+        settlement_role,
+    )
+
+    if not args.exchange_config and not args.node_config:
+        print("coalition worker: give --exchange-config and/or --node-config", file=sys.stderr)
+        return 2
 
     calendar = Calendar(args.zone, args.cycle, timedelta(minutes=args.grace_minutes))
     settings = WorkerSettings(
@@ -42,14 +64,22 @@ def _worker(args: argparse.Namespace) -> int:
         schedule=not args.no_schedule,
         calendar=calendar,
     )
-    out = args.out or out_dir_default(args.exchange_config)
 
     async def run() -> None:
-        side = ExchangeSide(ExchangeConfig.load(args.exchange_config))
+        exchange = None
+        nodes = [NodeSide(NodeConfig.load(path)) for path in args.node_config]
         try:
-            await serve(settings, side.activities(out, calendar))
+            roles = [node.role() for node in nodes]
+            if args.exchange_config:
+                exchange = ExchangeSide(ExchangeConfig.load(args.exchange_config))
+                out = args.out or out_dir_default(args.exchange_config)
+                roles.append(settlement_role(settings, exchange.activities(out, calendar)))
+            await serve(settings, roles)
         finally:
-            await side.close()
+            for node in nodes:
+                node.close()
+            if exchange is not None:
+                await exchange.close()
 
     asyncio.run(run())
     return 0

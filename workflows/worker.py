@@ -17,7 +17,7 @@ import pathlib
 import shutil
 import signal
 import sysconfig
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -26,6 +26,7 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
@@ -43,7 +44,14 @@ from exchange.migrate import upgrade
 from exchange.redemption import Redemptions
 from exchange.registry import RegistryKeys
 from exchange.runtime import ExchangeConfig
+from merchant_node.config import NodeConfig
+from merchant_node.notify.dispatcher import Dispatcher
+from merchant_node.runtime import open_ledger
 from settlement.periods import DAILY, Calendar
+from workflows.expiry.activities import ExpiryActivities
+from workflows.expiry.shared import ExpiryInput, node_task_queue
+from workflows.expiry.workflows import WORKFLOWS as EXPIRY_WORKFLOWS
+from workflows.expiry.workflows import ExpiryRunWorkflow, NotifyWorkflow
 from workflows.settlement.activities import SettlementActivities
 from workflows.settlement.shared import TASK_QUEUE, ScheduledRun
 from workflows.settlement.workflows import SettlementScheduleWorkflow, SettlementWorkflow
@@ -76,30 +84,8 @@ def settlement_cron(calendar: Calendar) -> str:
 async def ensure_settlement_schedule(
     client: Client, settings: WorkerSettings, schedule_id: str = SETTLEMENT_SCHEDULE_ID
 ) -> None:
-    """Creates the Schedule, or brings an existing one to these settings (idempotent)."""
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            SettlementScheduleWorkflow.run,
-            settings.run,
-            id=f"{schedule_id}-run",
-            task_queue=settings.task_queue,
-        ),
-        spec=ScheduleSpec(
-            cron_expressions=[settlement_cron(settings.calendar)],
-            time_zone_name=settings.calendar.zone,
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=7)),
-    )
-    try:
-        await client.create_schedule(schedule_id, schedule)
-        log.info("created schedule %s (%s)", schedule_id, settlement_cron(settings.calendar))
-    except ScheduleAlreadyRunningError:
-
-        def updated(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        await client.get_schedule_handle(schedule_id).update(updated)
-        log.info("updated schedule %s", schedule_id)
+    """Creates the settlement Schedule, or brings an existing one to these settings."""
+    await ensure_schedule(client, schedule_id, settlement_schedule(settings))
 
 
 @contextlib.asynccontextmanager
@@ -122,23 +108,142 @@ async def settlement_worker(
         yield worker
 
 
-async def serve(settings: WorkerSettings, activities: SettlementActivities) -> None:
-    """Runs the worker until SIGINT/SIGTERM."""
+@dataclass
+class Role:
+    """One part of the worker: a task queue, its workflows and activities, and the Schedules
+    it keeps (created or updated at start)."""
+
+    task_queue: str
+    workflows: list[type]
+    activities: list[Callable[..., object]]
+    schedules: list[tuple[str, Schedule]] = field(default_factory=list)
+
+
+async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> None:
+    """Creates the Schedule, or brings an existing one to this definition (idempotent)."""
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        log.info("created schedule %s", schedule_id)
+    except ScheduleAlreadyRunningError:
+
+        def updated(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(schedule_id).update(updated)
+        log.info("updated schedule %s", schedule_id)
+
+
+async def serve(settings: WorkerSettings, roles: list[Role]) -> None:
+    """Runs one Worker per role until SIGINT/SIGTERM."""
     client = await Client.connect(settings.temporal_address, namespace=settings.namespace)
     if settings.schedule:
-        await ensure_settlement_schedule(client, settings)
+        for role in roles:
+            for schedule_id, schedule in role.schedules:
+                await ensure_schedule(client, schedule_id, schedule)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with settlement_worker(client, activities, settings.task_queue):
-        log.info(
-            "worker on %s/%s, task queue %s",
-            settings.temporal_address,
-            settings.namespace,
-            settings.task_queue,
-        )
+    async with contextlib.AsyncExitStack() as stack:
+        for role in roles:
+            await stack.enter_async_context(
+                Worker(
+                    client,
+                    task_queue=role.task_queue,
+                    workflows=role.workflows,
+                    activities=role.activities,
+                    graceful_shutdown_timeout=timedelta(seconds=10),
+                )
+            )
+            log.info(
+                "worker on %s/%s, task queue %s",
+                settings.temporal_address,
+                settings.namespace,
+                role.task_queue,
+            )
         await stop.wait()
+
+
+def settlement_schedule(settings: WorkerSettings) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            SettlementScheduleWorkflow.run,
+            settings.run,
+            id=f"{SETTLEMENT_SCHEDULE_ID}-run",
+            task_queue=settings.task_queue,
+        ),
+        spec=ScheduleSpec(
+            cron_expressions=[settlement_cron(settings.calendar)],
+            time_zone_name=settings.calendar.zone,
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=7)),
+    )
+
+
+def settlement_role(settings: WorkerSettings, activities: SettlementActivities) -> Role:
+    return Role(
+        settings.task_queue,
+        list(WORKFLOWS),
+        activities.all(),
+        [(SETTLEMENT_SCHEDULE_ID, settlement_schedule(settings))],
+    )
+
+
+# -- a merchant node's part: expiry and notifications ---------------------------------------
+
+EXPIRY_HOUR = 3  # local time: the quiet of the night, after settlement's 00:10
+NOTIFY_EVERY = timedelta(minutes=5)
+
+
+class NodeSide:
+    """What a node's expiry and notifications need, opened from its config."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.ledger = open_ledger(config, pool_size=4)
+
+    def activities(self) -> ExpiryActivities:
+        engine, config = self.ledger.engine, self.config
+        return ExpiryActivities(
+            self.ledger,
+            config.notifications,
+            lambda clock: Dispatcher.from_config(engine, config, clock=clock),
+        )
+
+    def role(self) -> Role:
+        merchant = self.config.merchant_id
+        queue = node_task_queue(merchant)
+        zone = self.config.notifications.timezone
+        skip = SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1))
+        expiry = Schedule(
+            action=ScheduleActionStartWorkflow(
+                ExpiryRunWorkflow.run,
+                ExpiryInput(merchant),
+                id=f"coalition-expiry-{merchant}-run",
+                task_queue=queue,
+            ),
+            spec=ScheduleSpec(cron_expressions=[f"0 {EXPIRY_HOUR} * * *"], time_zone_name=zone),
+            policy=skip,
+        )
+        notify = Schedule(
+            action=ScheduleActionStartWorkflow(
+                NotifyWorkflow.run,
+                ExpiryInput(merchant),
+                id=f"coalition-notify-{merchant}-run",
+                task_queue=queue,
+            ),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=NOTIFY_EVERY)]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        )
+        return Role(
+            queue,
+            list(EXPIRY_WORKFLOWS),
+            self.activities().all(),
+            [(f"coalition-expiry-{merchant}", expiry), (f"coalition-notify-{merchant}", notify)],
+        )
+
+    def close(self) -> None:
+        self.ledger.engine.dispose()
 
 
 def temporal_cli(name: str = "temporal") -> str:

@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from workflows.expiry.workflows import WORKFLOWS as EXPIRY_WORKFLOWS
 from workflows.settlement.workflows import SettlementScheduleWorkflow, SettlementWorkflow
 from workflows.worker import temporal_cli
 
 # Every workflow the worker runs, for replays; recorded histories live next to this file.
-WORKFLOWS = [SettlementWorkflow, SettlementScheduleWorkflow]
+WORKFLOWS = [SettlementWorkflow, SettlementScheduleWorkflow, *EXPIRY_WORKFLOWS]
 HISTORIES = pathlib.Path(__file__).parent / "histories"
 
 

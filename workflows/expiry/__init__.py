@@ -1,0 +1,1 @@
+"""Points expiry on Temporal: reminders first, then expiry to breakage, then delivery."""
