@@ -164,6 +164,7 @@ async def _run(root: pathlib.Path, keep: bool) -> int:
         clock.offset = timedelta(0)
         print(f"\n-- the next morning: settling {story_day}")
         period = await _settle(temporal.client, worker, str(story_day), root, shops, exchange)
+        await _expiry_cycle(temporal.client, shops["tea-house"], clock)
         if keep:
             print(
                 f"\neverything keeps running in {root}. Try:\n"
@@ -447,3 +448,116 @@ async def _merchant_checks(shop: Shop, period: str, root: pathlib.Path) -> None:
         f"{'y' if check.entries == 1 else 'ies'} against the root and its own books, net "
         f"{_signed_yuan(check.net_fen)}: {_verdict(check.problems, 'ok')}"
     )
+
+
+class _MerchantBackend:
+    """The merchant's own backend, as the demo plays it: receives the node's webhooks on
+    loopback and checks each signature with the node's public key before trusting it."""
+
+    def __init__(self, public_key) -> None:  # type: ignore[no-untyped-def]
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from merchant_node.notify.channels import WebhookRejected, verify_webhook
+
+        self.events: list[dict] = []  # type: ignore[type-arg]
+        self.rejected = 0
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                try:
+                    backend.events.append(
+                        verify_webhook(public_key, dict(self.headers.items()), body, utc_now())
+                    )
+                    self.send_response(200)
+                except WebhookRejected:
+                    backend.rejected += 1
+                    self.send_response(401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/points-events"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def _expiry_cycle(client, shop: Shop, clock: DemoClock) -> None:  # type: ignore[no-untyped-def]
+    """A year-old member's points expire; another's are a few days from it and get a reminder
+    (by the merchant's webhook); the node's expiry run is the Temporal workflow its Schedule
+    starts every night at 03:00."""
+    from dataclasses import replace
+
+    from temporalio.worker import Worker
+
+    from merchant_node.notify.channels import WebhookChannel
+    from merchant_node.notify.dispatcher import Dispatcher
+    from workflows.expiry.activities import ExpiryActivities
+    from workflows.expiry.shared import ExpiryInput, node_task_queue
+    from workflows.expiry.workflows import WORKFLOWS, ExpiryRunWorkflow
+
+    merchant = shop.config.merchant_id
+    print(f"\n-- points expiry at {merchant} (its nightly 03:00 run, started now)")
+    clock.offset = -timedelta(days=370)
+    await shop.client.enroll_member("m-wang")
+    await shop.client.earn("m-wang", "tea-old-1", 30_000)
+    clock.offset = -timedelta(days=360)
+    await shop.client.enroll_member("m-zhao")
+    await shop.client.earn("m-zhao", "tea-old-2", 18_800)
+    clock.offset = timedelta(0)
+    print(
+        "m-wang earned 300 points 370 days ago, m-zhao 188 points 360 days ago "
+        "(points live 365 days here)"
+    )
+    key = load_private_key(pathlib.Path(shop.config.private_key_file))
+    backend = _MerchantBackend(key.public_key())
+    settings = replace(shop.config.notifications, quiet_hours="")  # the demo runs at any hour
+    activities = ExpiryActivities(
+        shop.ledger,
+        settings,
+        lambda clk: Dispatcher(
+            shop.ledger.engine,
+            {"webhook": WebhookChannel(backend.url, key, clock=clk)},
+            settings,
+            merchant_id=merchant,
+            clock=clk,
+        ),
+    )
+    queue = node_task_queue(merchant)
+    try:
+        async with Worker(
+            client, task_queue=queue, workflows=WORKFLOWS, activities=activities.all()
+        ):
+            outcome = await client.execute_workflow(
+                ExpiryRunWorkflow.run,
+                ExpiryInput(merchant),
+                id=f"coalition-expiry-{merchant}-demo",
+                task_queue=queue,
+            )
+    finally:
+        backend.close()
+    expired = outcome.expired
+    assert expired is not None and outcome.breakage is not None
+    print(
+        f"  reminders enqueued: {outcome.reminders_enqueued}; expired: {expired.lots} lot(s), "
+        f"{expired.points} points to breakage ({_yuan(outcome.breakage.value_fen)} at issue value)"
+    )
+    for event in backend.events:
+        data = event["data"]
+        print(
+            f"  the merchant's backend got a signed webhook (verified): {event['member_id']} "
+            f"has {data['points']} points expiring on {data['expires_on']} "
+            f"({data['reminder_days']}-day reminder)"
+        )
+    if backend.rejected:
+        print(f"  {backend.rejected} webhook(s) REJECTED by the backend")
+    b = await shop.client.get_balance("m-wang")
+    print(f"  m-wang's balance now: {b.available_points} points")
