@@ -72,8 +72,8 @@ def coalition_link(
 
 
 def raw_public_key(config: NodeConfig) -> bytes:
-    return (
-        load_private_key(pathlib.Path(config.private_key_file))
-        .public_key()
-        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    """The node's public key, raw (what the operator registers): read from its public key file,
+    so onboarding never needs the merchant's private key."""
+    return load_public_key(pathlib.Path(config.public_key_file)).public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )

@@ -175,3 +175,18 @@ def test_rules_validate_apply_show_and_simulate_from_the_command_line(tmp_path):
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_the_operator_reads_the_nodes_public_key_without_its_private_key(tmp_path):
+    from merchant_node.config import NodeConfig
+    from merchant_node.runtime import raw_public_key
+
+    assert (
+        coalition("node", "init", "--dir", str(tmp_path / "n"), "--merchant-id", "tea").returncode
+        == 0
+    )
+    config = NodeConfig.load(tmp_path / "n" / "node.toml")
+    private = type(tmp_path)(config.private_key_file)
+    expected = raw_public_key(config)
+    private.rename(tmp_path / "elsewhere.pem")  # the operator's machine has no private key
+    assert raw_public_key(config) == expected and len(expected) == 32
