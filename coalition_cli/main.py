@@ -7,7 +7,15 @@ import asyncio
 import logging
 import sys
 
-from coalition_cli import exchange_cmd, node_cmd, operator_cmd, rules_cmd, settle_cmd, worker_cmd
+from coalition_cli import (
+    campaign_cmd,
+    exchange_cmd,
+    node_cmd,
+    operator_cmd,
+    rules_cmd,
+    settle_cmd,
+    worker_cmd,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     rules_cmd.register(sub)
     settle_cmd.register(sub)
     worker_cmd.register(sub)
+    campaign_cmd.register(sub)
     demo = sub.add_parser(
         "demo", help="a local coalition on SQLite: a short story, then a clean stop"
     )

@@ -23,6 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=[],
         help="a node's expiry and notifications (repeatable)",
     )
+    worker.add_argument(
+        "--campaign-nodes",
+        type=pathlib.Path,
+        help="run campaigns on the nodes this [[node]] TOML file gives admin access to",
+    )
     worker.add_argument("--temporal", default="127.0.0.1:7233", help="Temporal frontend address")
     worker.add_argument("--namespace", default="default")
     worker.add_argument("--task-queue", default=None, help="default: coalition-settlement")
@@ -47,13 +52,17 @@ def _worker(args: argparse.Namespace) -> int:
         ExchangeSide,
         NodeSide,
         WorkerSettings,
+        campaign_role,
         out_dir_default,
         serve,
         settlement_role,
     )
 
-    if not args.exchange_config and not args.node_config:
-        print("coalition worker: give --exchange-config and/or --node-config", file=sys.stderr)
+    if not (args.exchange_config or args.node_config or args.campaign_nodes):
+        print(
+            "coalition worker: give --exchange-config, --node-config and/or --campaign-nodes",
+            file=sys.stderr,
+        )
         return 2
 
     calendar = Calendar(args.zone, args.cycle, timedelta(minutes=args.grace_minutes))
@@ -70,6 +79,8 @@ def _worker(args: argparse.Namespace) -> int:
         nodes = [NodeSide(NodeConfig.load(path)) for path in args.node_config]
         try:
             roles = [node.role() for node in nodes]
+            if args.campaign_nodes:
+                roles.append(campaign_role(args.campaign_nodes))
             if args.exchange_config:
                 exchange = ExchangeSide(ExchangeConfig.load(args.exchange_config))
                 out = args.out or out_dir_default(args.exchange_config)

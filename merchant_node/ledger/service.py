@@ -13,7 +13,13 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from coalition_kernel.db import run_in_transaction, utc_now
-from coalition_kernel.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from coalition_kernel.errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 from coalition_kernel.points import Rate, format_ratio, parse_ratio
 from merchant_node.ledger import (
     audit,
@@ -200,15 +206,34 @@ class NodeLedger:
         return run_in_transaction(self.engine, lambda conn: self._program_at(conn, self.clock())[0])
 
     def apply_program(
-        self, text: str, applied_by: str, effective_from: datetime | None = None
+        self,
+        text: str,
+        applied_by: str,
+        effective_from: datetime | None = None,
+        *,
+        base_version: int | None = None,
     ) -> programs.ProgramVersion:
         """Validates the whole program and records it as the next version (from its effective
-        time); an invalid one is refused whole and the previous program stays in force."""
+        time); an invalid one is refused whole and the previous program stays in force.
+
+        With `base_version`, only on top of that version (ABORTED/PROGRAM_CHANGED otherwise),
+        checked in the transaction that applies: SQLite serializes writers, and on PostgreSQL
+        a concurrent apply takes the same version number and one of the two fails on the
+        primary key. A read-change-apply caller (a campaign) never drops another's change."""
         now = self.clock()
-        applied = run_in_transaction(
-            self.engine,
-            lambda conn: programs.apply(conn, text, effective_from or now, applied_by, now),
-        )
+
+        def work(conn: Connection) -> programs.ProgramVersion:
+            if base_version is not None:
+                newest = next(iter(programs.schedule(conn)), (0, now))[0]
+                if newest != base_version:
+                    raise Aborted(
+                        "PROGRAM_CHANGED",
+                        f"the newest program version is {newest}, not {base_version}: "
+                        "read it again",
+                    )
+            return programs.apply(conn, text, effective_from or now, applied_by, now)
+
+        applied = run_in_transaction(self.engine, work)
         self._versions = None  # re-read at the next use
         return applied
 

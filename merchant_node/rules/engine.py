@@ -9,12 +9,14 @@ The composition (docs/rules.md works an example through it):
 5. every line is rounded on its own, then the per-order and per-member-per-day caps cut, shown
    as negative lines. Lines always sum to the total and the total is never negative.
 Budget pools are the ledger's to reserve: `pool_draws` says what to ask for, and
-`apply_pool_grants` cuts the award to what the pools granted.
+`apply_pool_grants` cuts the award to what the pools granted. A member in a campaign's control
+group gets a 0-point `control_group:<rule id>` line instead of the campaign's points.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -28,6 +30,7 @@ from merchant_node.rules.program import (
     WEEKDAYS,
     BirthdayMultiplier,
     CategoryMultiplier,
+    ControlGroup,
     FirstPurchaseBonus,
     Program,
     Rule,
@@ -109,7 +112,12 @@ class ProgramRules:
         lines = [_Line(base_id, description, rounding(base))]
         for rule in _enabled(program):
             extra = _extra(rule, base, items, local, member) if eligible else None
-            if extra and rounding(extra[0]):
+            if not extra or not rounding(extra[0]):
+                continue
+            if isinstance(rule, TimeWindow) and _held_out(rule, purchase.member_id):
+                # A 0-point line: the campaign's report counts the orders it would have credited.
+                lines.append(_Line(f"control_group:{rule.id}", CONTROL_GROUP_LINE, 0))
+            else:
                 lines.append(_Line(rule.id, extra[1], rounding(extra[0]), _pool_of(rule)))
         return self._capped(lines, member)
 
@@ -240,6 +248,21 @@ def _extra(
             extra = (rule.multiplier - 1) * base if rule.multiplier else Fraction(0)
             return extra + (rule.bonus_points or 0), _window_description(rule)
     return None
+
+
+CONTROL_GROUP_LINE = "no campaign points: in the campaign's control group"
+
+
+def in_control_group(group: ControlGroup, member_id: str) -> bool:
+    """Whether a member is held out: SHA-256 of "<salt>:<member id>", its first 8 bytes as a
+    number, modulo 100, is below `percent`. Deterministic, and independent between campaigns
+    (each salts with its own id)."""
+    digest = hashlib.sha256(f"{group.salt}:{member_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 100 < group.percent
+
+
+def _held_out(rule: TimeWindow, member_id: str) -> bool:
+    return rule.control_group is not None and in_control_group(rule.control_group, member_id)
 
 
 def _in_window(rule: TimeWindow, local: datetime) -> bool:

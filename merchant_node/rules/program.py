@@ -200,8 +200,18 @@ class Hours(_Model):
         return self
 
 
+class ControlGroup(_Model):
+    """Members held out of a campaign to measure it: `percent` of members, picked by a hash of
+    `salt` and the member id, so the same members stay out for the whole campaign."""
+
+    percent: Annotated[StrictInt, Field(ge=1, le=99)]
+    salt: Name
+
+
 class TimeWindow(_PooledRule):
     type: Literal["time_window"]
+    campaign: Id | None = None  # the campaign these rules belong to (docs/campaigns.md)
+    control_group: ControlGroup | None = None
     multiplier: Multiplier | None = None
     bonus_points: PositiveInt | None = None
     days_of_week: tuple[Weekday, ...] = ()  # with `dates`: either matches; neither: every day
@@ -531,3 +541,41 @@ def parse_program(document: dict[str, Any]) -> Program:
 
 def load_program(text: str) -> Program:
     return parse_program(load_document(text))
+
+
+def with_campaign(
+    program: Program | None,
+    campaign_id: str,
+    rules: list[dict[str, Any]],
+    pools: list[dict[str, Any]],
+) -> Program:
+    """The program with a campaign in the given state: its rules (each tagged `campaign:
+    <campaign_id>`) and pools replace whatever of it the program had, after the program's own
+    rules. The same state always gives the same program, hence the same digest: applying a
+    campaign's state twice is noticed and skipped."""
+    document = without_campaign(program, campaign_id).to_document()
+    pool_ids = {pool["id"] for pool in pools}
+    document["rules"] = [*document.get("rules", []), *rules]
+    document["budget_pools"] = [
+        *(p for p in document.get("budget_pools", []) if p["id"] not in pool_ids),
+        *pools,
+    ]
+    return parse_program(document)
+
+
+def without_campaign(program: Program | None, campaign_id: str) -> Program:
+    """The program without a campaign's rules, nor the pools only they drew on. The pools'
+    rows in the ledger stay, with what they granted: the campaign's report reads them."""
+    program = program or Program()
+    ours = [r for r in program.rules if isinstance(r, TimeWindow) and r.campaign == campaign_id]
+    if not ours:
+        return program
+    rules = tuple(rule for rule in program.rules if rule.id not in {r.id for r in ours})
+    still_used = {getattr(rule, "budget_pool", None) for rule in rules} | {
+        getattr(program.engagement, kind).budget_pool
+        for kind in ("check_in", "review", "share", "referral")
+        if getattr(program.engagement, kind) is not None
+    }
+    dropped = {rule.budget_pool for rule in ours} - still_used
+    pools = tuple(pool for pool in program.budget_pools if pool.id not in dropped)
+    return program.model_copy(update={"rules": rules, "budget_pools": pools})

@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from workflows.campaigns.workflows import CampaignWorkflow
 from workflows.expiry.workflows import WORKFLOWS as EXPIRY_WORKFLOWS
 from workflows.settlement.workflows import SettlementScheduleWorkflow, SettlementWorkflow
 from workflows.worker import temporal_cli
 
 # Every workflow the worker runs, for replays; recorded histories live next to this file.
-WORKFLOWS = [SettlementWorkflow, SettlementScheduleWorkflow, *EXPIRY_WORKFLOWS]
+WORKFLOWS = [SettlementWorkflow, SettlementScheduleWorkflow, CampaignWorkflow, *EXPIRY_WORKFLOWS]
 HISTORIES = pathlib.Path(__file__).parent / "histories"
 
 

@@ -24,6 +24,10 @@ async def test_the_worker_keeps_its_schedules_and_stops_on_sigterm(dev_server, t
     )
     assert coalition("worker").returncode == 2  # neither side given
     target = dev_server.client.service_client.config.target_host
+    nodes = tmp_path / "campaign-nodes.toml"
+    nodes.write_text(
+        '[[node]]\nmerchant_id = "tea"\nendpoint = "127.0.0.1:50051"\nadmin_token = "t0ken"\n'
+    )
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -34,6 +38,8 @@ async def test_the_worker_keeps_its_schedules_and_stops_on_sigterm(dev_server, t
             str(tmp_path / "x" / "exchange.toml"),
             "--node-config",
             str(tmp_path / "tea" / "node.toml"),
+            "--campaign-nodes",
+            str(nodes),
             "--temporal",
             target,
             "--task-queue",
@@ -73,6 +79,7 @@ async def test_the_worker_keeps_its_schedules_and_stops_on_sigterm(dev_server, t
         assert worker.returncode == 0, output
         assert "task queue coalition-node-tea" in output
         assert "task queue coalition-settlement-cli-test" in output
+        assert "task queue coalition-campaigns" in output
     finally:
         if worker.poll() is None:
             worker.kill()

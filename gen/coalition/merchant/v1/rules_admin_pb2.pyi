@@ -63,16 +63,18 @@ class ValidateProgramResponse(_message.Message):
     def __init__(self, valid: _Optional[bool] = ..., errors: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ApplyProgramRequest(_message.Message):
-    __slots__ = ("request_id", "document", "effective_from", "applied_by")
+    __slots__ = ("request_id", "document", "effective_from", "applied_by", "base_version")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_FIELD_NUMBER: _ClassVar[int]
     EFFECTIVE_FROM_FIELD_NUMBER: _ClassVar[int]
     APPLIED_BY_FIELD_NUMBER: _ClassVar[int]
+    BASE_VERSION_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     document: str
     effective_from: _timestamp_pb2.Timestamp
     applied_by: str
-    def __init__(self, request_id: _Optional[str] = ..., document: _Optional[str] = ..., effective_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., applied_by: _Optional[str] = ...) -> None: ...
+    base_version: int
+    def __init__(self, request_id: _Optional[str] = ..., document: _Optional[str] = ..., effective_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., applied_by: _Optional[str] = ..., base_version: _Optional[int] = ...) -> None: ...
 
 class ApplyProgramResponse(_message.Message):
     __slots__ = ("version", "digest")
@@ -105,3 +107,75 @@ class SimulateEarnResponse(_message.Message):
     breakdown: _containers.RepeatedCompositeFieldContainer[_merchant_node_pb2.EarnBreakdownLine]
     pending_days: int
     def __init__(self, points: _Optional[int] = ..., breakdown: _Optional[_Iterable[_Union[_merchant_node_pb2.EarnBreakdownLine, _Mapping]]] = ..., pending_days: _Optional[int] = ...) -> None: ...
+
+class ListBudgetPoolsRequest(_message.Message):
+    __slots__ = ("pool_ids",)
+    POOL_IDS_FIELD_NUMBER: _ClassVar[int]
+    pool_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, pool_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BudgetPoolStatus(_message.Message):
+    __slots__ = ("pool_id", "budget_points", "granted_points")
+    POOL_ID_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_POINTS_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    pool_id: str
+    budget_points: int
+    granted_points: int
+    def __init__(self, pool_id: _Optional[str] = ..., budget_points: _Optional[int] = ..., granted_points: _Optional[int] = ...) -> None: ...
+
+class ListBudgetPoolsResponse(_message.Message):
+    __slots__ = ("pools",)
+    POOLS_FIELD_NUMBER: _ClassVar[int]
+    pools: _containers.RepeatedCompositeFieldContainer[BudgetPoolStatus]
+    def __init__(self, pools: _Optional[_Iterable[_Union[BudgetPoolStatus, _Mapping]]] = ...) -> None: ...
+
+class GetCampaignReportRequest(_message.Message):
+    __slots__ = ("campaign_id", "starts_at", "ends_at", "baseline_starts_at", "baseline_ends_at")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    STARTS_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDS_AT_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_STARTS_AT_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_ENDS_AT_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    starts_at: _timestamp_pb2.Timestamp
+    ends_at: _timestamp_pb2.Timestamp
+    baseline_starts_at: _timestamp_pb2.Timestamp
+    baseline_ends_at: _timestamp_pb2.Timestamp
+    def __init__(self, campaign_id: _Optional[str] = ..., starts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., baseline_starts_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., baseline_ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class OrderFigures(_message.Message):
+    __slots__ = ("orders", "revenue_fen", "points", "members")
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    REVENUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    orders: int
+    revenue_fen: int
+    points: int
+    members: int
+    def __init__(self, orders: _Optional[int] = ..., revenue_fen: _Optional[int] = ..., points: _Optional[int] = ..., members: _Optional[int] = ...) -> None: ...
+
+class GetCampaignReportResponse(_message.Message):
+    __slots__ = ("campaign_id", "rule_ids", "pools", "points_granted", "fen_per_point", "points_cost_fen", "participating", "control_group", "window", "baseline")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    RULE_IDS_FIELD_NUMBER: _ClassVar[int]
+    POOLS_FIELD_NUMBER: _ClassVar[int]
+    POINTS_GRANTED_FIELD_NUMBER: _ClassVar[int]
+    FEN_PER_POINT_FIELD_NUMBER: _ClassVar[int]
+    POINTS_COST_FEN_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPATING_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_GROUP_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    rule_ids: _containers.RepeatedScalarFieldContainer[str]
+    pools: _containers.RepeatedCompositeFieldContainer[BudgetPoolStatus]
+    points_granted: int
+    fen_per_point: str
+    points_cost_fen: int
+    participating: OrderFigures
+    control_group: OrderFigures
+    window: OrderFigures
+    baseline: OrderFigures
+    def __init__(self, campaign_id: _Optional[str] = ..., rule_ids: _Optional[_Iterable[str]] = ..., pools: _Optional[_Iterable[_Union[BudgetPoolStatus, _Mapping]]] = ..., points_granted: _Optional[int] = ..., fen_per_point: _Optional[str] = ..., points_cost_fen: _Optional[int] = ..., participating: _Optional[_Union[OrderFigures, _Mapping]] = ..., control_group: _Optional[_Union[OrderFigures, _Mapping]] = ..., window: _Optional[_Union[OrderFigures, _Mapping]] = ..., baseline: _Optional[_Union[OrderFigures, _Mapping]] = ...) -> None: ...

@@ -60,6 +60,16 @@ class RulesAdminServiceStub:
                 request_serializer=coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.SimulateEarnRequest.SerializeToString,
                 response_deserializer=coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.SimulateEarnResponse.FromString,
                 _registered_method=True)
+        self.ListBudgetPools = channel.unary_unary(
+                '/coalition.merchant.v1.RulesAdminService/ListBudgetPools',
+                request_serializer=coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.ListBudgetPoolsRequest.SerializeToString,
+                response_deserializer=coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.ListBudgetPoolsResponse.FromString,
+                _registered_method=True)
+        self.GetCampaignReport = channel.unary_unary(
+                '/coalition.merchant.v1.RulesAdminService/GetCampaignReport',
+                request_serializer=coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.GetCampaignReportRequest.SerializeToString,
+                response_deserializer=coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.GetCampaignReportResponse.FromString,
+                _registered_method=True)
 
 
 class RulesAdminServiceServicer:
@@ -102,6 +112,23 @@ class RulesAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListBudgetPools(self, request, context):
+        """Budget pools (积分池上限): each one's budget and what it has granted so far. A cheap read,
+        polled by campaigns to stop when their budget is spent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCampaignReport(self, request, context):
+        """What a campaign (the rules tagged with its id, in any program version) cost and brought:
+        its pools, its participating orders, its control group's orders, every order of its window
+        and of a baseline window. The figures a campaign's ROI is computed from (docs/campaigns.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RulesAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +156,16 @@ def add_RulesAdminServiceServicer_to_server(servicer, server):
                     servicer.SimulateEarn,
                     request_deserializer=coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.SimulateEarnRequest.FromString,
                     response_serializer=coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.SimulateEarnResponse.SerializeToString,
+            ),
+            'ListBudgetPools': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBudgetPools,
+                    request_deserializer=coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.ListBudgetPoolsRequest.FromString,
+                    response_serializer=coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.ListBudgetPoolsResponse.SerializeToString,
+            ),
+            'GetCampaignReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCampaignReport,
+                    request_deserializer=coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.GetCampaignReportRequest.FromString,
+                    response_serializer=coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.GetCampaignReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +304,60 @@ class RulesAdminService:
             '/coalition.merchant.v1.RulesAdminService/SimulateEarn',
             coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.SimulateEarnRequest.SerializeToString,
             coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.SimulateEarnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBudgetPools(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.merchant.v1.RulesAdminService/ListBudgetPools',
+            coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.ListBudgetPoolsRequest.SerializeToString,
+            coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.ListBudgetPoolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCampaignReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.merchant.v1.RulesAdminService/GetCampaignReport',
+            coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.GetCampaignReportRequest.SerializeToString,
+            coalition_dot_merchant_dot_v1_dot_rules__admin__pb2.GetCampaignReportResponse.FromString,
             options,
             channel_credentials,
             insecure,
