@@ -165,6 +165,7 @@ async def _run(root: pathlib.Path, keep: bool) -> int:
         print(f"\n-- the next morning: settling {story_day}")
         period = await _settle(temporal.client, worker, str(story_day), root, shops, exchange)
         await _expiry_cycle(temporal.client, shops["tea-house"], clock)
+        await _campaign(temporal.client, shops)
         if keep:
             print(
                 f"\neverything keeps running in {root}. Try:\n"
@@ -213,7 +214,12 @@ async def _open_shop(
     )
     config = NodeConfig.load(path)
     ledger = open_ledger(config, pool_size=4, clock=clock)
-    server, offload = build_server(ledger, "127.0.0.1:0", coalition=coalition_link(config, clock))
+    server, offload = build_server(
+        ledger,
+        "127.0.0.1:0",
+        coalition=coalition_link(config, clock),
+        admin_token=config.admin_token,
+    )
     port = await server.start()
     config = NodeConfig(**{**config.__dict__, "listen": f"127.0.0.1:{port}"})
     config.save(path)
@@ -561,3 +567,68 @@ async def _expiry_cycle(client, shop: Shop, clock: DemoClock) -> None:  # type: 
         print(f"  {backend.rejected} webhook(s) REJECTED by the backend")
     b = await shop.client.get_balance("m-wang")
     print(f"  m-wang's balance now: {b.available_points} points")
+
+
+async def _campaign(client, shops: dict[str, Shop]) -> None:  # type: ignore[no-untyped-def]
+    """A short district campaign at two shops — double points, a budget pool each — run by the
+    operator's campaign workflow, which switches the shops' rules engines on and off and reports
+    what it cost and brought in."""
+    from temporalio.worker import Worker
+
+    from workflows.campaigns import TASK_QUEUE, WORKFLOWS, campaign_activities
+    from workflows.campaigns.nodes import NodeAccess
+    from workflows.campaigns.shared import CampaignRule, CampaignSpec, campaign_workflow_id
+    from workflows.campaigns.workflows import CampaignWorkflow
+
+    merchants = ["tea-house", "noodle-bar"]
+    nodes = {m: NodeAccess(shops[m].config.listen, shops[m].config.admin_token) for m in merchants}
+    now = utc_now().replace(microsecond=0)
+    start, end = now + timedelta(seconds=2), now + timedelta(seconds=6)
+    spec = CampaignSpec(
+        "district_demo",
+        "operator",
+        merchants,
+        start,
+        end,
+        [CampaignRule(multiplier="2")],
+        budget_points=150,
+        title="double points, this very minute",
+    )
+    print(
+        f"\n-- a district campaign: double points at {', '.join(merchants)} for 4 seconds, "
+        f"{spec.budget_points} points of budget each"
+    )
+    async with Worker(
+        client, task_queue=TASK_QUEUE, workflows=WORKFLOWS, activities=campaign_activities(nodes)
+    ):
+        handle = await client.start_workflow(
+            CampaignWorkflow.run,
+            spec,
+            id=campaign_workflow_id(spec.campaign_id),
+            task_queue=TASK_QUEUE,
+        )
+        await asyncio.sleep(max(0.0, (start - utc_now()).total_seconds()) + 0.5)
+        for merchant, member, order, fen in (
+            ("tea-house", "m-lin", "tea-camp-1", 8_800),
+            ("noodle-bar", "m-chen", "bowl-camp-1", 12_000),
+            ("tea-house", "m-chen", "tea-camp-2", 9_900),
+        ):
+            shop = shops[merchant]
+            await shop.client.enroll_member(member) if merchant == "noodle-bar" else None
+            earned = await shop.client.earn(member, order, fen)
+            extra = sum(line.points for line in earned.breakdown if "district_demo" in line.rule_id)
+            print(
+                f"  {member} spends {_yuan(fen)} at {merchant}: +{earned.points_earned} points "
+                f"({extra} from the campaign)"
+            )
+        status = await handle.result()
+    report = status.report
+    print(f"  the campaign ended ({status.end_reason}); its report:")
+    if report is not None:
+        for roi in report.merchants:
+            f = roi.figures
+            print(
+                f"  {f.merchant_id:<11} granted {f.points_granted}/{f.budget_points} points "
+                f"(cost {_yuan(f.points_cost_fen)}), {f.participating.orders} order(s) "
+                f"worth {_yuan(f.participating.revenue_fen)} earned campaign points"
+            )
