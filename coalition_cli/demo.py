@@ -194,7 +194,11 @@ async def _start_worker(stack, client, exchange, root, clock):  # type: ignore[n
 
     await ensure_settlement_schedule(client, WorkerSettings())
     activities = SettlementActivities(
-        exchange.engine, exchange.redemptions.statement, root / "settlements", clock=clock
+        exchange.engine,
+        exchange.redemptions.statement,
+        root / "settlements",
+        clock=clock,
+        breakage=exchange.redemptions.breakage,
     )
     return await stack.enter_async_context(settlement_worker(client, activities))
 

@@ -43,7 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             )
         )
 
-    terms = command("set-terms", "change a merchant's point value, fee, endpoint or net-debit cap")
+    terms = command(
+        "set-terms",
+        "change a merchant's point value, fee, endpoint, net-debit cap or breakage share",
+    )
     terms.add_argument("merchant_id")
     terms.add_argument("--fen-per-point", default="")
     terms.add_argument("--fee-bps", type=int, default=-1)
@@ -57,6 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     cap.add_argument(
         "--no-net-debit-cap", action="store_true", help="remove the merchant's net-debit cap"
+    )
+    terms.add_argument(
+        "--breakage-operator-bps",
+        type=int,
+        metavar="N",
+        help="the operator's share of this issuer's breakage (the value of its expired points), "
+        "in basis points, rounded down to the fen per settlement period: 0 the issuer keeps it "
+        "all (the default), 10000 the operator does",
     )
     terms.set_defaults(run=lambda a: _run(a, _set_terms))
 
@@ -109,7 +120,8 @@ def _print(m: xpb.Merchant) -> None:
     cap = f"cap {m.net_debit_cap_fen} fen" if m.HasField("net_debit_cap_fen") else "no cap"
     print(
         f"{m.merchant_id:<16} {m.display_name:<20} {status:<9} fen/point {m.fen_per_point} "
-        f"(v{m.rate_version}) fee {m.fee_bps} bps  {cap}  {m.endpoint}  keys {keys}"
+        f"(v{m.rate_version}) fee {m.fee_bps} bps  {cap}  "
+        f"breakage to operator {m.breakage_operator_bps} bps  {m.endpoint}  keys {keys}"
     )
 
 
@@ -137,6 +149,7 @@ async def _set_terms(client, args):  # type: ignore[no-untyped-def]
         fee_bps=args.fee_bps,
         endpoint=args.endpoint,
         net_debit_cap_fen=NO_CAP if args.no_net_debit_cap else args.net_debit_cap_fen,
+        breakage_operator_bps=args.breakage_operator_bps,
     )
 
 

@@ -34,6 +34,7 @@ _REQUESTS = {
     "VoidHold": ipb.VoidHoldRequest,
     "GetMemberBalance": ipb.GetMemberBalanceRequest,
     "GetStatement": ipb.GetStatementRequest,
+    "GetBreakage": ipb.GetBreakageRequest,
 }
 
 

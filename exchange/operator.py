@@ -33,6 +33,7 @@ def merchant_message(m: registry.Merchant) -> xpb.Merchant:
         fee_bps=m.fee_bps,
         endpoint=m.endpoint,
         net_debit_cap_fen=m.net_debit_cap_fen,
+        breakage_operator_bps=m.breakage_operator_bps,
     )
     for k in m.keys:
         key = out.keys.add(key_id=k.key_id, public_key=k.public_key)
@@ -98,8 +99,10 @@ class Operator:
     async def set_terms(
         self, cmd: xpb.SetMerchantTermsCommand, _env: SignedEnvelope
     ) -> xpb.MerchantReceipt:
-        # Unset (an older operator client) keeps the cap; NO_CAP removes it.
+        # Unset (an older operator client) keeps the cap and the breakage share; NO_CAP
+        # removes the cap.
         cap = cmd.net_debit_cap_fen if cmd.HasField("net_debit_cap_fen") else None
+        share = cmd.breakage_operator_bps if cmd.HasField("breakage_operator_bps") else None
         return await self._run(
             lambda conn: registry.set_terms(
                 conn,
@@ -109,6 +112,7 @@ class Operator:
                 cmd.endpoint,
                 self.clock(),
                 net_debit_cap_fen=cap,
+                breakage_operator_bps=share,
             )
         )
 

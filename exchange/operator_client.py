@@ -97,14 +97,17 @@ class OperatorClient:
         fee_bps: int = -1,
         endpoint: str = "",
         net_debit_cap_fen: int | None = None,
+        breakage_operator_bps: int | None = None,
     ) -> xpb.Merchant:
-        """Changes what is given; `net_debit_cap_fen` None keeps the cap, −1 removes it."""
+        """Changes what is given; `net_debit_cap_fen` None keeps the cap, −1 removes it;
+        `breakage_operator_bps` None keeps the operator's share of the merchant's breakage."""
         cmd = xpb.SetMerchantTermsCommand(
             merchant_id=merchant_id,
             fen_per_point=fen_per_point,
             fee_bps=fee_bps,
             endpoint=endpoint,
             net_debit_cap_fen=net_debit_cap_fen,
+            breakage_operator_bps=breakage_operator_bps,
         )
         return (await self._call("SetMerchantTerms", cmd, xpb.MerchantReceipt)).merchant
 

@@ -17,7 +17,7 @@ from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
 from coalition.exchange.v1 import exchange_pb2 as xpb
 from coalition_kernel.errors import FailedPrecondition, NotFound
 from coalition_kernel.rpc import Offload
-from exchange.schema import settlement_batches, settlement_positions
+from exchange.schema import settlement_batches, settlement_breakage, settlement_positions
 from merchant_node.ledger.commands import check_period
 from settlement.commitment import BatchTree, InclusionProof
 from settlement.netting import net_positions
@@ -111,14 +111,25 @@ def _stored_position(
             c.batch_id == batch_id, c.party == merchant_id
         )
     ).first()
-    if row is None:
-        return xpb.SettlementPosition()
-    return xpb.SettlementPosition(
-        payable_fen=row.payable_fen,
-        receivable_fen=row.receivable_fen,
-        fee_fen=row.fee_fen,
-        net_fen=row.net_fen,
-    )
+    b = settlement_breakage.c
+    breakage = conn.execute(
+        select(b.value_fen, b.operator_bps, b.operator_fen).where(
+            b.batch_id == batch_id, b.issuer_id == merchant_id
+        )
+    ).first()
+    position = xpb.SettlementPosition()
+    if row is not None:
+        position = xpb.SettlementPosition(
+            payable_fen=row.payable_fen,
+            receivable_fen=row.receivable_fen,
+            fee_fen=row.fee_fen,
+            net_fen=row.net_fen,
+        )
+    if breakage is not None:
+        position.breakage_fen = breakage.operator_fen
+        position.breakage_value_fen = breakage.value_fen
+        position.breakage_operator_bps = breakage.operator_bps
+    return position
 
 
 def _computed_position(merchant_id: str, proofs: list[InclusionProof]) -> xpb.SettlementPosition:

@@ -37,8 +37,9 @@ from exchange import audit, registry
 from exchange.issuers import IssuerGateway
 from exchange.pricing import Price, price
 from exchange.schema import authorizations, clearing_records, quotes
-from exchange.statements import fetch_statement
+from exchange.statements import fetch_breakage, fetch_statement
 from merchant_node.ledger.commands import check_id
+from settlement.obligations import StatedBreakage
 from settlement.reconcile import NodeStatement
 
 _STATUS = {
@@ -56,6 +57,7 @@ _ANSWERS = {  # what each IssuerService method answers, signed by the issuer
     "VoidHold": ipb.HoldReceipt,
     "GetMemberBalance": ipb.MemberBalanceReceipt,
     "GetStatement": ipb.StatementReceipt,
+    "GetBreakage": ipb.BreakageReceipt,
 }
 
 
@@ -467,6 +469,12 @@ class Redemptions:
         acquirer: every page signed by the node, verified and written to the audit log."""
         merchant = await self._db(lambda conn: registry.load(conn, merchant_id))
         return await fetch_statement(self._ask, merchant, period)
+
+    async def breakage(self, merchant_id: str, period: str) -> StatedBreakage:
+        """What expired at a merchant's node in a settlement period (a day), signed by the node,
+        verified and written to the audit log."""
+        merchant = await self._db(lambda conn: registry.load(conn, merchant_id))
+        return await fetch_breakage(self._ask, merchant, period)
 
     # -- portfolio ---------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The merchant registry: who takes part, with which keys, point values, fees and endpoints,
-and how far each may draw on the coalition before it settles (its net-debit cap)."""
+how far each may draw on the coalition before it settles (its net-debit cap), and who keeps
+the value of its expired points (its breakage policy)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ class Merchant:
     rate_version: int
     keys: list[Key] = field(default_factory=list)
     net_debit_cap_fen: int | None = None  # None: no cap
+    breakage_operator_bps: int = 0  # the operator's share of its breakage; 0: the issuer's all
 
 
 def public_key_of(raw: bytes) -> Ed25519PublicKey:
@@ -85,7 +87,10 @@ def public_key_of(raw: bytes) -> Ed25519PublicKey:
 
 
 def check_terms(
-    fen_per_point: str | None, fee_bps: int | None, net_debit_cap_fen: int | None = None
+    fen_per_point: str | None,
+    fee_bps: int | None,
+    net_debit_cap_fen: int | None = None,
+    breakage_operator_bps: int | None = None,
 ) -> None:
     if fen_per_point is not None:
         try:
@@ -101,6 +106,12 @@ def check_terms(
             "CAP_OUT_OF_RANGE",
             f"net_debit_cap_fen must be 0 or more fen, or {NO_CAP} to remove the cap; "
             f"not {net_debit_cap_fen}",
+        )
+    if breakage_operator_bps is not None and not 0 <= breakage_operator_bps <= 10_000:
+        raise InvalidArgument(
+            "BREAKAGE_SHARE_OUT_OF_RANGE",
+            "breakage_operator_bps must be 0-10000 (0: the issuer keeps its breakage, "
+            f"10000: the operator does); not {breakage_operator_bps}",
         )
 
 
@@ -132,6 +143,7 @@ def load(conn: Connection, merchant_id: str) -> Merchant:
         rate.version,
         keys,
         row.net_debit_cap_fen,
+        row.breakage_operator_bps,
     )
 
 
@@ -264,11 +276,18 @@ def set_terms(
     endpoint: str,
     now: datetime,
     net_debit_cap_fen: int | None = None,
+    breakage_operator_bps: int | None = None,
 ) -> Merchant:
-    """Empty `fen_per_point`/`endpoint`, fee_bps −1 and net_debit_cap_fen None keep the current
-    values; net_debit_cap_fen NO_CAP (−1) removes the cap."""
+    """Empty `fen_per_point`/`endpoint`, fee_bps −1, and net_debit_cap_fen or
+    breakage_operator_bps None keep the current values; net_debit_cap_fen NO_CAP (−1) removes
+    the cap."""
     current = load(conn, merchant_id)
-    check_terms(fen_per_point or None, None if fee_bps == -1 else fee_bps, net_debit_cap_fen)
+    check_terms(
+        fen_per_point or None,
+        None if fee_bps == -1 else fee_bps,
+        net_debit_cap_fen,
+        breakage_operator_bps,
+    )
     if fen_per_point and parse_ratio(fen_per_point) != current.fen_per_point:
         conn.execute(
             insert(merchant_rates).values(
@@ -285,6 +304,8 @@ def set_terms(
         values["endpoint"] = endpoint
     if net_debit_cap_fen is not None:
         values["net_debit_cap_fen"] = None if net_debit_cap_fen == NO_CAP else net_debit_cap_fen
+    if breakage_operator_bps is not None:
+        values["breakage_operator_bps"] = breakage_operator_bps
     if values:
         conn.execute(
             update(merchants).where(merchants.c.merchant_id == merchant_id).values(**values)

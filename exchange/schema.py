@@ -32,8 +32,15 @@ merchants = Table(
     # Risk: past this unsettled net debit (fen) the exchange authorizes nothing more drawing
     # on this issuer until it settles. NULL: no cap.
     Column("net_debit_cap_fen", BigInteger),
+    # The coalition's breakage policy for this issuer: the share of the value of its expired
+    # points the operator keeps at settlement (0: the issuer keeps it all; 10000: the operator).
+    Column("breakage_operator_bps", Integer, nullable=False, server_default="0"),
     CheckConstraint("status IN ('active', 'suspended')", name="status_known"),
     CheckConstraint("fee_bps >= 0 AND fee_bps <= 10000", name="fee_in_range"),
+    CheckConstraint(
+        "breakage_operator_bps >= 0 AND breakage_operator_bps <= 10000",
+        name="breakage_share_in_range",
+    ),
 )
 
 merchant_keys = Table(
@@ -218,6 +225,8 @@ settlement_positions = Table(
     Column("receivable_fen", BigInteger, nullable=False),
     Column("fee_fen", BigInteger, nullable=False),
     Column("net_fen", BigInteger, nullable=False),
+    # What the party pays the operator for its breakage; net = receivable − fee − payable − this.
+    Column("breakage_fen", BigInteger, nullable=False, server_default="0"),
 )
 
 settlement_transfers = Table(
@@ -245,4 +254,25 @@ settlement_mismatches = Table(
     Column("field", String(32)),
     Column("exchange_value", String(100)),
     Column("node_value", String(100)),
+)
+
+# Each issuer's breakage of a batch's period and the operator's share of it, fixed at close from
+# the issuer's policy then and the node's signed word (settlement/obligations.py).
+settlement_breakage = Table(
+    "settlement_breakage",
+    metadata,
+    Column("batch_id", ForeignKey("settlement_batches.batch_id"), primary_key=True),
+    Column("issuer_id", String(64), primary_key=True),
+    Column("points", BigInteger, nullable=False),
+    Column("value_fen", BigInteger, nullable=False),
+    Column("operator_bps", Integer, nullable=False),
+    Column("operator_fen", BigInteger, nullable=False),
+    # The node's signed BreakageReceipt (SignedEnvelope bytes); for a period of several days,
+    # every day's, length-delimited (settlement.obligations.pack_receipts).
+    Column("issuer_envelope", LargeBinary, nullable=False),
+    CheckConstraint("points >= 0 AND value_fen >= 0", name="amounts_not_negative"),
+    CheckConstraint("operator_bps >= 0 AND operator_bps <= 10000", name="share_in_range"),
+    CheckConstraint(
+        "operator_fen >= 0 AND operator_fen <= value_fen", name="operator_fen_in_range"
+    ),
 )

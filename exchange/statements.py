@@ -1,10 +1,11 @@
-"""A merchant node's signed statement of a settlement period, as reconciliation needs it.
+"""A merchant node's signed statements of a settlement period: what it booked, as
+reconciliation needs it, and what expired there, as breakage allocation needs it.
 
 The exchange asks the node (IssuerService GetStatement) for what it booked in the period, as
-issuer and as acquirer, page after page. Each page travels like any call to an issuer: the
-command signed by the exchange, the answer verified as the node's (signer = that merchant,
-bound to the command by its digest) and both written to the audit log, so a disputed batch can
-be decided from what the node itself signed.
+issuer and as acquirer, page after page, and (GetBreakage) for the points that expired in it.
+Each call travels like any call to an issuer: the command signed by the exchange, the answer
+verified as the node's (signer = that merchant, bound to the command by its digest) and both
+written to the audit log, so a disputed batch can be decided from what the node itself signed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from coalition.issuer.v1 import issuer_pb2 as ipb
 from coalition_kernel.errors import Unavailable
 from exchange.registry import Merchant
 from merchant_node.ledger.commands import check_period
+from settlement.obligations import StatedBreakage
 from settlement.reconcile import NodeStatement, PostedHold, Receivable
 
 # A signed call to a node and its verified answer: `Redemptions._ask`'s shape
@@ -84,3 +86,28 @@ def _check_page(
             "ISSUER_ANSWER_INVALID",
             f"{merchant_id}'s statement page for {period} is not the page asked for",
         )
+
+
+async def fetch_breakage(ask: Ask, merchant: Merchant, period: str) -> StatedBreakage:
+    """The points that expired at `merchant`'s node in `period` (a day "YYYY-MM-DD") and their
+    value, with the node's signed receipt. An answer for another period, or with a line that
+    is not a positive number of points worth 0 fen or more, or one rate version twice, is
+    ISSUER_ANSWER_INVALID (UNAVAILABLE)."""
+    check_period("settlement_period", period)
+    command = ipb.BreakageCommand(settlement_period=period)
+    receipt, answer = await ask(merchant, "GetBreakage", command, f"br-{uuid.uuid4().hex}")
+    lines = list(receipt.lines)
+    versions = [line.rate_version for line in lines]
+    sound = all(line.points > 0 and line.value_fen >= 0 for line in lines)
+    if receipt.settlement_period != period or not sound or len(set(versions)) != len(versions):
+        raise Unavailable(
+            "ISSUER_ANSWER_INVALID",
+            f"{merchant.merchant_id}'s breakage for {period} is not an answer to what was asked",
+        )
+    return StatedBreakage(
+        merchant.merchant_id,
+        period,
+        sum(line.points for line in lines),
+        sum(line.value_fen for line in lines),
+        answer.SerializeToString(),
+    )

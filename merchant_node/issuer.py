@@ -1,5 +1,5 @@
 """The node as issuer: the exchange's signed hold commands on this merchant's points, and this
-node's statements of what it booked in a settlement period.
+node's statements of what it booked, and of what expired, in a settlement period.
 
 Only the exchange may call (`sender="exchange"`); every command is verified before it is parsed
 and every answer is signed by this node, binding it to the command it answers.
@@ -7,12 +7,15 @@ and every answer is signed by this node, binding it to the command it answers.
 
 from __future__ import annotations
 
+from datetime import date
+
 from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
 from coalition.issuer.v1 import issuer_pb2 as ipb
 from coalition_kernel.envelope import EXCHANGE_ID, Signer, Verifier
 from coalition_kernel.errors import NotFound
 from coalition_kernel.rpc import Offload
-from merchant_node.ledger.commands import PlaceHold
+from merchant_node.ledger.commands import PlaceHold, check_period
+from merchant_node.ledger.expiry import BreakageReport, day_range
 from merchant_node.ledger.holds import HoldResult
 from merchant_node.ledger.service import NodeLedger
 from merchant_node.ledger.statement import StatementPage, StatementQuery
@@ -25,6 +28,9 @@ _STATUS = {
     "expired": ipb.HOLD_STATUS_EXPIRED,
 }
 _SIDES = {ipb.STATEMENT_SIDE_ISSUER: "issuer", ipb.STATEMENT_SIDE_ACQUIRER: "acquirer"}
+# The zone of the exchange's settlement days: a period's breakage is what expired between its
+# local midnights there.
+SETTLEMENT_ZONE = "Asia/Shanghai"
 
 
 class IssuerServicer:
@@ -43,6 +49,7 @@ class IssuerServicer:
             "VoidHold": self.void_hold,
             "GetMemberBalance": self.get_member_balance,
             "GetStatement": self.get_statement,
+            "GetBreakage": self.get_breakage,
         }
 
     async def _open(self, envelope: SignedEnvelope, expected):  # type: ignore[no-untyped-def]
@@ -139,5 +146,27 @@ class IssuerServicer:
             next_after_id=page.next_after_id,
         )
         return ipb.GetStatementResponse(
+            envelope=self._answer(receipt, req.envelope, cmd.header.request_id)
+        )
+
+    async def get_breakage(self, req: ipb.GetBreakageRequest, _ctx) -> ipb.GetBreakageResponse:  # type: ignore[no-untyped-def]
+        cmd = await self._open(req.envelope, ipb.BreakageCommand)
+        period = check_period("settlement_period", cmd.settlement_period)
+        day = date.fromisoformat(period)
+        start, end = day_range(day, day, SETTLEMENT_ZONE)
+        report: BreakageReport = await self.offload(
+            lambda: self.ledger.breakage_report(start, end, timezone=SETTLEMENT_ZONE, by="day")
+        )
+        receipt = ipb.BreakageReceipt(
+            settlement_period=period,
+            lines=[
+                ipb.BreakageLine(
+                    rate_version=line.rate_version, points=line.points, value_fen=line.value_fen
+                )
+                for line in report.lines
+                if line.period == period and line.points
+            ],
+        )
+        return ipb.GetBreakageResponse(
             envelope=self._answer(receipt, req.envelope, cmd.header.request_id)
         )

@@ -13,7 +13,8 @@ from __future__ import annotations
 import pathlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError
@@ -25,6 +26,7 @@ from coalition_kernel.db import run_in_transaction
 from coalition_kernel.envelope import EXCHANGE_ID, StaticKeys, Verifier
 from coalition_kernel.errors import CoalitionError
 from merchant_node.acquirer import ExchangeLink
+from merchant_node.ledger.expiry import breakage_report
 from merchant_node.ledger.statement import MAX_LIMIT, SIDES, StatementQuery, statement_page
 from settlement.commitment import InclusionProof, check_entries, verify
 from settlement.reconcile import NodeStatement, PostedHold, Receivable, reconcile_node
@@ -94,8 +96,21 @@ def booked(conn: Connection, merchant_id: str, period: str) -> NodeStatement:
     )
 
 
+def booked_breakage_fen(conn: Connection, period: str) -> int:
+    """The value at issue of this node's points expired on the period's day (Asia/Shanghai),
+    as its GetBreakage answer states it."""
+    zone = ZoneInfo("Asia/Shanghai")
+    day = date.fromisoformat(period)
+    start = datetime.combine(day, time(), zone)
+    end = datetime.combine(day + timedelta(days=1), time(), zone)
+    return breakage_report(conn, start, end, "Asia/Shanghai", "day").value_fen
+
+
 def check_proof(
-    receipt: xpb.SettlementProofReceipt, period: str, books: NodeStatement
+    receipt: xpb.SettlementProofReceipt,
+    period: str,
+    books: NodeStatement,
+    books_breakage_fen: int | None = None,
 ) -> list[str]:
     """Everything wrong with a proof of `books.merchant_id`'s share of the period; [] if none."""
     me = books.merchant_id
@@ -127,7 +142,10 @@ def check_proof(
             if not verify(p, receipt.commitment_root)
         ]
     else:
-        problems += check_entries(me, proofs, receipt.commitment_root, position.net_fen)
+        # The entries net to what the position nets before its breakage share is paid.
+        problems += check_entries(
+            me, proofs, receipt.commitment_root, position.net_fen + position.breakage_fen
+        )
     records = [p.record for p in proofs]
     for name, ours in (
         ("payable_fen", sum(r.value_fen for r in records if r.issuer_id == me)),
@@ -139,6 +157,31 @@ def check_proof(
                 f"entries give {name} {ours}, the position says {getattr(position, name)}"
             )
     problems += [describe(m) for m in reconcile_node(records, books)]
+    problems += _check_breakage(position, books_breakage_fen)
+    return problems
+
+
+def _check_breakage(position: xpb.SettlementPosition, own_value_fen: int | None) -> list[str]:
+    """The breakage share against the policy it cites and, when known, this node's own books."""
+    problems = []
+    if not 0 <= position.breakage_operator_bps <= 10_000:
+        problems.append(f"breakage share of {position.breakage_operator_bps} bps is impossible")
+    elif position.breakage_fen != (
+        position.breakage_value_fen * position.breakage_operator_bps // 10_000
+    ):
+        problems.append(
+            f"breakage share {position.breakage_fen} fen is not "
+            f"{position.breakage_operator_bps} bps of {position.breakage_value_fen} fen"
+        )
+    if (
+        own_value_fen is not None
+        and position.breakage_fen
+        and (position.breakage_value_fen != own_value_fen)
+    ):
+        problems.append(
+            f"breakage valued at {position.breakage_value_fen} fen; this node's books say "
+            f"{own_value_fen} fen"
+        )
     return problems
 
 
@@ -165,7 +208,8 @@ def verify_proof(
     result.commitment_root = receipt.commitment_root
     result.entries = len(receipt.entries)
     result.net_fen = receipt.position.net_fen
-    result.problems = check_proof(receipt, period, books)
+    breakage = run_in_transaction(engine, lambda conn: booked_breakage_fen(conn, period))
+    result.problems = check_proof(receipt, period, books, breakage)
     return result
 
 

@@ -1,8 +1,14 @@
-"""Gross obligations of a period: what each issuer owes each acquirer, summed by the database.
+"""Gross obligations of a period: what each issuer owes each acquirer, summed by the database,
+and what each issuer owes the operator for its breakage.
 
 One set-based aggregate (GROUP BY issuer, acquirer) over the period's clearing records: the
 database reads a million records where they lie and returns at most N² sums, instead of
 shipping every record to Python to be added up there.
+
+Breakage (the value of an issuer's points that expired in the period, as its node signed it) is
+the issuer's to keep unless the coalition's policy gives the operator a share: `operator_bps`
+basis points of it, rounded down to the fen once per issuer per period (the issuer keeps the
+fraction). That share is an obligation issuer → operator with no fee.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Select, func, select
 
 from exchange.schema import clearing_records
+from settlement.netting import OPERATOR
 from settlement.periods import DAILY, Calendar
 from settlement.records import in_period
 
@@ -60,3 +67,101 @@ def gross_obligations(
         for issuer, acquirer, points, value, fee, count in rows
     ]
     return sorted(found, key=lambda o: (o.issuer_id, o.acquirer_id))
+
+
+# -- breakage ------------------------------------------------------------------------------
+
+BPS = 10_000  # basis points in the whole
+
+
+@dataclass(frozen=True, slots=True)
+class StatedBreakage:
+    """What an issuer's node signed about one settlement day: the points that expired there and
+    their value in fen (summed over rate versions), and the signed receipt that says so."""
+
+    issuer_id: str
+    settlement_period: str
+    points: int
+    value_fen: int
+    envelope: bytes  # the node's SignedEnvelope of its BreakageReceipt, as received
+
+
+@dataclass(frozen=True, slots=True)
+class BreakageShare:
+    """An issuer's breakage of a whole period and the operator's share of it under the issuer's
+    policy; one `settlement_breakage` row."""
+
+    issuer_id: str
+    points: int
+    value_fen: int
+    operator_bps: int
+    operator_fen: int
+    issuer_envelope: bytes
+
+    def obligation(self) -> Obligation:
+        """What netting sees: the issuer pays the operator its share, with no fee."""
+        return Obligation(self.issuer_id, OPERATOR, self.points, self.operator_fen, 0, 0)
+
+
+def operator_share(value_fen: int, operator_bps: int) -> int:
+    """The operator's part of `value_fen` at `operator_bps`, rounded down to the fen."""
+    if value_fen < 0 or not 0 <= operator_bps <= BPS:
+        raise ValueError(f"breakage {value_fen} fen at {operator_bps} bps is out of range")
+    return value_fen * operator_bps // BPS
+
+
+def allocate_breakage(
+    issuer_id: str, days: list[StatedBreakage], operator_bps: int
+) -> BreakageShare:
+    """The issuer's breakage over the period's days (in day order), shared once on the
+    period's total, with the node's receipts as evidence."""
+    points = sum(d.points for d in days)
+    value = sum(d.value_fen for d in days)
+    share = operator_share(value, operator_bps)
+    evidence = pack_receipts([d.envelope for d in days])
+    return BreakageShare(issuer_id, points, value, operator_bps, share, evidence)
+
+
+def pack_receipts(envelopes: list[bytes]) -> bytes:
+    """The evidence stored for a period: a one-day period's receipt is the node's envelope
+    itself (as a clearing record keeps the issuer's); a longer period's are every day's, in
+    day order, each preceded by its length as a varint (protobuf's delimited format, which
+    Java's parseDelimitedFrom and Go's protodelim read)."""
+    if len(envelopes) == 1:
+        return envelopes[0]
+    out = bytearray()
+    for envelope in envelopes:
+        n = len(envelope)
+        while n > 0x7F:
+            out.append(n & 0x7F | 0x80)
+            n >>= 7
+        out.append(n)
+        out += envelope
+    return bytes(out)
+
+
+def unpack_receipts(evidence: bytes, days: int) -> list[bytes]:
+    """The node's receipts of a period of `days` days, from what pack_receipts stored."""
+    if days == 1:
+        return [evidence]
+    found, at = [], 0
+    while at < len(evidence):
+        n = shift = 0
+        while True:
+            byte = evidence[at]
+            at += 1
+            n |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        found.append(evidence[at : at + n])
+        at += n
+    if len(found) != days or at != len(evidence):
+        raise ValueError(f"evidence holds {len(found)} receipts, not {days}")
+    return found
+
+
+def breakage_obligations(shares: list[BreakageShare]) -> list[Obligation]:
+    """The shares that move money, as obligations sorted by issuer: a share of nothing is left
+    out, so an issuer that keeps its breakage is not a party to the batch because of it."""
+    return sorted((s.obligation() for s in shares if s.operator_fen > 0), key=lambda o: o.issuer_id)

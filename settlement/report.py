@@ -1,9 +1,13 @@
-"""The settlement report: per party what it owes, is owed, pays in fees and nets; the transfers
-that settle it; and the commitment root that lets each merchant check its entries.
+"""The settlement report: per party what it owes, is owed, pays in fees and for breakage, and
+nets; the transfers that settle it; and the commitment root that lets each merchant check its
+entries.
 
 Amounts are integer fen everywhere, in JSON and CSV alike: a spreadsheet or a bank file never
-sees a rounded float. For every party, net = receivable − fee − payable, and the nets are the
-netting's positions; the operator's receivable is the fees it collects.
+sees a rounded float. For every party, net = receivable − fee − payable − breakage, and the nets
+are the netting's positions; the operator's receivable is the fees it collects plus the
+breakage shares the issuers pay it. positions.csv always has the breakage_fen column; in
+report.json a position carries breakage_fen when the batch allocates any breakage (a reader
+takes a missing one as 0), so a batch without breakage reads as it always did.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class PartyLine:
     receivable_fen: int  # gross value of others' points redeemed here (as acquirer)
     fee_fen: int  # the operator's fees on its receivables
     net_fen: int  # > 0 it is paid, < 0 it pays
+    breakage_fen: int = 0  # what it pays the operator for its breakage (as issuer)
 
 
 @dataclass(frozen=True)
@@ -39,19 +44,28 @@ class SettlementReport:
 
 
 def build_report(
-    period: str, obligations: Iterable[Obligation], commitment_root: bytes
+    period: str,
+    obligations: Iterable[Obligation],
+    commitment_root: bytes,
+    breakage: Iterable[Obligation] = (),
 ) -> SettlementReport:
-    """The report of a period from its gross obligations and its batch commitment."""
-    obligations = list(obligations)
+    """The report of a period from its gross obligations, the issuers' breakage obligations to
+    the operator (settlement.obligations.breakage_obligations) and its batch commitment."""
+    obligations, breakage = list(obligations), list(breakage)
     payable: dict[str, int] = {}
     receivable: dict[str, int] = {}
     fee: dict[str, int] = {}
+    owed_breakage: dict[str, int] = {}
     for o in obligations:
         payable[o.issuer_id] = payable.get(o.issuer_id, 0) + o.value_fen
         receivable[o.acquirer_id] = receivable.get(o.acquirer_id, 0) + o.value_fen
         fee[o.acquirer_id] = fee.get(o.acquirer_id, 0) + o.fee_fen
-    positions = net_positions(obligations)
-    if obligations:
+    for b in breakage:
+        if b.acquirer_id != OPERATOR or b.fee_fen or b.records:
+            raise ValueError(f"not a breakage obligation to the operator: {b}")
+        owed_breakage[b.issuer_id] = owed_breakage.get(b.issuer_id, 0) + b.value_fen
+    positions = net_positions(obligations + breakage)
+    if obligations or breakage:
         receivable[OPERATOR] = positions[OPERATOR]
     lines = tuple(
         PartyLine(
@@ -60,12 +74,13 @@ def build_report(
             receivable.get(party, 0),
             0 if party == OPERATOR else fee.get(party, 0),
             positions[party],
+            owed_breakage.get(party, 0),
         )
         for party in sorted(positions)
     )
     for line in lines:
         # Two computations of one number: the report must never disagree with the netting.
-        if line.receivable_fen - line.fee_fen - line.payable_fen != line.net_fen:
+        if net_of(line) != line.net_fen:
             raise AssertionError(f"report line disagrees with netting: {line}")
     return SettlementReport(
         period,
@@ -76,13 +91,19 @@ def build_report(
     )
 
 
+def net_of(line: PartyLine) -> int:
+    """A line's net from its columns: what it is owed less fees, what it owes and breakage."""
+    return line.receivable_fen - line.fee_fen - line.payable_fen - line.breakage_fen
+
+
 def to_json(report: SettlementReport) -> str:
+    with_breakage = any(line.breakage_fen for line in report.lines)
     return json.dumps(
         {
             "period": report.period,
             "record_count": report.record_count,
             "commitment_root": report.commitment_root,
-            "positions": [asdict(line) for line in report.lines],
+            "positions": [_position(line, with_breakage) for line in report.lines],
             "transfers": [asdict(t) for t in report.transfers],
         },
         indent=2,
@@ -90,7 +111,15 @@ def to_json(report: SettlementReport) -> str:
     )
 
 
-_AMOUNTS = ("payable", "receivable", "fee", "net")
+def _position(line: PartyLine, with_breakage: bool) -> dict[str, object]:
+    position = asdict(line)
+    if not with_breakage:
+        del position["breakage_fen"]
+    return position
+
+
+# breakage last, after the columns positions.csv had before it, so a reader by position still works.
+_AMOUNTS = ("payable", "receivable", "fee", "net", "breakage")
 
 
 def to_csv(report: SettlementReport) -> dict[str, str]:

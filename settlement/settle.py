@@ -1,5 +1,6 @@
 """Settling a period: its gross obligations, net positions, transfer plan and commitment root,
-read from the exchange's database in one consistent snapshot."""
+read from the exchange's database in one consistent snapshot; the issuers' breakage shares owed
+to the operator, when given, are netted with them."""
 
 from __future__ import annotations
 
@@ -9,14 +10,22 @@ from sqlalchemy import Engine
 
 from coalition_kernel.db import READ_ONLY
 from settlement.commitment import merkle_root
-from settlement.obligations import gross_obligations
+from settlement.obligations import Obligation, gross_obligations
 from settlement.periods import DAILY, Calendar
 from settlement.records import ClearingRecord, stream_records
 from settlement.report import SettlementReport, build_report
 
 
-def settle_period(engine: Engine, period: str, calendar: Calendar = DAILY) -> SettlementReport:
-    """The settlement report of a closed period.
+def settle_period(
+    engine: Engine,
+    period: str,
+    calendar: Calendar = DAILY,
+    breakage: Iterable[Obligation] = (),
+) -> SettlementReport:
+    """The settlement report of a closed period, with `breakage` (issuer → operator obligations,
+    settlement.obligations.breakage_obligations) netted beside its clearing records. The
+    commitment root is over the clearing records only: breakage is backed by the nodes' signed
+    receipts, kept with the batch.
 
     The aggregate and the streamed records must see the same rows, or the root would commit to
     a batch other than the one netted: on PostgreSQL both run in one REPEATABLE READ
@@ -28,7 +37,7 @@ def settle_period(engine: Engine, period: str, calendar: Calendar = DAILY) -> Se
         obligations = gross_obligations(conn, period, calendar)
         counted = _Counted(stream_records(conn, period, calendar))
         root = merkle_root(counted)
-    report = build_report(period, obligations, root)
+    report = build_report(period, obligations, root, breakage)
     if counted.count != report.record_count:
         raise AssertionError(
             f"period {period}: {report.record_count} records netted, {counted.count} committed"

@@ -1,5 +1,5 @@
 """Settlement batches in the exchange's database: the batch row, its history of transitions,
-its positions, transfers and reconciliation mismatches.
+its breakage shares, positions, transfers and reconciliation mismatches.
 
 The state machine is settlement/batches.py; this module stores its transitions. Every write is
 idempotent (a retried activity finds its work done and changes nothing) and every transition
@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Row, func, insert, select, update
 from exchange.schema import (
     authorizations,
     settlement_batches,
+    settlement_breakage,
     settlement_events,
     settlement_mismatches,
     settlement_positions,
@@ -24,6 +25,7 @@ from exchange.schema import (
 )
 from settlement.batches import BatchStatus, SettlementBatch
 from settlement.netting import Transfer
+from settlement.obligations import BreakageShare
 from settlement.periods import DAILY, Calendar
 from settlement.reconcile import Mismatch
 from settlement.report import PartyLine, SettlementReport
@@ -169,6 +171,7 @@ def store_netting(conn: Connection, batch_id: str, report: SettlementReport) -> 
                     receivable_fen=line.receivable_fen,
                     fee_fen=line.fee_fen,
                     net_fen=line.net_fen,
+                    breakage_fen=line.breakage_fen,
                 )
                 for line in report.lines
             ],
@@ -193,11 +196,50 @@ def store_netting(conn: Connection, batch_id: str, report: SettlementReport) -> 
 def positions(conn: Connection, batch_id: str) -> tuple[PartyLine, ...]:
     c = settlement_positions.c
     rows = conn.execute(
-        select(c.party, c.payable_fen, c.receivable_fen, c.fee_fen, c.net_fen)
+        select(c.party, c.payable_fen, c.receivable_fen, c.fee_fen, c.net_fen, c.breakage_fen)
         .where(c.batch_id == batch_id)
         .order_by(c.party)
     )
     return tuple(PartyLine(*row) for row in rows)
+
+
+def store_breakage(conn: Connection, batch_id: str, shares: Sequence[BreakageShare]) -> bool:
+    """The batch's breakage shares, once: False if they were stored already. Written with the
+    close, so a batch is closed with the breakage it will be netted with, or not at all."""
+    stored = conn.execute(
+        select(func.count()).where(settlement_breakage.c.batch_id == batch_id)
+    ).scalar_one()
+    if stored or not shares:
+        return False
+    conn.execute(
+        insert(settlement_breakage),
+        [
+            dict(
+                batch_id=batch_id,
+                issuer_id=s.issuer_id,
+                points=s.points,
+                value_fen=s.value_fen,
+                operator_bps=s.operator_bps,
+                operator_fen=s.operator_fen,
+                issuer_envelope=s.issuer_envelope,
+            )
+            for s in shares
+        ],
+    )
+    return True
+
+
+def breakage(conn: Connection, batch_id: str) -> list[BreakageShare]:
+    """The batch's breakage shares as fixed at close, by issuer."""
+    c = settlement_breakage.c
+    rows = conn.execute(
+        select(
+            c.issuer_id, c.points, c.value_fen, c.operator_bps, c.operator_fen, c.issuer_envelope
+        )
+        .where(c.batch_id == batch_id)
+        .order_by(c.issuer_id)
+    )
+    return [BreakageShare(*row) for row in rows]
 
 
 def transfers(conn: Connection, batch_id: str) -> tuple[Transfer, ...]:

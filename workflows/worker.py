@@ -297,7 +297,13 @@ class ExchangeSide:
         )
 
     def activities(self, out_dir: pathlib.Path, calendar: Calendar = DAILY) -> SettlementActivities:
-        return SettlementActivities(self.engine, self.redemptions.statement, out_dir, calendar)
+        return SettlementActivities(
+            self.engine,
+            self.redemptions.statement,
+            out_dir,
+            calendar,
+            breakage=self.redemptions.breakage,
+        )
 
     async def close(self) -> None:
         await self.issuers.close()

@@ -4,6 +4,10 @@ the nodes.
 Each is idempotent, keyed by the batch: run twice (a retry, a worker killed after the work but
 before reporting it), it finds its effect in the database and changes nothing more. Database
 work runs in a thread, off the worker's event loop.
+
+Breakage moves money, so unlike a statement it cannot be disputed later: a batch closes only
+with the signed breakage of every active merchant whose policy gives the operator a share, and
+close_period is retried until each of their nodes answers.
 """
 
 from __future__ import annotations
@@ -23,10 +27,17 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from coalition_kernel.db import run_in_transaction, utc_now
+from exchange import registry
 from exchange.schema import settlement_batches
 from settlement import batches, store
 from settlement.batches import BatchStatus, SettlementBatch
-from settlement.obligations import gross_obligations
+from settlement.obligations import (
+    BreakageShare,
+    StatedBreakage,
+    allocate_breakage,
+    breakage_obligations,
+    gross_obligations,
+)
 from settlement.periods import DAILY, Calendar
 from settlement.reconcile import Mismatch, NodeStatement, Reconciliation, reconcile
 from settlement.records import ClearingRecord, stream_records
@@ -48,6 +59,8 @@ HEARTBEAT_EVERY = 1.0  # seconds; the workflow's heartbeat timeout is several ti
 
 # One merchant's statement for one day stamp of the period.
 StatementSource = Callable[[str, str], Awaitable[NodeStatement]]
+# One merchant's signed breakage for one day stamp of the period.
+BreakageSource = Callable[[str, str], Awaitable[StatedBreakage]]
 
 
 async def _beat(every: float) -> None:
@@ -79,6 +92,8 @@ class SettlementActivities:
     calendar: Calendar = DAILY
     clock: Callable[[], datetime] = utc_now
     statement_timeout: float = 60.0
+    # None: no breakage is allocated (a batch nets its clearing records only).
+    breakage: BreakageSource | None = None
 
     def all(self) -> list[Callable[..., object]]:
         return [
@@ -131,6 +146,13 @@ class SettlementActivities:
         root = bytes.fromhex(report.commitment_root)
         value = sum(line.payable_fen for line in report.lines)
         fee = sum(line.fee_fen for line in report.lines)
+        shares = await self._breakage(period)
+        note = f"closed: {report.record_count} records, root {report.commitment_root}"
+        if any(s.operator_fen for s in shares):
+            note += (
+                f", breakage {sum(s.operator_fen for s in shares)} fen of "
+                f"{sum(s.value_fen for s in shares)} to the operator"
+            )
 
         def close(conn: Connection) -> BatchSummary:
             now = self.clock()
@@ -139,18 +161,60 @@ class SettlementActivities:
                 current = batches.open_batch(period, now)
                 store.insert_batch(conn, current, self.calendar)
             closed = batches.close(current, now, report.record_count, root)
+            if closed != current:
+                store.store_breakage(conn, current.batch_id, shares)
             store.save_transition(
-                conn,
-                current,
-                closed,
-                store.WORKFLOW,
-                f"closed: {report.record_count} records, root {report.commitment_root}",
-                value_fen=value,
-                fee_fen=fee,
+                conn, current, closed, store.WORKFLOW, note, value_fen=value, fee_fen=fee
             )
             return _summary(conn, closed)
 
         return await self._db(close)
+
+    async def _breakage(self, period: str) -> list[BreakageShare]:
+        """Every active merchant's breakage of the period, signed by its node, and the
+        operator's share of it under the merchant's policy now. A node that does not answer
+        fails the activity (retried), naming it, unless its merchant keeps all its breakage:
+        then no money depends on its answer and it is only left out of the record."""
+        if self.breakage is None:
+            return []
+        source = self.breakage
+        merchants = await self._db(registry.all_merchants)
+        days = self._days(period)
+        missing: dict[str, str] = {}
+
+        async def one(merchant: registry.Merchant) -> BreakageShare | None:
+            try:
+                stated = [
+                    await asyncio.wait_for(
+                        source(merchant.merchant_id, day), self.statement_timeout
+                    )
+                    for day in days
+                ]
+            except Exception as exc:  # any failure to get the node's word
+                reason = f"{type(exc).__name__}: {exc}"[:200]
+                activity.logger.warning(
+                    "no breakage from %s for %s: %s", merchant.merchant_id, period, reason
+                )
+                if merchant.breakage_operator_bps:
+                    missing[merchant.merchant_id] = reason
+                return None
+            return allocate_breakage(merchant.merchant_id, stated, merchant.breakage_operator_bps)
+
+        active = [m for m in merchants if m.status == "active"]
+        found = await asyncio.gather(*(one(m) for m in active))
+        if missing:
+            raise ApplicationError(
+                f"period {period} cannot close without the breakage of "
+                + "; ".join(f"{m} ({why})" for m, why in sorted(missing.items()))
+                + ": retrying until each node answers (or the operator suspends it)",
+                type="BreakageUnavailable",
+            )
+        return [share for share in found if share is not None]
+
+    def _days(self, period: str) -> list[str]:
+        """The day stamps of the period, in order."""
+        first, last = self.calendar.days(period)
+        return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
     # -- reconcile -------------------------------------------------------------------------
 
@@ -194,8 +258,7 @@ class SettlementActivities:
     async def _statements(
         self, period: str, parties: list[str]
     ) -> tuple[list[NodeStatement], dict[str, str]]:
-        first, last = self.calendar.days(period)
-        days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+        days = self._days(period)
         unreachable: dict[str, str] = {}
 
         async def one(merchant: str) -> NodeStatement | None:
@@ -234,7 +297,14 @@ class SettlementActivities:
                 type="NotReconciled",
                 non_retryable=True,
             )
-        report = await asyncio.to_thread(settle_period, self.engine, batch.period, self.calendar)
+        shares = await self._db(lambda conn: store.breakage(conn, batch_id))
+        report = await asyncio.to_thread(
+            settle_period,
+            self.engine,
+            batch.period,
+            self.calendar,
+            breakage_obligations(shares),
+        )
         if (batch.commitment_root or b"").hex() != report.commitment_root:
             # Clearing records are append-only and closing waits for the period's end: this
             # would be a bug or tampering, and paying on it would pay the wrong batch.

@@ -465,16 +465,22 @@ class ProvenSettlementEntry(_message.Message):
     def __init__(self, entry: _Optional[_Union[SettlementEntry, _Mapping]] = ..., proof: _Optional[_Union[InclusionProof, _Mapping]] = ...) -> None: ...
 
 class SettlementPosition(_message.Message):
-    __slots__ = ("payable_fen", "receivable_fen", "fee_fen", "net_fen")
+    __slots__ = ("payable_fen", "receivable_fen", "fee_fen", "net_fen", "breakage_fen", "breakage_value_fen", "breakage_operator_bps")
     PAYABLE_FEN_FIELD_NUMBER: _ClassVar[int]
     RECEIVABLE_FEN_FIELD_NUMBER: _ClassVar[int]
     FEE_FEN_FIELD_NUMBER: _ClassVar[int]
     NET_FEN_FIELD_NUMBER: _ClassVar[int]
+    BREAKAGE_FEN_FIELD_NUMBER: _ClassVar[int]
+    BREAKAGE_VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    BREAKAGE_OPERATOR_BPS_FIELD_NUMBER: _ClassVar[int]
     payable_fen: int
     receivable_fen: int
     fee_fen: int
     net_fen: int
-    def __init__(self, payable_fen: _Optional[int] = ..., receivable_fen: _Optional[int] = ..., fee_fen: _Optional[int] = ..., net_fen: _Optional[int] = ...) -> None: ...
+    breakage_fen: int
+    breakage_value_fen: int
+    breakage_operator_bps: int
+    def __init__(self, payable_fen: _Optional[int] = ..., receivable_fen: _Optional[int] = ..., fee_fen: _Optional[int] = ..., net_fen: _Optional[int] = ..., breakage_fen: _Optional[int] = ..., breakage_value_fen: _Optional[int] = ..., breakage_operator_bps: _Optional[int] = ...) -> None: ...
 
 class SettlementProofReceipt(_message.Message):
     __slots__ = ("header", "settlement_period", "batch_id", "status", "record_count", "commitment_root", "entries", "position")
@@ -509,7 +515,7 @@ class MerchantKey(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., public_key: _Optional[bytes] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Merchant(_message.Message):
-    __slots__ = ("merchant_id", "display_name", "status", "fen_per_point", "rate_version", "fee_bps", "endpoint", "keys", "net_debit_cap_fen")
+    __slots__ = ("merchant_id", "display_name", "status", "fen_per_point", "rate_version", "fee_bps", "endpoint", "keys", "net_debit_cap_fen", "breakage_operator_bps")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -519,6 +525,7 @@ class Merchant(_message.Message):
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     NET_DEBIT_CAP_FEN_FIELD_NUMBER: _ClassVar[int]
+    BREAKAGE_OPERATOR_BPS_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     display_name: str
     status: MerchantStatus
@@ -528,7 +535,8 @@ class Merchant(_message.Message):
     endpoint: str
     keys: _containers.RepeatedCompositeFieldContainer[MerchantKey]
     net_debit_cap_fen: int
-    def __init__(self, merchant_id: _Optional[str] = ..., display_name: _Optional[str] = ..., status: _Optional[_Union[MerchantStatus, str]] = ..., fen_per_point: _Optional[str] = ..., rate_version: _Optional[int] = ..., fee_bps: _Optional[int] = ..., endpoint: _Optional[str] = ..., keys: _Optional[_Iterable[_Union[MerchantKey, _Mapping]]] = ..., net_debit_cap_fen: _Optional[int] = ...) -> None: ...
+    breakage_operator_bps: int
+    def __init__(self, merchant_id: _Optional[str] = ..., display_name: _Optional[str] = ..., status: _Optional[_Union[MerchantStatus, str]] = ..., fen_per_point: _Optional[str] = ..., rate_version: _Optional[int] = ..., fee_bps: _Optional[int] = ..., endpoint: _Optional[str] = ..., keys: _Optional[_Iterable[_Union[MerchantKey, _Mapping]]] = ..., net_debit_cap_fen: _Optional[int] = ..., breakage_operator_bps: _Optional[int] = ...) -> None: ...
 
 class OnboardMerchantCommand(_message.Message):
     __slots__ = ("header", "merchant_id", "display_name", "fen_per_point", "fee_bps", "endpoint", "public_key")
@@ -573,20 +581,22 @@ class SetMerchantStatusCommand(_message.Message):
     def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., merchant_id: _Optional[str] = ..., status: _Optional[_Union[MerchantStatus, str]] = ...) -> None: ...
 
 class SetMerchantTermsCommand(_message.Message):
-    __slots__ = ("header", "merchant_id", "fen_per_point", "fee_bps", "endpoint", "net_debit_cap_fen")
+    __slots__ = ("header", "merchant_id", "fen_per_point", "fee_bps", "endpoint", "net_debit_cap_fen", "breakage_operator_bps")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     FEN_PER_POINT_FIELD_NUMBER: _ClassVar[int]
     FEE_BPS_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     NET_DEBIT_CAP_FEN_FIELD_NUMBER: _ClassVar[int]
+    BREAKAGE_OPERATOR_BPS_FIELD_NUMBER: _ClassVar[int]
     header: _envelope_pb2.MessageHeader
     merchant_id: str
     fen_per_point: str
     fee_bps: int
     endpoint: str
     net_debit_cap_fen: int
-    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., merchant_id: _Optional[str] = ..., fen_per_point: _Optional[str] = ..., fee_bps: _Optional[int] = ..., endpoint: _Optional[str] = ..., net_debit_cap_fen: _Optional[int] = ...) -> None: ...
+    breakage_operator_bps: int
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., merchant_id: _Optional[str] = ..., fen_per_point: _Optional[str] = ..., fee_bps: _Optional[int] = ..., endpoint: _Optional[str] = ..., net_debit_cap_fen: _Optional[int] = ..., breakage_operator_bps: _Optional[int] = ...) -> None: ...
 
 class ListMerchantsCommand(_message.Message):
     __slots__ = ("header",)

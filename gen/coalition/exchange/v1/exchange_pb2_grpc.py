@@ -428,7 +428,7 @@ class OperatorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetMerchantTerms(self, request, context):
-        """Changes a merchant's point value, fee, endpoint or net-debit cap. Payloads: SetMerchantTermsCommand → MerchantReceipt.
+        """Changes a merchant's point value, fee, endpoint, net-debit cap or breakage share. Payloads: SetMerchantTermsCommand → MerchantReceipt.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -93,6 +93,18 @@ class GetStatementResponse(_message.Message):
     envelope: _envelope_pb2.SignedEnvelope
     def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
 
+class GetBreakageRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class GetBreakageResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
 class PlaceHoldCommand(_message.Message):
     __slots__ = ("header", "hold_id", "member_id", "points", "consent_code", "acquirer_id", "ttl_seconds")
     HEADER_FIELD_NUMBER: _ClassVar[int]
@@ -206,3 +218,31 @@ class StatementReceipt(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[StatementEntry]
     next_after_id: str
     def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., settlement_period: _Optional[str] = ..., side: _Optional[_Union[StatementSide, str]] = ..., entries: _Optional[_Iterable[_Union[StatementEntry, _Mapping]]] = ..., next_after_id: _Optional[str] = ...) -> None: ...
+
+class BreakageCommand(_message.Message):
+    __slots__ = ("header", "settlement_period")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    settlement_period: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., settlement_period: _Optional[str] = ...) -> None: ...
+
+class BreakageLine(_message.Message):
+    __slots__ = ("rate_version", "points", "value_fen")
+    RATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    rate_version: int
+    points: int
+    value_fen: int
+    def __init__(self, rate_version: _Optional[int] = ..., points: _Optional[int] = ..., value_fen: _Optional[int] = ...) -> None: ...
+
+class BreakageReceipt(_message.Message):
+    __slots__ = ("header", "settlement_period", "lines")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    settlement_period: str
+    lines: _containers.RepeatedCompositeFieldContainer[BreakageLine]
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., settlement_period: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[BreakageLine, _Mapping]]] = ...) -> None: ...

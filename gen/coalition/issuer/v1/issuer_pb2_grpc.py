@@ -60,6 +60,11 @@ class IssuerServiceStub:
                 request_serializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetStatementRequest.SerializeToString,
                 response_deserializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetStatementResponse.FromString,
                 _registered_method=True)
+        self.GetBreakage = channel.unary_unary(
+                '/coalition.issuer.v1.IssuerService/GetBreakage',
+                request_serializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetBreakageRequest.SerializeToString,
+                response_deserializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetBreakageResponse.FromString,
+                _registered_method=True)
 
 
 class IssuerServiceServicer:
@@ -104,6 +109,15 @@ class IssuerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetBreakage(self, request, context):
+        """The points that expired at this node in a settlement period, per rate version, and their
+        value (payload BreakageCommand → BreakageReceipt). Read-only; settlement allocates the value
+        between this issuer and the operator by the coalition's breakage policy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IssuerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -131,6 +145,11 @@ def add_IssuerServiceServicer_to_server(servicer, server):
                     servicer.GetStatement,
                     request_deserializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetStatementRequest.FromString,
                     response_serializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetStatementResponse.SerializeToString,
+            ),
+            'GetBreakage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBreakage,
+                    request_deserializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetBreakageRequest.FromString,
+                    response_serializer=coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetBreakageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -269,6 +288,33 @@ class IssuerService:
             '/coalition.issuer.v1.IssuerService/GetStatement',
             coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetStatementRequest.SerializeToString,
             coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetStatementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBreakage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.issuer.v1.IssuerService/GetBreakage',
+            coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetBreakageRequest.SerializeToString,
+            coalition_dot_issuer_dot_v1_dot_issuer__pb2.GetBreakageResponse.FromString,
             options,
             channel_credentials,
             insecure,
