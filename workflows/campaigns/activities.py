@@ -11,12 +11,9 @@ again on the retry rather than overwritten.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
 
 import grpc
 from temporalio import activity
@@ -38,30 +35,9 @@ from workflows.campaigns.shared import (
     PoolQuery,
     PoolUsage,
 )
+from workflows.heartbeat import heartbeating
 
 REFUSED = "CampaignRefused"  # the workflow records the merchant as refused; never retried
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-HEARTBEAT_EVERY = 1.0  # seconds; the workflow's heartbeat timeout is several times this
-
-
-def _heartbeating(fn: F) -> F:
-    """Heartbeats while the activity works: a killed worker's activity is retried after the
-    heartbeat timeout, not after the whole start-to-close timeout."""
-
-    async def beat() -> None:
-        while True:
-            activity.heartbeat()
-            await asyncio.sleep(HEARTBEAT_EVERY)
-
-    @functools.wraps(fn)
-    async def beating(*args: Any, **kwargs: Any) -> Any:
-        beats = asyncio.create_task(beat())
-        try:
-            return await fn(*args, **kwargs)
-        finally:
-            beats.cancel()
-
-    return cast(F, beating)
 
 
 @dataclass
@@ -82,7 +58,7 @@ class CampaignActivities:
         return RulesAdminClient(node.endpoint, node.admin_token)
 
     @activity.defn(name="apply_campaign")
-    @_heartbeating
+    @heartbeating
     async def apply_campaign(self, change: NodeChange) -> NodeChangeResult:
         """Brings the merchant's program to the campaign's state. A refusal (an invalid program,
         a wrong token) is final when switching on; switching off is retried until it succeeds."""
@@ -97,7 +73,7 @@ class CampaignActivities:
                 ) from None
 
     @activity.defn(name="campaign_pool")
-    @_heartbeating
+    @heartbeating
     async def campaign_pool(self, query: PoolQuery) -> PoolUsage:
         async with self._admin(query.merchant_id) as admin:
             pools = await admin.budget_pools([query.pool_id])
@@ -108,7 +84,7 @@ class CampaignActivities:
         )
 
     @activity.defn(name="campaign_figures")
-    @_heartbeating
+    @heartbeating
     async def campaign_figures(self, query: FiguresQuery) -> MerchantFigures:
         async with self._admin(query.merchant_id) as admin:
             res = await admin.campaign_report(

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from temporalio import activity
@@ -21,30 +20,10 @@ from merchant_node.ledger.service import NodeLedger
 from merchant_node.notify.dispatcher import Dispatcher
 from merchant_node.notify.reminders import enqueue_expiry_reminders
 from workflows.expiry.shared import Breakage, Delivered, Expired
-
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-HEARTBEAT_EVERY = 1.0
+from workflows.heartbeat import heartbeating
 
 # Builds the node's dispatcher with a clock: channels and settings come from the node's config.
 DispatcherFactory = Callable[[Callable[[], datetime]], Dispatcher]
-
-
-async def _beat(every: float) -> None:
-    while True:
-        activity.heartbeat()
-        await asyncio.sleep(every)
-
-
-def _heartbeating(fn: F) -> F:
-    @functools.wraps(fn)
-    async def beating(*args: Any, **kwargs: Any) -> Any:
-        beats = asyncio.create_task(_beat(HEARTBEAT_EVERY))
-        try:
-            return await fn(*args, **kwargs)
-        finally:
-            beats.cancel()
-
-    return cast(F, beating)
 
 
 def _running_from(at: datetime) -> Callable[[], datetime]:
@@ -69,7 +48,7 @@ class ExpiryActivities:
         ]
 
     @activity.defn(name="enqueue_reminders")
-    @_heartbeating
+    @heartbeating
     async def enqueue_reminders(self, at_iso: str) -> int:
         at = datetime.fromisoformat(at_iso)
         return await asyncio.to_thread(
@@ -77,7 +56,7 @@ class ExpiryActivities:
         )
 
     @activity.defn(name="expire_due")
-    @_heartbeating
+    @heartbeating
     async def expire_due(self, at_iso: str) -> Expired:
         at = datetime.fromisoformat(at_iso)
         run_id = f"expiry:{activity.info().workflow_id}"[:128]
@@ -89,7 +68,7 @@ class ExpiryActivities:
         )
 
     @activity.defn(name="breakage_of_day")
-    @_heartbeating
+    @heartbeating
     async def breakage_of_day(self, at_iso: str) -> Breakage:
         """The breakage of the run's local day, in points and in fen at issue."""
         at = datetime.fromisoformat(at_iso)
@@ -105,7 +84,7 @@ class ExpiryActivities:
         return Breakage(day.isoformat(), report.points, report.value_fen)
 
     @activity.defn(name="deliver_notifications")
-    @_heartbeating
+    @heartbeating
     async def deliver_notifications(self, at_iso: str) -> Delivered:
         dispatcher = self.dispatcher(_running_from(datetime.fromisoformat(at_iso)))
         report = await asyncio.to_thread(dispatcher.run_until_idle)

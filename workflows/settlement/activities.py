@@ -13,14 +13,13 @@ close_period is retried until each of their nodes answers.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import pathlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, select
 from temporalio import activity
@@ -43,6 +42,7 @@ from settlement.reconcile import Mismatch, NodeStatement, Reconciliation, reconc
 from settlement.records import ClearingRecord, stream_records
 from settlement.report import SettlementReport, to_csv, to_json
 from settlement.settle import settle_period
+from workflows.heartbeat import heartbeating
 from workflows.settlement.shared import (
     BatchSummary,
     DecisionRecord,
@@ -54,34 +54,11 @@ from workflows.settlement.shared import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-HEARTBEAT_EVERY = 1.0  # seconds; the workflow's heartbeat timeout is several times this
 
 # One merchant's statement for one day stamp of the period.
 StatementSource = Callable[[str, str], Awaitable[NodeStatement]]
 # One merchant's signed breakage for one day stamp of the period.
 BreakageSource = Callable[[str, str], Awaitable[StatedBreakage]]
-
-
-async def _beat(every: float) -> None:
-    while True:
-        activity.heartbeat()
-        await asyncio.sleep(every)
-
-
-def _heartbeating(fn: F) -> F:
-    """Heartbeats while the activity works, so that a killed worker's activity is retried
-    elsewhere after the heartbeat timeout, not after the whole start-to-close timeout."""
-
-    @functools.wraps(fn)
-    async def beating(*args: Any, **kwargs: Any) -> Any:
-        beats = asyncio.create_task(_beat(HEARTBEAT_EVERY))
-        try:
-            return await fn(*args, **kwargs)
-        finally:
-            beats.cancel()
-
-    return cast(F, beating)
 
 
 @dataclass
@@ -112,7 +89,7 @@ class SettlementActivities:
     # -- the schedule ----------------------------------------------------------------------
 
     @activity.defn(name="period_to_settle")
-    @_heartbeating
+    @heartbeating
     async def period_to_settle(self, at_iso: str) -> str:
         """The last period that ended before `at` (the scheduled run's time)."""
         at = datetime.fromisoformat(at_iso)
@@ -121,7 +98,7 @@ class SettlementActivities:
     # -- close -----------------------------------------------------------------------------
 
     @activity.defn(name="close_period")
-    @_heartbeating
+    @heartbeating
     async def close_period(self, period: str) -> BatchSummary:
         self.calendar.days(period)  # a malformed period fails here, not in SQL
         closes_at = self.calendar.closes_at(period)
@@ -219,7 +196,7 @@ class SettlementActivities:
     # -- reconcile -------------------------------------------------------------------------
 
     @activity.defn(name="reconcile_batch")
-    @_heartbeating
+    @heartbeating
     async def reconcile_batch(self, batch_id: str) -> ReconcileOutcome:
         batch = await self._db(lambda conn: _existing(conn, batch_id))
         if batch.status not in (BatchStatus.CLOSED, BatchStatus.DISPUTED):
@@ -283,7 +260,7 @@ class SettlementActivities:
     # -- net -------------------------------------------------------------------------------
 
     @activity.defn(name="net_batch")
-    @_heartbeating
+    @heartbeating
     async def net_batch(self, batch_id: str) -> NettingOutcome:
         batch = await self._db(lambda conn: _existing(conn, batch_id))
         if batch.status not in (
@@ -333,7 +310,7 @@ class SettlementActivities:
     # -- the operator ----------------------------------------------------------------------
 
     @activity.defn(name="send_reminder")
-    @_heartbeating
+    @heartbeating
     async def send_reminder(self, reminder: Reminder) -> None:
         note = (
             f"reminder {reminder.count}: approval pending for "
@@ -351,7 +328,7 @@ class SettlementActivities:
         await self._db(save)
 
     @activity.defn(name="record_decision")
-    @_heartbeating
+    @heartbeating
     async def record_decision(self, decision: DecisionRecord) -> None:
         """The operator's decision in the batch's row and history (idempotent)."""
 
@@ -382,7 +359,7 @@ class SettlementActivities:
         await self._db(save)
 
     @activity.defn(name="publish_instructions")
-    @_heartbeating
+    @heartbeating
     async def publish_instructions(self, batch_id: str) -> str:
         """Writes the approved batch's payment instructions and report (JSON and CSV), then
         marks the batch paid. The files are rewritten byte for byte the same on a retry."""
