@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import Engine, MetaData, create_engine
+from sqlalchemy import Engine, MetaData, create_engine, text
 
 
 def alembic_config(script_location: str) -> Config:
@@ -14,12 +14,31 @@ def alembic_config(script_location: str) -> Config:
 
 
 def upgrade(engine: Engine, script_location: str) -> None:
-    """Migrates the database to the newest schema, in the engine's own connection."""
+    """Migrates the database to the newest schema, in the engine's own connection.
+
+    Several processes may start on one database at once (exchange replicas, workers): on
+    PostgreSQL they take turns on a session advisory lock named after the migrations, so one
+    migrates and the others find the schema current; SQLite's BEGIN IMMEDIATE serializes them.
+    """
     cfg = alembic_config(script_location)
     with engine.connect() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-        conn.commit()
+        locked = conn.dialect.name == "postgresql"
+        if locked:
+            conn.execute(
+                text("SELECT pg_advisory_lock(hashtext(:name))"), {"name": script_location}
+            )
+            conn.commit()
+        try:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+        finally:
+            if locked:
+                conn.rollback()
+                conn.execute(
+                    text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": script_location}
+                )
+                conn.commit()
 
 
 def run_env(metadata: MetaData) -> None:
