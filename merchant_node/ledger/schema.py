@@ -105,6 +105,8 @@ earnings = Table(
     CheckConstraint("clawed_back >= 0 AND clawed_back <= points", name="clawback_in_range"),
     # First purchase, the daily cap and the tier measure read a member's earnings by time.
     Index("ix_earnings_member_time", "member_pk", "occurred_at"),
+    # Campaign reports read a window of every member's earnings.
+    Index("ix_earnings_time", "occurred_at"),
 )
 
 redemptions = Table(
