@@ -46,6 +46,7 @@ from exchange.schema import (
     merchant_rates,
     merchants,
     settlement_batches,
+    settlement_breakage,
 )
 from merchant_node.ledger.commands import check_id
 
@@ -317,7 +318,8 @@ def unsettled_net_debit(conn: Connection, merchant_id: str, at: datetime) -> int
     """What the merchant owes the coalition at `at`, in fen, counting nothing already paid.
 
     As issuer: its clearing records of days no paid batch covers, plus its open authorizations
-    (pending, capturing, or authorized with a hold not lapsed at `at`); less, as acquirer, what
+    (pending, capturing, or authorized with a hold not lapsed at `at`), plus the operator's
+    share of its breakage in batches closed and not yet paid; less, as acquirer, what
     its records of those days will pay it (value − fee). Negative when it is owed more than it
     owes.
 
@@ -348,7 +350,15 @@ def unsettled_net_debit(conn: Connection, merchant_id: str, at: datetime) -> int
         )
         .scalar_subquery()
     )
-    owes = cleared(c.issuer_id, c.value_fen) + held
+    # The operator's share of its breakage, allocated in batches closed but not yet paid.
+    sb, batch = settlement_breakage.c, settlement_batches.c
+    breakage = (
+        select(func.coalesce(func.sum(sb.operator_fen), 0))
+        .select_from(settlement_breakage.join(settlement_batches, batch.batch_id == sb.batch_id))
+        .where(sb.issuer_id == merchant_id, batch.status.not_in(SETTLED_BATCHES))
+        .scalar_subquery()
+    )
+    owes = cleared(c.issuer_id, c.value_fen) + held + breakage
     owed = cleared(c.acquirer_id, c.value_fen - c.fee_fen)
     # PostgreSQL sums BIGINT into NUMERIC: int() of the integral Decimal is exact.
     return int(conn.execute(select(owes - owed)).scalar_one())

@@ -339,3 +339,31 @@ def test_only_days_a_paid_batch_covers_stop_counting(db_url):
             assert registry.unsettled_net_debit(conn, "nobody", now) == 0
     finally:
         engine.dispose()
+
+
+async def test_the_operators_breakage_share_counts_until_its_batch_is_paid(coalition):
+    from exchange.registry import unsettled_net_debit
+    from exchange.schema import settlement_breakage
+
+    await member_with_points(coalition)
+    await coalition.operator.set_terms("tea", net_debit_cap_fen=300)
+    write_batch(coalition, "closed", period="2026-01-04")
+    with coalition.exchange.engine.begin() as conn:
+        conn.execute(
+            sa.insert(settlement_breakage).values(
+                batch_id="sb-2026-01-04",
+                issuer_id="tea",
+                points=500,
+                value_fen=500,
+                operator_bps=5000,
+                operator_fen=250,
+                issuer_envelope=b"receipt",
+            )
+        )
+    with coalition.exchange.engine.connect() as conn:
+        assert unsettled_net_debit(conn, "tea", coalition.clock()) == 250
+    await refused(coalition, 51, order="o1")  # 250 owed for breakage + 51 > 300
+    assert (await authorize(coalition, 50, order="o2")).points == 50
+    write_batch(coalition, "paid", period="2026-01-04")
+    with coalition.exchange.engine.connect() as conn:
+        assert unsettled_net_debit(conn, "tea", coalition.clock()) == 50
