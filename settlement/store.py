@@ -310,30 +310,6 @@ def events(conn: Connection, batch_id: str) -> list[BatchEvent]:
     return [BatchEvent(*row) for row in rows]
 
 
-def latest_mismatches(conn: Connection, batch_id: str) -> list[Mismatch]:
-    c = settlement_mismatches.c
-    last = conn.execute(select(func.max(c.round)).where(c.batch_id == batch_id)).scalar()
-    if last is None:
-        return []
-    rows = conn.execute(
-        select(settlement_mismatches)
-        .where(c.batch_id == batch_id, c.round == last)
-        .order_by(c.sequence)
-    )
-    return [
-        Mismatch(
-            r.merchant_id,
-            r.side,
-            r.kind,
-            r.authorization_id,
-            r.field,
-            r.exchange_value,
-            r.node_value,
-        )
-        for r in rows
-    ]
-
-
 def describe(m: Mismatch) -> str:
     """One line an operator can act on."""
     where = f"{m.merchant_id}" + (f" as {m.side}" if m.side else "")

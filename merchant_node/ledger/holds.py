@@ -187,12 +187,3 @@ def sweep_member(conn: Connection, member_pk: int, ctx: Context) -> None:
     for hold in lapsed:
         _release(conn, hold, ctx, "expired")
     expire_due_lots(conn, member_pk, ctx)
-
-
-def members_with_due_work(conn: Connection, now: datetime, limit: int) -> list[int]:
-    due_lots = select(lots.c.member_pk).where(lots.c.remaining > 0, lots.c.expires_at <= now)
-    due_holds = select(holds.c.member_pk).where(
-        holds.c.status == "pending", holds.c.expires_at <= now
-    )
-    union = due_lots.union(due_holds).subquery()
-    return [r[0] for r in conn.execute(select(union.c[0]).order_by(union.c[0]).limit(limit))]

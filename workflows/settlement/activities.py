@@ -352,8 +352,8 @@ class SettlementActivities:
                     type="UnknownDecision",
                     non_retryable=True,
                 )
-            if after.status == batch.status and after.updated_at == now and after != batch:
-                after = batch  # the same decision again: already recorded
+            if after.status == batch.status:
+                return  # the same decision again (a retried activity): already recorded
             store.save_transition(conn, batch, after, decision.by, note)
 
         await self._db(save)
