@@ -23,6 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     serve = exchange.add_parser("serve", help="serve the exchange until SIGINT/SIGTERM")
     serve.add_argument("--config", type=pathlib.Path, required=True)
+    serve.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve from N processes sharing the listen port (SO_REUSEPORT), for more than one "
+        "core; without it a port another process holds is refused",
+    )
     serve.set_defaults(run=_serve)
 
     audit = exchange.add_parser("audit", help="the exchange's audit log").add_subparsers(
@@ -48,22 +56,50 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from coalition_kernel.processes import serve_processes
+    from coalition_kernel.rpc import PortInUse
     from exchange.runtime import ExchangeApp, ExchangeConfig
 
     config = ExchangeConfig.load(args.config)
+    shared = args.processes > 1
 
-    async def run() -> None:
+    async def run(index: int) -> None:
         app = ExchangeApp.from_config(config)
-        port = await app.start()
-        logging.getLogger("coalition").info("exchange serving on %s (port %d)", config.listen, port)
+        app.server.reuse_port = shared
+        try:
+            port = await app.start()
+        except PortInUse:
+            await app.stop(0)
+            app.engine.dispose()
+            raise
+        logging.getLogger("coalition").info(
+            "exchange serving on %s (port %d, process %d of %d)",
+            config.listen,
+            port,
+            index + 1,
+            args.processes,
+        )
         try:
             await app.server.serve_until_signalled()
         finally:
             await app.stop()
             app.engine.dispose()
 
-    asyncio.run(run())
-    return 0
+    def serve_one(index: int) -> int:
+        try:
+            asyncio.run(run(index))
+        except PortInUse as exc:
+            print(f"coalition exchange serve: {exc}", file=sys.stderr)
+            return 1
+        return 0
+
+    if not shared:
+        return serve_one(0)
+    try:
+        return serve_processes(args.processes, config.listen, serve_one)
+    except (PortInUse, ValueError) as exc:
+        print(f"coalition exchange serve: {exc}", file=sys.stderr)
+        return 1
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -41,6 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve.add_argument("--merchant-id", default="local-merchant")
     serve.add_argument("--points-per-yuan", default="1")
     serve.add_argument("--fen-per-point", default="1")
+    serve.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve from N processes sharing the listen port (SO_REUSEPORT), for more than one "
+        "core; without it a port another process holds is refused",
+    )
     serve.set_defaults(run=_serve)
 
     audit = node.add_parser(
@@ -92,18 +100,43 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    asyncio.run(_run_node(config, args.listen or config.listen))
-    return 0
+    from coalition_kernel.processes import serve_processes
+    from coalition_kernel.rpc import PortInUse
+
+    listen = args.listen or config.listen
+    shared = args.processes > 1
+
+    def serve_one(index: int) -> int:
+        try:
+            asyncio.run(_run_node(config, listen, reuse_port=shared))
+        except PortInUse as exc:
+            print(f"coalition node serve: {exc}", file=sys.stderr)
+            return 1
+        return 0
+
+    if not shared:
+        return serve_one(0)
+    try:
+        return serve_processes(args.processes, listen, serve_one)
+    except (PortInUse, ValueError) as exc:
+        print(f"coalition node serve: {exc}", file=sys.stderr)
+        return 1
 
 
-async def _run_node(config: NodeConfig, listen: str) -> None:
+async def _run_node(config: NodeConfig, listen: str, *, reuse_port: bool = False) -> None:
     from merchant_node.runtime import coalition_link, open_ledger
     from merchant_node.server import build_server
 
     ledger = open_ledger(config)
     link = coalition_link(config)
     server, offload = build_server(ledger, listen, coalition=link, admin_token=config.admin_token)
-    port = await server.start()
+    server.reuse_port = reuse_port
+    try:
+        port = await server.start()
+    except BaseException:
+        offload.shutdown()
+        ledger.engine.dispose()
+        raise
     logging.getLogger("coalition").info(
         "merchant node %s serving on %s (port %d), rate version %d%s",
         config.merchant_id,

@@ -2,7 +2,11 @@
 
 Handlers are registered from the service descriptor with raw-bytes deserialization, so that a
 truncated or garbage body is answered INVALID_ARGUMENT (grpc's own deserializer would answer a
-bare INTERNAL). Blocking ledger work runs on a thread pool, never on the event loop.
+bare INTERNAL). Blocking ledger work runs on a thread pool, never on the event loop. Every call
+leaves one structured log line (`coalition.rpc`). Channels and servers share one set of
+connection options (`channel_options`, `server_options`): reconnect backoff capped near a second
+and keepalive pings each side accepts, so a peer's restart costs seconds, not gRPC's default
+two minutes.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from coalition.envelope.v1.envelope_pb2 import MessageHeader
 from coalition_kernel import db
 from coalition_kernel.errors import (
     CoalitionError,
@@ -33,6 +38,7 @@ from coalition_kernel.errors import (
 )
 
 log = logging.getLogger(__name__)
+rpc_log = logging.getLogger("coalition.rpc")
 T = TypeVar("T")
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Message]]
 
@@ -52,6 +58,47 @@ class Offload:
         self.pool.shutdown(wait=True)
 
 
+# Client side: after a peer restarts, reconnect within about a second (gRPC's default backoff grows
+# to 120 s); ping an idle connection every 30 s so a silently dead peer is noticed in 40 s.
+KEEPALIVE_TIME_MS = 30_000
+CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+    ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+# Server side: accept those pings (gRPC's default answers pings more often than every 5 minutes
+# on an idle connection with GOAWAY "too_many_pings"); half the client's interval leaves margin.
+SERVER_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_TIME_MS // 2),
+    ("grpc.http2.max_ping_strikes", 0),
+)
+
+
+def channel_options(*extra: tuple[str, Any]) -> list[tuple[str, Any]]:
+    """The options every client channel of the coalition uses, plus the caller's own (e.g. a
+    retry service config); a later option of the same name wins."""
+    merged = dict(CHANNEL_OPTIONS)
+    merged.update(extra)
+    return list(merged.items())
+
+
+def insecure_or_secure_channel(
+    target: str,
+    credentials: grpc.ChannelCredentials | None = None,
+    *extra: tuple[str, Any],
+) -> grpc.aio.Channel:
+    """An asyncio channel with `channel_options`, TLS when `credentials` are given."""
+    options = channel_options(*extra)
+    if credentials is not None:
+        return grpc.aio.secure_channel(target, credentials, options=options)
+    return grpc.aio.insecure_channel(target, options=options)
+
+
 def generic_handler(
     service: ServiceDescriptor, handlers: dict[str, Handler]
 ) -> grpc.GenericRpcHandler:
@@ -62,15 +109,21 @@ def generic_handler(
     for method in service.methods:
         request_type = GetMessageClass(method.input_type)
         methods[method.name] = grpc.unary_unary_rpc_method_handler(
-            _guarded(request_type, handlers[method.name]),
+            _guarded(request_type, handlers[method.name], f"/{service.full_name}/{method.name}"),
             request_deserializer=None,
             response_serializer=lambda m: m.SerializeToString(),
         )
     return grpc.method_handlers_generic_handler(service.full_name, methods)
 
 
-def _guarded(request_type: type[Message], handler: Handler):  # type: ignore[no-untyped-def]
+def _guarded(request_type: type[Message], handler: Handler, method: str):  # type: ignore[no-untyped-def]
+    fields = request_type.DESCRIPTOR.fields_by_name
+    request_id_of = _request_id_reader(plain="request_id" in fields, signed="envelope" in fields)
+
     async def call(raw: bytes, context: grpc.aio.ServicerContext) -> Message:
+        started = time.perf_counter()
+        status, reason = "OK", ""
+        request: Message | None = None
         try:
             remaining = context.time_remaining()
             if remaining is not None:
@@ -89,27 +142,121 @@ def _guarded(request_type: type[Message], handler: Handler):  # type: ignore[no-
                 ) from exc
             return await handler(request, context)
         except CoalitionError as err:
+            status, reason = err.code.name, err.reason
             await context.abort_with_status(to_grpc_status(err))
+        except asyncio.CancelledError:
+            status = "CANCELLED"
+            raise
+        except BaseException:  # an abort by the handler itself, or a bug (answered UNKNOWN)
+            code = context.code()
+            status = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+            raise
+        finally:
+            if rpc_log.isEnabledFor(logging.INFO):
+                _log_call(method, context, request_id_of(request), status, reason, started)
         raise AssertionError("unreachable")
 
     return call
 
 
+def _request_id_reader(*, plain: bool, signed: bool) -> Callable[[Message | None], str]:
+    """How to find a request's id for the log: its own `request_id` field, or the header of the
+    signed message it carries (field 1 of every command, read without knowing its type)."""
+
+    def read(request: Message | None) -> str:
+        if request is None:
+            return ""
+        if plain:
+            return str(request.request_id)  # type: ignore[attr-defined]
+        if signed:
+            return _envelope_request_id(request.envelope.payload)  # type: ignore[attr-defined]
+        return ""
+
+    return read
+
+
+def _envelope_request_id(payload: bytes) -> str:
+    # Field 1, length-delimited (tag 0x0a): the MessageHeader every command and receipt opens
+    # with. Anything else (a malformed payload) logs no id; the handler refuses it anyway.
+    if not payload or payload[0] != 0x0A:
+        return ""
+    length, shift, i = 0, 0, 1
+    while i < len(payload) and shift < 35:
+        byte = payload[i]
+        length |= (byte & 0x7F) << shift
+        i += 1
+        if not byte & 0x80:
+            break
+        shift += 7
+    try:
+        return MessageHeader.FromString(payload[i : i + length]).request_id
+    except DecodeError:
+        return ""
+
+
+def _log_call(
+    method: str,
+    context: grpc.aio.ServicerContext,
+    request_id: str,
+    status: str,
+    reason: str,
+    started: float,
+) -> None:
+    """One line per call: what was called, by whom, how it ended and how long it took. Never
+    payloads or metadata values (API keys, admin tokens travel there)."""
+    latency_ms = round((time.perf_counter() - started) * 1000, 3)
+    fields = {
+        "method": method,
+        "peer": context.peer(),
+        "request_id": request_id,
+        "status": status,
+        "reason": reason,
+        "latency_ms": latency_ms,
+    }
+    rpc_log.info(
+        "rpc method=%s peer=%s request_id=%s status=%s reason=%s latency_ms=%.3f",
+        method,
+        fields["peer"],
+        request_id or "-",
+        status,
+        reason or "-",
+        latency_ms,
+        extra={"rpc": fields},
+    )
+
+
+class PortInUse(OSError):
+    """The listen address is taken (or not this machine's): refused rather than shared."""
+
+
 @dataclass
 class Server:
-    """A grpc.aio server with health, reflection and graceful shutdown."""
+    """A grpc.aio server with health, reflection and graceful shutdown.
+
+    It refuses a port another process holds (gRPC would otherwise share it silently through
+    SO_REUSEPORT and spread calls over two different servers), unless `reuse_port` says several
+    processes of this same server were started to share it on purpose (`--processes N`).
+    `interceptors` (grpc.aio.ServerInterceptor) see every call, e.g. metrics and tracing.
+    """
 
     handlers: list[tuple[ServiceDescriptor, grpc.GenericRpcHandler]]
     listen: str = "127.0.0.1:0"
     options: list[tuple[str, Any]] = field(default_factory=list)
     credentials: grpc.ServerCredentials | None = None
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    reuse_port: bool = False
+    interceptors: list[grpc.aio.ServerInterceptor] = field(default_factory=list)
     server: grpc.aio.Server | None = None
     port: int = 0
     _health: health.aio.HealthServicer | None = None
 
     async def start(self) -> int:
-        self.server = grpc.aio.server(options=self.options)
+        options = dict(SERVER_OPTIONS)
+        options["grpc.so_reuseport"] = 1 if self.reuse_port else 0
+        options.update(self.options)
+        self.server = grpc.aio.server(
+            options=list(options.items()), interceptors=self.interceptors or None
+        )
         names = []
         for descriptor, handler in self.handlers:
             self.server.add_generic_rpc_handlers((handler,))
@@ -119,12 +266,20 @@ class Server:
         reflection.enable_server_reflection(
             [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
-        if self.credentials is not None:
-            self.port = self.server.add_secure_port(self.listen, self.credentials)
-        else:
-            self.port = self.server.add_insecure_port(self.listen)
+        try:
+            if self.credentials is not None:
+                self.port = self.server.add_secure_port(self.listen, self.credentials)
+            else:
+                self.port = self.server.add_insecure_port(self.listen)
+        except RuntimeError:  # grpc's "Failed to bind": the cause is only in its C log
+            self.port = 0
         if not self.port:
-            raise OSError(f"cannot listen on {self.listen}")
+            raise PortInUse(
+                f"cannot listen on {self.listen}: the address is in use by another process "
+                "(or is not an address of this machine); stop the other server or choose "
+                "another port. To run several processes of one server on one port, start "
+                "them together with --processes N."
+            )
         await self.server.start()
         for name in ["", *names]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -15,6 +15,7 @@ from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
 from coalition.issuer.v1 import issuer_pb2 as ipb
 from coalition.issuer.v1 import issuer_pb2_grpc
 from coalition_kernel.errors import error_from_rpc
+from coalition_kernel.rpc import insecure_or_secure_channel
 
 
 class IssuerGateway(Protocol):
@@ -46,11 +47,7 @@ class GrpcIssuerGateway:
     def _stub(self, endpoint: str) -> issuer_pb2_grpc.IssuerServiceStub:
         channel = self.channels.get(endpoint)
         if channel is None:
-            channel = (
-                grpc.aio.secure_channel(endpoint, self.credentials)
-                if self.credentials
-                else grpc.aio.insecure_channel(endpoint)
-            )
+            channel = insecure_or_secure_channel(endpoint, self.credentials)
             self.channels[endpoint] = channel
         return issuer_pb2_grpc.IssuerServiceStub(channel)
 

@@ -11,6 +11,7 @@ from coalition.exchange.v1 import exchange_pb2 as xpb
 from coalition.exchange.v1 import exchange_pb2_grpc
 from coalition_kernel.envelope import EXCHANGE_ID, Signer, StaticKeys, Verifier, open_answer
 from coalition_kernel.errors import error_from_rpc
+from coalition_kernel.rpc import insecure_or_secure_channel
 
 
 class OperatorClient:
@@ -26,11 +27,7 @@ class OperatorClient:
         self.verifier = Verifier(
             signer.signer_id, StaticKeys({EXCHANGE_ID: exchange_key}), clock=signer.clock
         )
-        self.channel = (
-            grpc.aio.secure_channel(target, credentials)
-            if credentials
-            else grpc.aio.insecure_channel(target)
-        )
+        self.channel = insecure_or_secure_channel(target, credentials)
         self.stub = exchange_pb2_grpc.OperatorServiceStub(self.channel)
         self.timeout = timeout
 

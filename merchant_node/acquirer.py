@@ -21,7 +21,7 @@ from coalition.exchange.v1 import exchange_pb2_grpc
 from coalition_kernel.db import run_in_transaction
 from coalition_kernel.envelope import EXCHANGE_ID, Signer, StaticKeys, Verifier, open_answer
 from coalition_kernel.errors import error_from_rpc
-from coalition_kernel.rpc import Offload
+from coalition_kernel.rpc import Offload, insecure_or_secure_channel
 from merchant_node.ledger.commands import check_id, check_request_id
 from merchant_node.ledger.schema import cross_redemptions
 
@@ -42,11 +42,7 @@ class ExchangeLink:
         self.verifier = Verifier(
             signer.signer_id, StaticKeys({EXCHANGE_ID: exchange_key}), clock=signer.clock
         )
-        self.channel = (
-            grpc.aio.secure_channel(endpoint, credentials)
-            if credentials
-            else grpc.aio.insecure_channel(endpoint)
-        )
+        self.channel = insecure_or_secure_channel(endpoint, credentials)
         self.stub = exchange_pb2_grpc.ExchangeServiceStub(self.channel)
         self.timeout = timeout
 

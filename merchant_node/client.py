@@ -20,6 +20,7 @@ from coalition.merchant.v1 import merchant_node_pb2 as pb
 from coalition.merchant.v1 import merchant_node_pb2_grpc as pb_grpc
 from coalition.merchant.v1 import rules_admin_pb2 as rpb
 from coalition.merchant.v1 import rules_admin_pb2_grpc
+from coalition_kernel.rpc import insecure_or_secure_channel
 
 _SERVICE = "coalition.merchant.v1.MerchantNodeService"
 _RULES_ADMIN_SERVICE = "coalition.merchant.v1.RulesAdminService"
@@ -59,11 +60,7 @@ class MerchantNodeClient:
                 ("grpc.enable_retries", 1),
                 ("grpc.service_config", retry_service_config(_SERVICE, max_attempts)),
             ]
-        self.channel = (
-            grpc.aio.secure_channel(target, credentials, options=options)
-            if credentials
-            else grpc.aio.insecure_channel(target, options=options)
-        )
+        self.channel = insecure_or_secure_channel(target, credentials, *options)
         self.stub = pb_grpc.MerchantNodeServiceStub(self.channel)
         self.timeout = timeout
 
@@ -235,14 +232,11 @@ class RulesAdminClient:
         credentials: grpc.ChannelCredentials | None = None,
         timeout: float = 30.0,
     ) -> None:
-        options = [
+        self.channel = insecure_or_secure_channel(
+            target,
+            credentials,
             ("grpc.enable_retries", 1),
             ("grpc.service_config", retry_service_config(_RULES_ADMIN_SERVICE)),
-        ]
-        self.channel = (
-            grpc.aio.secure_channel(target, credentials, options=options)
-            if credentials
-            else grpc.aio.insecure_channel(target, options=options)
         )
         self.stub = rules_admin_pb2_grpc.RulesAdminServiceStub(self.channel)
         self.auth = (("authorization", f"Bearer {admin_token}"),)
