@@ -333,3 +333,7 @@ member_contacts = Table(
     Column("quiet_hours", String(11)),
     Column("updated_at", TS, nullable=False),
 )
+
+# The points mall's tables live in their own room (merchant_node/mall/schema.py), in this same
+# MetaData: imported here so migrations and the schema check see every table of the node.
+from merchant_node.mall import schema as _mall_schema  # noqa: E402, F401
