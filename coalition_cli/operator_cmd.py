@@ -25,12 +25,33 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         p.add_argument("--key", type=pathlib.Path, required=True, help="operator private key (PEM)")
         return p
 
-    onboard = command("onboard", "register a merchant from its node.toml")
-    onboard.add_argument("--node-config", type=pathlib.Path, required=True)
+    onboard = command(
+        "onboard",
+        "register a merchant: from its node.toml (--node-config), or, for a node written in "
+        "another language, from its public key (--merchant-id --public-key --endpoint "
+        "--fen-per-point)",
+    )
+    node = onboard.add_mutually_exclusive_group(required=True)
+    node.add_argument(
+        "--node-config",
+        type=pathlib.Path,
+        help="the node's node.toml: its merchant id, public key file, listen address and point "
+        "value are read from it",
+    )
+    node.add_argument(
+        "--public-key", type=pathlib.Path, help="the merchant's Ed25519 public key (PEM)"
+    )
+    onboard.add_argument("--merchant-id", help="with --public-key: the merchant's id")
     onboard.add_argument("--name", required=True)
-    onboard.add_argument("--fen-per-point", default="1")
+    onboard.add_argument(
+        "--fen-per-point",
+        help="what one point is worth in fen ('1', '5', '1/2'); read from --node-config, where a "
+        "different value is refused; required with --public-key",
+    )
     onboard.add_argument("--fee-bps", type=int, default=0)
-    onboard.add_argument("--endpoint", help="defaults to the node's listen address")
+    onboard.add_argument(
+        "--endpoint", help="HOST:PORT the exchange calls the node at (default: its listen address)"
+    )
     onboard.set_defaults(run=lambda a: _run(a, _onboard))
 
     command("list", "list merchants").set_defaults(run=lambda a: _run(a, _list))
@@ -126,16 +147,15 @@ def _print(m: xpb.Merchant) -> None:
 
 
 async def _onboard(client, args):  # type: ignore[no-untyped-def]
-    from merchant_node.config import NodeConfig
-    from merchant_node.runtime import raw_public_key
+    from coalition_cli.onboarding import merchant_terms
 
-    config = NodeConfig.load(args.node_config)
+    terms = merchant_terms(args)
     return await client.onboard(
-        config.merchant_id,
+        terms.merchant_id,
         args.name,
-        raw_public_key(config),
-        args.endpoint or config.listen,
-        fen_per_point=args.fen_per_point,
+        terms.public_key,
+        terms.endpoint,
+        fen_per_point=terms.fen_per_point,
         fee_bps=args.fee_bps,
     )
 
