@@ -29,7 +29,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from coalition.envelope.v1.envelope_pb2 import MessageHeader
-from coalition_kernel import db
+from coalition_kernel import db, telemetry
 from coalition_kernel.errors import (
     CoalitionError,
     DeadlineExceeded,
@@ -94,9 +94,12 @@ def insecure_or_secure_channel(
 ) -> grpc.aio.Channel:
     """An asyncio channel with `channel_options`, TLS when `credentials` are given."""
     options = channel_options(*extra)
+    interceptors = telemetry.client_interceptors() or None  # carries the trace context
     if credentials is not None:
-        return grpc.aio.secure_channel(target, credentials, options=options)
-    return grpc.aio.insecure_channel(target, options=options)
+        return grpc.aio.secure_channel(
+            target, credentials, options=options, interceptors=interceptors
+        )
+    return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
 
 
 def generic_handler(
@@ -246,6 +249,9 @@ class Server:
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     reuse_port: bool = False
     interceptors: list[grpc.aio.ServerInterceptor] = field(default_factory=list)
+    # Metrics and tracing (coalition_kernel.telemetry, configured by the environment); off only
+    # for a benchmark's baseline.
+    telemetry: bool = True
     server: grpc.aio.Server | None = None
     port: int = 0
     _health: health.aio.HealthServicer | None = None
@@ -254,8 +260,12 @@ class Server:
         options = dict(SERVER_OPTIONS)
         options["grpc.so_reuseport"] = 1 if self.reuse_port else 0
         options.update(self.options)
+        interceptors = list(self.interceptors)
+        if self.telemetry:
+            first = self.handlers[0][0].full_name if self.handlers else "coalition"
+            interceptors[:0] = telemetry.server_interceptors(first)
         self.server = grpc.aio.server(
-            options=list(options.items()), interceptors=self.interceptors or None
+            options=list(options.items()), interceptors=interceptors or None
         )
         names = []
         for descriptor, handler in self.handlers:

@@ -1,0 +1,310 @@
+"""Metrics (Prometheus) and traces (OpenTelemetry) for every coalition process.
+
+One gRPC server interceptor counts and times every call (`coalition_rpc_*`) and opens a SERVER
+span whose parent is the W3C trace context the caller sent in its metadata (`traceparent`); one
+client interceptor on every coalition channel opens a CLIENT span and injects that context, so a
+cross-shop redemption is one trace: the acquirer's node → the exchange → the issuer's node.
+Business figures (points issued, open holds, outbox backlog, settlement state) are read from the
+database at scrape time by collectors each server registers (`register_figures`): they are exact
+and the same whichever replica is scraped.
+
+Configured by the process's environment (so the node, the exchange and the worker need no flag):
+  COALITION_TELEMETRY=off       no interceptors at all (the benchmark's baseline)
+  COALITION_METRICS_PORT=N      serve /metrics on that port (COALITION_METRICS_HOST, default
+                                127.0.0.1); unset: metrics are kept but not served
+  COALITION_TRACE_FILE=path     export spans as JSON lines to that file
+  OTEL_EXPORTER_OTLP_ENDPOINT   export spans over OTLP/gRPC (e.g. to a collector, Jaeger, Tempo)
+  OTEL_SERVICE_NAME             the span's service.name (default: the process's first service)
+Tracing is on when an exporter is configured, or forced by COALITION_TRACING=on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+# Latency buckets from a cached read (a millisecond) to a slow issuer behind a deadline.
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+RPC_CALLS = Counter(
+    "coalition_rpc_calls", "gRPC calls served, by method and status code", ["method", "code"]
+)
+RPC_LATENCY = Histogram(
+    "coalition_rpc_latency_seconds", "Time to answer a gRPC call", ["method"], buckets=_BUCKETS
+)
+CLIENT_CALLS = Counter(
+    "coalition_rpc_client_calls",
+    "gRPC calls this process made to other coalition services",
+    ["method", "code"],
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    enabled: bool
+    metrics_port: int | None
+    metrics_host: str
+    tracing: bool
+    trace_file: str | None
+    otlp_endpoint: str | None
+    service_name: str | None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        port = env.get("COALITION_METRICS_PORT", "").strip()
+        trace_file = env.get("COALITION_TRACE_FILE") or None
+        otlp = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
+        forced = env.get("COALITION_TRACING", "").lower()
+        return cls(
+            enabled=env.get("COALITION_TELEMETRY", "on").lower() not in ("off", "0", "false"),
+            metrics_port=int(port) if port else None,
+            metrics_host=env.get("COALITION_METRICS_HOST", "127.0.0.1"),
+            tracing=forced == "on" or (forced != "off" and bool(trace_file or otlp)),
+            trace_file=trace_file,
+            otlp_endpoint=otlp,
+            service_name=env.get("OTEL_SERVICE_NAME") or None,
+        )
+
+
+class _State:
+    lock = threading.Lock()
+    settings: Settings | None = None
+    metrics_port: int | None = None
+    provider: TracerProvider | None = None
+
+
+def setup(default_service: str) -> Settings:
+    """Reads the environment once per process: starts /metrics and the span exporter."""
+    with _State.lock:
+        if _State.settings is not None:
+            return _State.settings
+        settings = Settings.from_env()
+        _State.settings = settings
+        if not settings.enabled:
+            return settings
+        if settings.metrics_port is not None:
+            _State.metrics_port = serve_metrics(settings.metrics_port, settings.metrics_host)
+        if settings.tracing:
+            _State.provider = _tracer_provider(settings, default_service)
+            trace.set_tracer_provider(_State.provider)
+        return settings
+
+
+def serve_metrics(port: int, host: str = "127.0.0.1") -> int | None:
+    """Serves /metrics in a thread; returns the port, or None when it is taken (a second
+    process of a `--processes N` group: the first one's metrics are served)."""
+    try:
+        server, _thread = start_http_server(port, addr=host)
+    except OSError as exc:
+        log.warning("metrics not served on %s:%s: %s", host, port, exc)
+        return None
+    bound = int(server.server_port)
+    log.info("metrics served on http://%s:%d/metrics", host, bound)
+    return bound
+
+
+def metrics_port() -> int | None:
+    return _State.metrics_port
+
+
+def _tracer_provider(settings: Settings, default_service: str) -> TracerProvider:
+    name = settings.service_name or default_service
+    provider = TracerProvider(resource=Resource.create({"service.name": name}))
+    if settings.trace_file:
+        provider.add_span_processor(BatchSpanProcessor(JsonLinesExporter(settings.trace_file)))
+    if settings.otlp_endpoint:
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        except ImportError:  # the exporter is an optional dependency (the `otlp` extra)
+            log.warning("OTEL_EXPORTER_OTLP_ENDPOINT set but the OTLP exporter is not installed")
+        else:
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider
+
+
+class JsonLinesExporter(SpanExporter):
+    """Spans as one JSON object a line, appended to a file: enough to follow a trace on a
+    machine without a collector, and what the trace test reads."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        lines = [json.dumps(_span_record(s), sort_keys=True) + "\n" for s in spans]
+        with self.lock, open(self.path, "a", encoding="utf-8") as out:
+            out.writelines(lines)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+
+def _span_record(span: ReadableSpan) -> dict[str, Any]:
+    ctx = span.context
+    parent = span.parent
+    return {
+        "name": span.name,
+        "kind": span.kind.name,
+        "trace_id": f"{ctx.trace_id:032x}" if ctx else "",
+        "span_id": f"{ctx.span_id:016x}" if ctx else "",
+        "parent_span_id": f"{parent.span_id:016x}" if parent else "",
+        "service": str(span.resource.attributes.get("service.name", "")),
+        "start_ns": span.start_time,
+        "end_ns": span.end_time,
+        "status": span.status.status_code.name,
+        "attributes": {k: str(v) for k, v in (span.attributes or {}).items()},
+    }
+
+
+# -- interceptors --------------------------------------------------------------------------
+
+
+def server_interceptors(default_service: str) -> list[grpc.aio.ServerInterceptor]:
+    settings = setup(default_service)
+    return [ServerTelemetry(settings.tracing)] if settings.enabled else []
+
+
+def client_interceptors() -> list[grpc.aio.ClientInterceptor]:
+    """Channels inject the trace context only where tracing is on (it costs a span a call)."""
+    settings = _State.settings or Settings.from_env()
+    return [ClientTelemetry()] if settings.enabled and settings.tracing else []
+
+
+def _metadata_getter(metadata: Any) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for key, value in metadata or ():
+        if key in ("traceparent", "tracestate"):
+            found[key] = value if isinstance(value, str) else value.decode()
+    return found
+
+
+class ServerTelemetry(grpc.aio.ServerInterceptor):
+    """Counts and times each unary call; with tracing, runs it inside a SERVER span continuing
+    the caller's trace (its context is current while the handler runs, so the handler's own
+    calls to other services are children of it)."""
+
+    def __init__(self, tracing: bool) -> None:
+        self.tracing = tracing
+        self.tracer = trace.get_tracer("coalition.rpc")
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Any],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method  # type: ignore[attr-defined]
+        if handler is None or handler.unary_unary is None or method.startswith("/grpc."):
+            return handler
+        inner = handler.unary_unary
+        latency = RPC_LATENCY.labels(method)
+        carrier = _metadata_getter(handler_call_details.invocation_metadata)  # type: ignore[attr-defined]
+        tracer = self.tracer if self.tracing else None
+
+        async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            code = "OK"
+            token = None
+            span = None
+            if tracer is not None:
+                parent = propagate.extract(carrier)
+                span = tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+                token = otel_context.attach(trace.set_span_in_context(span, parent))
+            try:
+                return await inner(request, context)
+            except BaseException:
+                found = context.code()
+                code = found.name if isinstance(found, grpc.StatusCode) else "UNKNOWN"
+                raise
+            finally:
+                latency.observe(time.perf_counter() - started)
+                RPC_CALLS.labels(method, code).inc()
+                if span is not None:
+                    span.set_attribute("rpc.grpc.status_code", code)
+                    if code != "OK":
+                        span.set_status(Status(StatusCode.ERROR, code))
+                    span.end()
+                if token is not None:
+                    otel_context.detach(token)
+
+        return grpc.unary_unary_rpc_method_handler(
+            behaviour,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class ClientTelemetry(grpc.aio.UnaryUnaryClientInterceptor):
+    """A CLIENT span around each call, its context sent as `traceparent` metadata."""
+
+    def __init__(self) -> None:
+        self.tracer = trace.get_tracer("coalition.rpc")
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        method = client_call_details.method
+        name = method.decode() if isinstance(method, bytes) else str(method)
+        with self.tracer.start_as_current_span(name, kind=SpanKind.CLIENT) as span:
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+            metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()))
+            for key, value in carrier.items():
+                metadata.add(key, value)
+            details = grpc.aio.ClientCallDetails(
+                client_call_details.method,
+                client_call_details.timeout,
+                metadata,
+                client_call_details.credentials,
+                client_call_details.wait_for_ready,
+            )
+            call = await continuation(details, request)
+            code = "OK"
+            try:
+                await call
+            except grpc.aio.AioRpcError as err:
+                code = err.code().name
+                span.set_status(Status(StatusCode.ERROR, code))
+                raise
+            finally:
+                CLIENT_CALLS.labels(name, code).inc()
+                span.set_attribute("rpc.grpc.status_code", code)
+            return call
+
+
+# -- business figures ------------------------------------------------------------------------
+
+
+def register_figures(collector: Collector) -> Callable[[], Any]:
+    """Adds a collector of business figures to this process's /metrics; returns its removal
+    (a server's cleanup: tests start and stop many servers in one process)."""
+    REGISTRY.register(collector)
+
+    async def unregister() -> None:
+        with contextlib.suppress(KeyError):  # already removed
+            REGISTRY.unregister(collector)
+
+    return unregister
+
+
+def flush_traces(timeout_ms: int = 5_000) -> None:
+    if _State.provider is not None:
+        _State.provider.force_flush(timeout_ms)
