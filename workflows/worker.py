@@ -35,6 +35,7 @@ from temporalio.client import (
 )
 from temporalio.worker import Worker
 
+from coalition_kernel import telemetry
 from coalition_kernel.db import make_engine, utc_now
 from coalition_kernel.envelope import EXCHANGE_ID, Signer, Verifier
 from coalition_kernel.keys import load_private_key, load_public_key
@@ -55,6 +56,7 @@ from workflows.expiry.workflows import ExpiryRunWorkflow, NotifyWorkflow
 from workflows.settlement.activities import SettlementActivities
 from workflows.settlement.shared import TASK_QUEUE, ScheduledRun
 from workflows.settlement.workflows import SettlementScheduleWorkflow, SettlementWorkflow
+from workflows.telemetry import ActivityMetrics
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,7 @@ async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) 
 
 async def serve(settings: WorkerSettings, roles: list[Role]) -> None:
     """Runs one Worker per role until SIGINT/SIGTERM."""
+    telemetry.setup("coalition-worker")  # /metrics on COALITION_METRICS_PORT, if set
     client = await Client.connect(settings.temporal_address, namespace=settings.namespace)
     if settings.schedule:
         for role in roles:
@@ -153,6 +156,7 @@ async def serve(settings: WorkerSettings, roles: list[Role]) -> None:
                     workflows=role.workflows,
                     activities=role.activities,
                     graceful_shutdown_timeout=timedelta(seconds=10),
+                    interceptors=[ActivityMetrics()],
                 )
             )
             log.info(
