@@ -23,6 +23,7 @@ from merchant_node.ledger.store import (
     lock_member,
     post_journal,
 )
+from merchant_node.marketing.store import record_order_lines
 from merchant_node.rules.base import EarningRules, Purchase, RuleLine
 from merchant_node.rules.engine import MemberContext, ProgramRules, apply_pool_grants
 from merchant_node.rules.program import Program
@@ -218,6 +219,8 @@ def earn(
         raise AlreadyExists(
             "ORDER_ALREADY_EARNED", f"order {cmd.order_id} has already earned points"
         ) from exc
+    if cmd.line_items:  # categories bought: member facts and association analysis read them
+        record_order_lines(conn, member.id, cmd.order_id, cmd.line_items, occurred_at)
     if program is not None:
         from merchant_node.ledger import rewards  # the rewards module builds on this one
 

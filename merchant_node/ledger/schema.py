@@ -337,3 +337,6 @@ member_contacts = Table(
 # The points mall's tables live in their own room (merchant_node/mall/schema.py), in this same
 # MetaData: imported here so migrations and the schema check see every table of the node.
 from merchant_node.mall import schema as _mall_schema  # noqa: E402, F401
+
+# Member intelligence (merchant_node/marketing/schema.py): facts, segments, triggers' actions.
+from merchant_node.marketing import schema as _marketing_schema  # noqa: E402, F401
