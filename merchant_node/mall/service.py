@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -11,12 +12,16 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from coalition_kernel.db import run_in_transaction
+from coalition_kernel.errors import FailedPrecondition, InvalidArgument
+from coalition_kernel.rpc import Offload
+from merchant_node.acquirer import CrossRedemptions
 from merchant_node.ledger import queries
 from merchant_node.ledger.commands import check_id, check_request_id
 from merchant_node.ledger.idempotency import run_idempotent
 from merchant_node.ledger.service import NodeLedger
 from merchant_node.ledger.store import Context
 from merchant_node.mall import catalog, coupons, draws, orders, store, tokens
+from merchant_node.mall import cross as cross_buy
 from merchant_node.mall.catalog import Item
 
 R = TypeVar("R")
@@ -48,10 +53,24 @@ class MallSettings:
 class Mall:
     """One merchant's points mall over its node's ledger. Thread-safe: share one per process."""
 
-    def __init__(self, ledger: NodeLedger, settings: MallSettings) -> None:
+    def __init__(
+        self,
+        ledger: NodeLedger,
+        settings: MallSettings,
+        *,
+        cross: CrossRedemptions | None = None,
+        offload: Offload | None = None,
+    ) -> None:
         self.ledger = ledger
         self.engine = ledger.engine
         self.settings = settings
+        self.cross = cross  # the node's link to the exchange, for other issuers' points
+        self.offload = offload  # the node's pool for blocking work (None: asyncio's default)
+
+    async def blocking(self, fn: Callable[..., R], *args: Any) -> R:
+        if self.offload is not None:
+            return await self.offload(fn, *args)
+        return await asyncio.to_thread(fn, *args)
 
     @property
     def now(self) -> datetime:
@@ -108,6 +127,33 @@ class Mall:
             lambda c: orders.buy(c, self._ctx(request_id), member_id, item_id, quantity, window),
         )
 
+    async def buy_with_issuer(
+        self,
+        request_id: str,
+        member_id: str,
+        item_id: str,
+        quantity: int,
+        issuer_id: str,
+        consent_code: str,
+        consent_max_points: int = 0,
+    ) -> store.OrderView:
+        """Buys with another coalition merchant's points, through the exchange (cross.py)."""
+        if self.cross is None:
+            raise FailedPrecondition(
+                "EXCHANGE_NOT_CONFIGURED", "this node is not linked to a coalition exchange"
+            )
+        return await cross_buy.buy_with_issuer(
+            self,
+            self.cross,
+            request_id,
+            member_id,
+            item_id,
+            quantity,
+            issuer_id,
+            consent_code,
+            consent_max_points,
+        )
+
     def confirm_payment(
         self, request_id: str, order_id: str, payment_ref: str, amount_fen: int
     ) -> store.OrderView:
@@ -131,8 +177,6 @@ class Mall:
 
     def fulfil(self, request_id: str, order_id: str, note: str) -> store.OrderView:
         if len(note) > 200:
-            from coalition_kernel.errors import InvalidArgument
-
             raise InvalidArgument("NOTE_TOO_LONG", "note is at most 200 characters")
         cmd = _Cmd(request_id, "fulfil", subject=check_id("order_id", order_id), detail=note)
         return self._once(

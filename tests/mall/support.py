@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
 
+from coalition_kernel.rpc import Offload, Server
 from merchant_node.ledger.commands import Earn, Enroll
 from merchant_node.ledger.service import NodeLedger
+from merchant_node.mall.api import TokenStaffAuth
 from merchant_node.mall.catalog import Item
+from merchant_node.mall.node import MallNode
 from merchant_node.mall.schema import mall_coupons, mall_items
 from merchant_node.mall.service import Mall, MallSettings
 
@@ -72,3 +78,47 @@ def pickup_item(item_id: str = "mug", stock: int = 5, **kw) -> Item:  # type: ig
 
 
 PAY_WINDOW = timedelta(minutes=15)
+
+
+ADMIN_TOKEN = "admin-secret"
+
+
+@dataclass
+class RunningMall:
+    target: str
+    http_port: int
+    mall: Mall
+
+
+@asynccontextmanager
+async def start_mall(
+    ledger: NodeLedger, *, http: bool = True, workers: int = 16, origins=("https://shop.example",)
+) -> AsyncIterator[RunningMall]:  # type: ignore[no-untyped-def]
+    """The node's gRPC server with the mall's two services, and the mall's HTTP/JSON API."""
+    mall = open_mall(ledger)
+    offload = Offload(workers)
+    server = Server([], listen="127.0.0.1:0")
+    node = MallNode(
+        mall,
+        offload,
+        TokenStaffAuth(ADMIN_TOKEN),
+        http_listen="127.0.0.1:0" if http else None,
+        cors_origins=origins,
+        sweep_every=None,
+    )
+    node.attach(server)
+    port = await server.start()
+    http_port = await node.start()
+    try:
+        yield RunningMall(f"127.0.0.1:{port}", http_port, mall)
+    finally:
+        await server.stop(1)
+        offload.shutdown()
+
+
+STAFF = (("authorization", f"Bearer {ADMIN_TOKEN}"),)
+
+
+def member_md(mall: Mall, member_id: str) -> tuple[tuple[str, str], ...]:
+    token, _ = mall.issue_token(member_id, 3600)
+    return (("authorization", f"Bearer {token}"),)

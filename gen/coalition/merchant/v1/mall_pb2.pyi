@@ -350,18 +350,20 @@ class BrowseItemsResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ...) -> None: ...
 
 class BuyItemRequest(_message.Message):
-    __slots__ = ("request_id", "item_id", "quantity", "issuer_id", "consent_code")
+    __slots__ = ("request_id", "item_id", "quantity", "issuer_id", "consent_code", "consent_max_points")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
     CONSENT_CODE_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     item_id: str
     quantity: int
     issuer_id: str
     consent_code: str
-    def __init__(self, request_id: _Optional[str] = ..., item_id: _Optional[str] = ..., quantity: _Optional[int] = ..., issuer_id: _Optional[str] = ..., consent_code: _Optional[str] = ...) -> None: ...
+    consent_max_points: int
+    def __init__(self, request_id: _Optional[str] = ..., item_id: _Optional[str] = ..., quantity: _Optional[int] = ..., issuer_id: _Optional[str] = ..., consent_code: _Optional[str] = ..., consent_max_points: _Optional[int] = ...) -> None: ...
 
 class BuyItemResponse(_message.Message):
     __slots__ = ("order",)
