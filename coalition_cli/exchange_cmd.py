@@ -36,7 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     audit = exchange.add_parser("audit", help="the exchange's audit log").add_subparsers(
         dest="audit_command", required=True
     )
-    verify = audit.add_parser("verify", help="walk the whole hash chain")
+    verify = audit.add_parser(
+        "verify",
+        help="walk the whole hash chain; check closed settlement batches against their committed "
+        "roots and every clearing record against its two signed envelopes",
+    )
     verify.add_argument("--config", type=pathlib.Path, required=True)
     verify.set_defaults(run=_verify)
 
@@ -105,15 +109,28 @@ def _serve(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from coalition_kernel.db import make_engine, run_in_transaction
     from exchange import audit
+    from exchange.batch_audit import audit_clearing
     from exchange.runtime import ExchangeConfig
 
     engine = make_engine(ExchangeConfig.load(args.config).database_url, pool_size=1)
     problems = run_in_transaction(engine, audit.verify_chain)
     entries = run_in_transaction(engine, audit.count)
+    clearing = run_in_transaction(engine, audit_clearing)
+    engine.dispose()
     if problems:
         print(f"audit log BROKEN ({entries} entries):")
         for p in problems:
             print(f"  {p}")
-        return 1
-    print(f"audit log intact: {entries} entries, hash chain verified")
-    return 0
+    else:
+        print(f"audit log intact: {entries} entries, hash chain verified")
+    checked = (
+        f"{clearing.batches} closed settlement batches against their committed roots, "
+        f"{clearing.records} clearing records against their signed envelopes"
+    )
+    if clearing.problems:
+        print(f"clearing BROKEN ({checked}):")
+        for p in clearing.problems:
+            print(f"  {p}")
+    else:
+        print(f"clearing intact: {checked}")
+    return 1 if problems or clearing.problems else 0

@@ -28,8 +28,8 @@ from coalition_kernel.errors import CoalitionError
 from merchant_node.acquirer import ExchangeLink
 from merchant_node.ledger.expiry import breakage_report
 from merchant_node.ledger.statement import MAX_LIMIT, SIDES, StatementQuery, statement_page
-from settlement.commitment import InclusionProof, check_entries, verify
-from settlement.reconcile import NodeStatement, PostedHold, Receivable, reconcile_node
+from settlement.commitment import BATCH_CHANGED, InclusionProof, check_entries, root_problems
+from settlement.reconcile import Mismatch, NodeStatement, PostedHold, Receivable, reconcile_node
 from settlement.records import ClearingRecord
 from settlement.store import describe
 
@@ -136,11 +136,7 @@ def check_proof(
             f"0..{p.record.value_fen}"
             for p in unnettable
         ]
-        problems += [
-            f"entry {p.record.authorization_id} is not in the batch as given"
-            for p in proofs
-            if not verify(p, receipt.commitment_root)
-        ]
+        problems += root_problems(proofs, receipt.commitment_root)
     else:
         # The entries net to what the position nets before its breakage share is paid.
         problems += check_entries(
@@ -156,9 +152,26 @@ def check_proof(
             problems.append(
                 f"entries give {name} {ours}, the position says {getattr(position, name)}"
             )
-    problems += [describe(m) for m in reconcile_node(records, books)]
+    differing = reconcile_node(records, books)
+    problems += [_explain(m) for m in differing]
+    if any(p.startswith(BATCH_CHANGED) for p in problems) and not differing:
+        problems.append(
+            f"none of this merchant's {len(records)} entries differs from its own books: the "
+            "record that changed is another merchant's; ask the operator "
+            "(`coalition exchange audit verify` names it)"
+        )
     problems += _check_breakage(position, books_breakage_fen)
     return problems
+
+
+def _explain(m: Mismatch) -> str:
+    """A difference between the batch and this node's books, naming the record."""
+    if m.kind == "altered":
+        return (
+            f"record {m.authorization_id} differs from this node's books ({m.merchant_id} as "
+            f"{m.side}): {m.field} is {m.exchange_value} in the batch, {m.node_value} here"
+        )
+    return describe(m)
 
 
 def _check_breakage(position: xpb.SettlementPosition, own_value_fen: int | None) -> list[str]:

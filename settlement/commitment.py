@@ -119,12 +119,18 @@ class BatchTree:
 
 def verify(proof: InclusionProof, root: bytes) -> bool:
     """Whether the proof's record, unaltered, is in the batch with this root (RFC 9162)."""
+    return implied_root(proof) == root
+
+
+def implied_root(proof: InclusionProof) -> bytes | None:
+    """The root the proof's record and path hash up to (RFC 9162 §2.1.3.2); None if the path
+    does not fit the tree size."""
     if not 0 <= proof.leaf_index < proof.tree_size:
-        return False
+        return None
     fn, sn, digest = proof.leaf_index, proof.tree_size - 1, leaf_hash(proof.record)
     for sibling in proof.path:
         if sn == 0:
-            return False
+            return None
         if fn & 1 or fn == sn:
             digest = node_hash(sibling, digest)
             while not fn & 1 and fn != 0:
@@ -132,7 +138,29 @@ def verify(proof: InclusionProof, root: bytes) -> bool:
         else:
             digest = node_hash(digest, sibling)
         fn, sn = fn >> 1, sn >> 1
-    return sn == 0 and digest == root
+    return digest if sn == 0 else None
+
+
+BATCH_CHANGED = "the batch's records no longer hash to its committed root"
+
+
+def root_problems(proofs: list[InclusionProof], root: bytes) -> list[str]:
+    """What the proofs say about the root. When every entry hashes, with its path, to one same
+    other root, the batch as the exchange holds it now is not the batch it committed to at close:
+    one line says so (which record changed, only the books of the merchants it involves can
+    tell). Otherwise each entry that does not lead to the root is named."""
+    failing = [p for p in proofs if implied_root(p) != root]
+    if not failing:
+        return []
+    others = {implied_root(p) for p in failing}
+    if len(failing) == len(proofs) and len(others) == 1 and None not in others:
+        (now,) = others
+        assert now is not None
+        return [
+            f"{BATCH_CHANGED} {root.hex()[:16]}…: all {len(proofs)} entries of this merchant "
+            f"lead to {now.hex()[:16]}… instead, so a record of the batch changed after it closed"
+        ]
+    return [f"entry {p.record.authorization_id} is not in the batch as given" for p in failing]
 
 
 def recompute_position(merchant_id: str, records: Iterable[ClearingRecord]) -> int:
@@ -145,11 +173,7 @@ def check_entries(
 ) -> list[str]:
     """What a merchant finds wrong with its share of a published batch; [] when all is well."""
     proofs = list(proofs)
-    problems = [
-        f"entry {p.record.authorization_id} is not in the batch as given"
-        for p in proofs
-        if not verify(p, root)
-    ]
+    problems = root_problems(proofs, root)
     problems += [
         f"entry {p.record.authorization_id} does not involve {merchant_id}"
         for p in proofs
