@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -40,6 +41,16 @@ class _Cmd:
 
     def __post_init__(self) -> None:
         check_request_id(self.request_id)
+
+
+def member_key(member_id: str, request_id: str) -> str:
+    """A member's request id in the node's one idempotency table: members' apps choose their
+    ids independently, so each member's ids are a namespace of their own."""
+    check_request_id(request_id)
+    key = f"m:{member_id}:{request_id}"
+    if len(key) <= 128:
+        return key
+    return "m:" + hashlib.sha256(f"{member_id}\x00{request_id}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -119,12 +130,13 @@ class Mall:
 
     def buy(self, request_id: str, member_id: str, item_id: str, quantity: int) -> store.OrderView:
         quantity = catalog.check_quantity(quantity)
-        cmd = _Cmd(request_id, "buy", member_id, check_id("item_id", item_id), quantity=quantity)
+        key = member_key(member_id, request_id)
+        cmd = _Cmd(key, "buy", member_id, check_id("item_id", item_id), quantity=quantity)
         window = self.settings.payment_window
         return self._once(
             cmd,
             store.OrderView,
-            lambda c: orders.buy(c, self._ctx(request_id), member_id, item_id, quantity, window),
+            lambda c: orders.buy(c, self._ctx(key), member_id, item_id, quantity, window),
         )
 
     async def buy_with_issuer(
@@ -145,7 +157,7 @@ class Mall:
         return await cross_buy.buy_with_issuer(
             self,
             self.cross,
-            request_id,
+            member_key(member_id, request_id),
             member_id,
             item_id,
             quantity,
@@ -168,11 +180,12 @@ class Mall:
         )
 
     def cancel(self, request_id: str, member_id: str, order_id: str) -> store.OrderView:
-        cmd = _Cmd(request_id, "cancel", member_id, check_id("order_id", order_id))
+        key = member_key(member_id, request_id)
+        cmd = _Cmd(key, "cancel", member_id, check_id("order_id", order_id))
         return self._once(
             cmd,
             store.OrderView,
-            lambda c: orders.cancel(c, self._ctx(request_id), order_id, member_id),
+            lambda c: orders.cancel(c, self._ctx(key), order_id, member_id),
         )
 
     def fulfil(self, request_id: str, order_id: str, note: str) -> store.OrderView:
@@ -252,11 +265,12 @@ class Mall:
         )
 
     def draw(self, request_id: str, member_id: str, lottery_id: str) -> draws.DrawResult:
-        cmd = _Cmd(request_id, "draw", member_id, check_id("lottery_id", lottery_id))
+        key = member_key(member_id, request_id)
+        cmd = _Cmd(key, "draw", member_id, check_id("lottery_id", lottery_id))
         return self._once(
             cmd,
             draws.DrawResult,
-            lambda c: draws.draw(c, self._ctx(request_id), member_id, lottery_id, request_id),
+            lambda c: draws.draw(c, self._ctx(key), member_id, lottery_id, request_id),
         )
 
     def reveal(self, request_id: str, lottery_id: str, seed_hex: str) -> draws.LotteryView:
