@@ -10,6 +10,7 @@ import sys
 from coalition_cli import (
     campaign_cmd,
     exchange_cmd,
+    mall_cmd,
     node_cmd,
     operator_cmd,
     rules_cmd,
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     settle_cmd.register(sub)
     worker_cmd.register(sub)
     campaign_cmd.register(sub)
+    mall_cmd.register(sub)
     demo = sub.add_parser(
         "demo", help="a local coalition on SQLite: a short story, then a clean stop"
     )
