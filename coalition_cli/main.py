@@ -17,6 +17,7 @@ from coalition_cli import (
     settle_cmd,
     worker_cmd,
 )
+from coalition_kernel.settings import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    return int(args.run(args) or 0)
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as err:  # every problem of a config file, named by file and key
+        print(f"coalition {args.command}: configuration refused:\n{err}", file=sys.stderr)
+        return 2
 
 
 def _demo(args: argparse.Namespace) -> int:

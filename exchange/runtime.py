@@ -5,33 +5,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import pathlib
-import tomllib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timedelta
 
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import field_validator, model_validator
+from pydantic.dataclasses import dataclass
 from sqlalchemy import Engine
 
 from coalition_kernel.db import make_engine, utc_now
 from coalition_kernel.envelope import EXCHANGE_ID, Signer, Verifier
 from coalition_kernel.keys import generate_keypair, load_private_key, load_public_key
 from coalition_kernel.rpc import Offload, Server
+from coalition_kernel.settings import STRICT_KEYS, load_config, toml_text
 from exchange.issuers import GrpcIssuerGateway, IssuerGateway
 from exchange.migrate import upgrade
 from exchange.redemption import Redemptions, Settings
+from exchange.refusals import Limits as RefusalLimits
 from exchange.registry import RegistryKeys
 from exchange.server import build_exchange_server
 
 log = logging.getLogger(__name__)
 
+ENV_PREFIX = "COALITION_EXCHANGE"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, config=STRICT_KEYS)
 class ExchangeConfig:
+    """exchange.toml's [exchange] table, validated whole when loaded (every problem named by
+    file, key and expected form). Environment variables override any key:
+    COALITION_EXCHANGE__<KEY>, e.g. COALITION_EXCHANGE__DATABASE_URL. To add a key: a field
+    with a default (older files load unchanged) and, if its form is constrained, a
+    field_validator raising ValueError that names the expected form; a table of its own is a
+    field whose type is a `@dataclass(frozen=True, config=STRICT_KEYS)` class (see
+    merchant_node/config.py)."""
+
     database_url: str
     listen: str = "127.0.0.1:50050"
     private_key_file: str = "exchange_ed25519.pem"
@@ -46,15 +58,47 @@ class ExchangeConfig:
     tls_key_file: str = ""
     client_ca_file: str = ""
 
+    @field_validator("database_url")
+    @classmethod
+    def _given(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator(
+        "quote_ttl_seconds", "hold_ttl_seconds", "issuer_timeout_seconds", "clock_skew_seconds"
+    )
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"{value} must be at least 1 second")
+        return value
+
+    @field_validator("recovery_interval_seconds")
+    @classmethod
+    def _interval(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"{value} must be 0 (no recovery sweep) or more seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_whole(self) -> ExchangeConfig:
+        tls = (self.tls_cert_file, self.tls_key_file, self.client_ca_file)
+        if any(tls) and not all(tls):
+            raise ValueError(
+                "tls_cert_file, tls_key_file and client_ca_file are given together or not at all"
+            )
+        return self
+
     @classmethod
     def load(cls, path: pathlib.Path) -> ExchangeConfig:
-        with path.open("rb") as f:
-            return cls(**tomllib.load(f)["exchange"])
+        """The file with the environment over it; ConfigError lists every problem."""
+        return load_config(cls, path, table="exchange", env_prefix=ENV_PREFIX)
 
     def save(self, path: pathlib.Path) -> None:
-        lines = ["# Exchange configuration (coalition exchange init).", "[exchange]"]
-        lines += [f"{k} = {json.dumps(v)}" for k, v in asdict(self).items()]
-        path.write_text("\n".join(lines) + "\n")
+        path.write_text(
+            toml_text(self, "exchange", "Exchange configuration (coalition exchange init).")
+        )
 
     def settings(self) -> Settings:
         return Settings(
@@ -104,6 +148,7 @@ class ExchangeApp:
         recovery_interval: float | None = 10.0,
         server_credentials: grpc.ServerCredentials | None = None,
         workers: int = 16,
+        refusal_limits: RefusalLimits | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -125,6 +170,7 @@ class ExchangeApp:
             clock,
             listen,
             require_tls_identity=server_credentials is not None,
+            refusal_limits=refusal_limits,
         )
         self.server.credentials = server_credentials
         self.recovery_interval = recovery_interval

@@ -1,23 +1,40 @@
 """A node's configuration file (TOML): who it is, where its ledger lives, its rates, and how it
-tells members things ([notifications])."""
+tells members things ([notifications]).
+
+Validated whole when loaded (coalition_kernel.settings): every problem is named by file, key and
+expected form. Environment variables override any key: COALITION_NODE__<KEY> for a key of
+[node] (e.g. COALITION_NODE__ADMIN_TOKEN), COALITION_NODE__<TABLE>__<KEY> for a key of another
+table (e.g. COALITION_NODE__NOTIFICATIONS__SMTP_PASSWORD), so secrets can stay out of the file.
+
+To add a key: add a field with a default to NodeConfig (a key of [node]) or to a table's class
+(e.g. NotificationSettings), with a comment and, if its form is constrained, a field_validator
+raising ValueError that names the expected form. Older files load unchanged (the default).
+To add a table: a new `@dataclass(frozen=True, config=STRICT_KEYS)` class whose keys all have
+defaults, and a NodeConfig field of that type with `field(default_factory=…)`: it is read from
+and written to `[<field name>]`.
+"""
 
 from __future__ import annotations
 
-import json
 import pathlib
-import tomllib
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import field
 from datetime import timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import field_validator, model_validator
+from pydantic.dataclasses import dataclass
 
 from coalition_kernel.points import parse_ratio
+from coalition_kernel.settings import STRICT_KEYS, load_config, toml_text
 from merchant_node.notify.quiet import parse_quiet_hours
 
 CHANNELS = ("webhook", "email")
+ENV_PREFIX = "COALITION_NODE"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=STRICT_KEYS)
 class NotificationSettings:
     """The `[notifications]` section. Every key has a default, so older files load unchanged."""
 
@@ -26,13 +43,13 @@ class NotificationSettings:
     webhook_url: str = ""
     webhook_timeout_seconds: float = 10.0
     # The channel of members who have not chosen one.
-    default_channel: str = "webhook"
+    default_channel: Literal["webhook", "email"] = "webhook"
     # SMTP for members who prefer email. Empty host: no email channel.
     smtp_host: str = ""
     smtp_port: int = 587
     smtp_starttls: bool = True
     smtp_username: str = ""
-    smtp_password: str = ""
+    smtp_password: str = ""  # better: COALITION_NODE__NOTIFICATIONS__SMTP_PASSWORD
     smtp_from: str = ""
     smtp_timeout_seconds: float = 30.0
     # The merchant's wall clock: quiet hours and the days reminders name.
@@ -48,18 +65,61 @@ class NotificationSettings:
     backoff_max_seconds: int = 6 * 3600
     lease_seconds: int = 300
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "reminder_offsets_days", tuple(self.reminder_offsets_days))
-        if self.default_channel not in CHANNELS:
-            raise ValueError(f"default_channel must be one of {', '.join(CHANNELS)}")
-        if any(d < 1 or d > 365 for d in self.reminder_offsets_days):
-            raise ValueError("reminder_offsets_days must be 1-365 days")
-        if self.max_attempts < 1 or self.backoff_base_seconds < 1:
-            raise ValueError("max_attempts and backoff_base_seconds must be at least 1")
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        try:
+            parse_quiet_hours(value)
+        except ValueError:
+            raise ValueError(
+                f'"{value}" is not HH:MM-HH:MM (e.g. "22:00-08:00"; "" for none)'
+            ) from None
+        return value
+
+    @field_validator("reminder_offsets_days")
+    @classmethod
+    def _offsets(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(d < 1 or d > 365 for d in value):
+            raise ValueError(f"{list(value)} must be days from 1 to 365")
+        return value
+
+    @field_validator(
+        "max_attempts",
+        "backoff_base_seconds",
+        "backoff_max_seconds",
+        "lease_seconds",
+        "smtp_port",
+    )
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"{value} must be at least 1")
+        return value
+
+    @field_validator("webhook_timeout_seconds", "smtp_timeout_seconds")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError(f"{value} must be more than 0 seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _lease_covers_a_send(self) -> NotificationSettings:
         if self.lease_seconds < 2 * self.send_budget.total_seconds():
-            raise ValueError("lease_seconds must be at least four times the longest timeout")
-        ZoneInfo(self.timezone)
-        parse_quiet_hours(self.quiet_hours)
+            raise ValueError(
+                f"lease_seconds ({self.lease_seconds}) must be at least four times the longest "
+                f"timeout ({max(self.webhook_timeout_seconds, self.smtp_timeout_seconds)})"
+            )
+        return self
 
     @property
     def send_budget(self) -> timedelta:
@@ -67,7 +127,10 @@ class NotificationSettings:
         return timedelta(seconds=2 * max(self.webhook_timeout_seconds, self.smtp_timeout_seconds))
 
 
-@dataclass(frozen=True)
+_LISTEN = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]*):(\d{1,5})$")
+
+
+@dataclass(frozen=True, config=STRICT_KEYS)
 class NodeConfig:
     merchant_id: str
     database_url: str
@@ -82,35 +145,50 @@ class NodeConfig:
     exchange_endpoint: str = ""
     exchange_public_key_file: str = ""
     # Bearer token of the RulesAdminService (empty: program administration disabled).
+    # Better kept out of the file: COALITION_NODE__ADMIN_TOKEN.
     admin_token: str = ""
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
-    def __post_init__(self) -> None:
-        parse_ratio(self.points_per_yuan)
-        parse_ratio(self.fen_per_point)
-        if self.points_ttl_days < 0:
-            raise ValueError("points_ttl_days must be 0 (never expire) or more")
-        if isinstance(self.notifications, dict):
-            object.__setattr__(self, "notifications", NotificationSettings(**self.notifications))
+    @field_validator("merchant_id", "database_url")
+    @classmethod
+    def _given(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        match = _LISTEN.match(value)
+        if match is None or int(match.group(2)) > 65535:
+            raise ValueError(f'"{value}" is not HOST:PORT (e.g. "0.0.0.0:50051")')
+        return value
+
+    @field_validator("points_per_yuan", "fen_per_point")
+    @classmethod
+    def _ratio(cls, value: str) -> str:
+        try:
+            parse_ratio(value)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(
+                f'"{value}" is not a positive rate such as "1", "1.5" or "3/2"'
+            ) from None
+        return value
+
+    @field_validator("points_ttl_days")
+    @classmethod
+    def _ttl(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"{value} must be 0 (never expire) or more days")
+        return value
 
     @classmethod
     def load(cls, path: pathlib.Path) -> NodeConfig:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-        return cls(
-            **data["node"], notifications=NotificationSettings(**data.get("notifications", {}))
-        )
+        """The file with the environment over it; ConfigError lists every problem."""
+        return load_config(cls, path, table="node", env_prefix=ENV_PREFIX)
 
     def save(self, path: pathlib.Path) -> None:
-        node = asdict(self)
-        notifications = node.pop("notifications")
-        lines = ["# Merchant node configuration (coalition node init).", "[node]"]
-        lines += _toml_lines(node)
-        lines += ["", "[notifications]"] + _toml_lines(notifications)
-        path.write_text("\n".join(lines) + "\n")
-        path.chmod(0o600)  # it holds the admin token and the SMTP password
-
-
-def _toml_lines(values: dict[str, Any]) -> list[str]:
-    # JSON strings, integers, floats, booleans and arrays of them are valid TOML values.
-    return [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+        path.write_text(
+            toml_text(self, "node", "Merchant node configuration (coalition node init).")
+        )
+        path.chmod(0o600)  # it may hold the admin token and the SMTP password

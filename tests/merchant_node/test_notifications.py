@@ -555,7 +555,7 @@ def test_old_config_files_load_with_notification_defaults_and_new_ones_round_tri
 
     bad = tmp_path / "bad.toml"
     bad.write_text(old.read_text() + '[notifications]\nquiet_hours = "late"\n')
-    with pytest.raises(ValueError, match="quiet hours"):
+    with pytest.raises(ValueError, match='quiet_hours: "late" is not HH:MM-HH:MM'):
         NodeConfig.load(bad)
 
 
