@@ -330,7 +330,10 @@ def main() -> None:
     parser.add_argument(
         "--postgres-url", default=os.environ.get("COALITION_TEST_PG", PG_ADMIN_DEFAULT)
     )
+    parser.add_argument("--quick", action="store_true", help="for bench/all.py: 30,000 lots")
     args = parser.parse_args()
+    if args.quick:
+        args.lots = 30_000
     members = args.members or max(1, args.lots // 10)
     print(f"Python {platform.python_version()}, {os.cpu_count()} cores")
 

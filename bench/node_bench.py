@@ -48,6 +48,8 @@ import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
 from coalition_kernel.db import make_engine
+from merchant_node.auth.service import add_client
+from merchant_node.auth.vault import WalletKeys
 from merchant_node.client import MerchantNodeClient
 from merchant_node.ledger.migrate import upgrade
 from merchant_node.ledger.service import NodeLedger
@@ -297,8 +299,9 @@ def drive_threads(
 
 
 @contextmanager
-def server_process(target: Callable[..., None], *args: object) -> Iterator[tuple[int, int]]:
-    """Runs `target(*args, pipe)` in a spawned process; yields (pid, port) once it listens."""
+def server_process(target: Callable[..., None], *args: object) -> Iterator[tuple[int, Any]]:
+    """Runs `target(*args, pipe)` in a spawned process; yields (pid, what it sent once it
+    listens: its port, or the node's (port, API key))."""
     ctx = multiprocessing.get_context("spawn")
     ours, theirs = ctx.Pipe()
     proc = ctx.Process(target=target, args=(*args, theirs), daemon=True)
@@ -333,10 +336,11 @@ def node_process(url: str, pool_size: int, workers: int, pipe: Pipe) -> None:
     async def serve() -> None:
         engine = make_engine(url, pool_size=pool_size)
         upgrade(engine)
-        ledger = NodeLedger(engine)
+        ledger = NodeLedger(engine, wallet_keys=WalletKeys.generate())
         ledger.configure_rate("1", "1")
         server, offload = build_server(ledger, "127.0.0.1:0", workers=workers)
-        pipe.send(await server.start())
+        # The POS's API key, as production requires one (its check is part of what is measured).
+        pipe.send((await server.start(), add_client(engine, "bench", "pos,read").key))
         await _until_told_to_stop(pipe)
         await server.stop(1)
         offload.shutdown()
@@ -620,8 +624,10 @@ async def bench_database(
     def open_raw() -> RawLedger:
         return RawLedger(raw, earners, redeemers, raw_seq)
 
-    with server_process(node_process, url, cfg.pool_size, cfg.workers) as (pid, port):
-        clients = [MerchantNodeClient(f"127.0.0.1:{port}") for _ in range(cfg.channels)]
+    with server_process(node_process, url, cfg.pool_size, cfg.workers) as (pid, (port, key)):
+        clients = [
+            MerchantNodeClient(f"127.0.0.1:{port}", api_key=key) for _ in range(cfg.channels)
+        ]
         echo = EchoClient(echo_port, cfg.channels)
         try:
             await _enroll_and_fund(clients[0], cfg)
@@ -862,7 +868,13 @@ def parse_args(argv: list[str]) -> Settings:
         default=os.environ.get("COALITION_TEST_PG", PG_ADMIN_DEFAULT),
         help="admin URL of a PostgreSQL server; the bench creates and drops its own database",
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="a short run for bench/all.py: 16 in flight, 2 s cells"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds, args.warmup, args.members = 1.5, 0.5, 200
+        args.concurrency = "16" if args.concurrency == "1,16,64" else args.concurrency
     try:
         concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
     except ValueError:

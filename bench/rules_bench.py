@@ -55,6 +55,8 @@ from sqlalchemy.engine import make_url
 from coalition.merchant.v1 import merchant_node_pb2 as pb
 from coalition_kernel.db import make_engine
 from coalition_kernel.points import Rate
+from merchant_node.auth.service import add_client
+from merchant_node.auth.vault import WalletKeys
 from merchant_node.client import MerchantNodeClient
 from merchant_node.ledger.commands import Enroll
 from merchant_node.ledger.migrate import upgrade
@@ -496,14 +498,15 @@ def node_process(
     async def serve() -> None:
         engine = make_engine(url, pool_size=pool_size)
         upgrade(engine)
-        ledger = NodeLedger(engine)
+        ledger = NodeLedger(engine, wallet_keys=WalletKeys.generate())
         ledger.configure_rate("1", "1")
         if program is not None:
             ledger.apply_program(program, "bench")
         for k, member in enumerate(members):  # one member in 12 has a birthday this month
             ledger.enroll(Enroll(f"enroll-{member}", member, birth_month=k % 12 + 1))
         server, offload = build_server(ledger, "127.0.0.1:0", workers=pool_size)
-        pipe.send(await server.start())
+        # The POS's API key, as production requires one.
+        pipe.send((await server.start(), add_client(engine, "bench", "pos,read").key))
         await _until_told_to_stop(pipe)
         await server.stop(1)
         offload.shutdown()
@@ -513,8 +516,9 @@ def node_process(
 
 
 @contextmanager
-def server_process(*args: object) -> Iterator[tuple[int, int]]:
-    """Runs node_process(*args, pipe) in a spawned process; yields (pid, port) once it listens."""
+def server_process(*args: object) -> Iterator[tuple[int, tuple[int, str]]]:
+    """Runs node_process(*args, pipe) in a spawned process; yields (pid, (port, API key)) once
+    it listens."""
     ctx = multiprocessing.get_context("spawn")
     ours, theirs = ctx.Pipe()
     proc = ctx.Process(target=node_process, args=(*args, theirs), daemon=True)
@@ -577,9 +581,9 @@ async def run_cell(
     tag = uuid.uuid4().hex[:6]
     with (
         fresh_database(db, cfg.pg_admin_url) as (url, database),
-        server_process(url, program, members, cfg.pool_size) as (pid, port),
+        server_process(url, program, members, cfg.pool_size) as (pid, (port, key)),
     ):
-        client = MerchantNodeClient(f"127.0.0.1:{port}")
+        client = MerchantNodeClient(f"127.0.0.1:{port}", api_key=key)
         try:
             began = time.perf_counter()
             gate = asyncio.Semaphore(cfg.concurrency)
@@ -850,7 +854,12 @@ def parse_args(argv: list[str]) -> Settings:
         default=os.environ.get("COALITION_TEST_PG", PG_ADMIN_DEFAULT),
         help="admin URL of a PostgreSQL server; the bench creates and drops its own databases",
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="a short run for bench/all.py: 2 s cells"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds, args.warmup, args.engine_seconds, args.members = 2.0, 0.5, 2.0, 100
     if args.concurrency < 1 or args.members < args.concurrency:
         parser.error("--concurrency must be at least 1 and at most --members")
     return Settings(

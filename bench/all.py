@@ -1,0 +1,269 @@
+"""Every benchmark, briefly, and one table of where each path stands against its baseline.
+
+Each benchmark in REGISTRY runs as its own process (`python bench/<name>.py --quick`), one after
+another, its full output kept in a log directory. Its figures are read back from that output
+(each bench prints its baseline next to itself, measured in the same run) into one table: path,
+now, baseline of the same run, ratio, aim. A benchmark that is not there (e.g. one another change
+has yet to add) is listed as missing; one whose output this file does not know how to read is
+shown with its exit status and the last line it printed.
+
+    python bench/all.py --quick [--only xchange_bench,rules_bench] [--logs DIR]
+
+--quick is the only mode: the long runs are the benches themselves, without --quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+Row = tuple[str, str, str, str, str]  # path, now, baseline (same run), ratio, aim
+Reader = Callable[[str], list[Row]]
+
+
+def _num(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def read_xchange(out: str) -> list[Row]:
+    rows = []
+    for m in re.finditer(
+        r"^(sqlite|postgresql)\s+(\d+)\s+([\d,.]+)\s+([\d.-]+)\s+([\d.-]+)\s+\d+\s+([\d,]+)\s+"
+        r"([\d.-]+)",
+        out,
+        re.M,
+    ):
+        db, conc, rate, p50, p99, echo, ratio = m.groups()
+        aim = "≥ 0.1, p99 < 100 ms" if db == "postgresql" else "≥ 0.1"
+        rows.append(
+            (
+                f"cross-shop redemption, {db}, {conc} in flight",
+                f"{rate}/s, p50 {p50} ms, p99 {p99} ms",
+                f"gRPC echo {echo}/s",
+                ratio,
+                aim,
+            )
+        )
+    counted = re.findall(
+        r"^  (sqlite|postgresql) \(\d+ redemptions\):\n\s+RPCs\s+([\d.]+).*\n\s+txns\s+"
+        r"([\d.]+)(.*)\n\s+statements\s+([\d.]+)",
+        out,
+        re.M,
+    )
+    for db, rpcs, txns, by_part, statements in counted:
+        rows.append(
+            (
+                f"  per redemption, {db}",
+                f"{rpcs} RPCs, {txns} txns{by_part}, {statements} statements",
+                "-",
+                "-",
+                "3-5 txns",
+            )
+        )
+    verify = re.search(r"Ed25519 verify .*?: ([\d,]+)/s", out)
+    if verify:
+        rows.append(("  Ed25519 verify, 1 thread", f"{verify[1]}/s", "-", "-", "-"))
+    return rows
+
+
+def read_node(out: str) -> list[Row]:
+    raw = {
+        (m[1], m[2], m[4]): (m[3], m[5])
+        for m in re.finditer(
+            r"^(sqlite|postgresql)\s+(earn|redeem) \((\w+)\)\s+(\d+)\s+([\d,]+)", out, re.M
+        )
+    }
+    rows = []
+    for m in re.finditer(
+        r"^(sqlite|postgresql)\s+(earn|redeem)\s+(\d+)\s+([\d,]+)\s+([\d.-]+)\s+([\d.-]+)\s+\d+\s+"
+        r"([\d.-]+)",
+        out,
+        re.M,
+    ):
+        db, op, conc, rate, _p50, p99, ratio = m.groups()
+        module, raw_rate = raw.get((db, op, conc), ("raw", "?"))
+        aim = ("≥ 1.0, p99 < 25 ms" if db == "postgresql" else "≥ 0.5") if op == "earn" else "-"
+        rows.append(
+            (
+                f"node {op.title()}, {db}, {conc} in flight",
+                f"{rate}/s, p99 {p99} ms",
+                f"raw {module} {op} tx {raw_rate}/s",
+                ratio,
+                aim,
+            )
+        )
+    return rows
+
+
+def read_rules(out: str) -> list[Row]:
+    rows = []
+    base = re.search(r"^base rate \(BaseRateRules\)\s+([\d,]+)\s+([\d.]+)", out, re.M)
+    prog = re.search(r"^~50-rule program \(ProgramRules\)\s+([\d,]+)\s+([\d.]+)", out, re.M)
+    if base and prog:
+        rows.append(
+            (
+                "~50-rule program, engine alone",
+                f"{prog[1]} evals/s ({prog[2]} µs)",
+                f"base rate {base[1]}/s",
+                f"{_num(prog[1]) / _num(base[1]):.3f}",
+                "≥ 20,000 evals/s",
+            )
+        )
+    for m in re.finditer(
+        r"^ratio (\w+): program / base rate = ([\d,]+) / ([\d,]+) earns/s = ([\d.]+)", out, re.M
+    ):
+        rows.append(
+            (
+                f"Earn with that program, {m[1]}",
+                f"{m[2]} earns/s",
+                f"base rate {m[3]} earns/s",
+                m[4],
+                "≥ 0.8",
+            )
+        )
+    return rows
+
+
+def read_settlement(out: str) -> list[Row]:
+    size = re.search(r"settlement of ([\d,]+) clearing records among (\d+) merchants", out)
+    base = re.search(r"^baseline: SQL aggregate, GROUP BY\s+([\d.]+)", out, re.M)
+    settle = re.search(r"^settle_period \(everything below\)\s+([\d.]+)", out, re.M)
+    if not (size and base and settle):
+        return []
+    ratio = _num(settle[1]) / _num(base[1])
+    return [
+        (
+            f"settle {size[1]} records, {size[2]} merchants",
+            f"{settle[1]} s",
+            f"SQL GROUP BY {base[1]} s",
+            f"{ratio:.1f}×",
+            "≤ 2×",
+        )
+    ]
+
+
+def read_expiry(out: str) -> list[Row]:
+    rows = []
+    for m in re.finditer(
+        r"^== (\S+) [^:]*: ([\d,]+) due lots.*?\n.*?\nbaseline: UPDATE lots SET remaining = 0\s+"
+        r"([\d.]+).*?\nexpire_due \(batches of [\d,]+\)\s+([\d.]+)",
+        out,
+        re.M | re.S,
+    ):
+        db, lots, base, timed = m.groups()
+        rows.append(
+            (
+                f"expire {lots} lots, {db}",
+                f"{timed} s",
+                f"plain UPDATE {base} s",
+                f"{_num(timed) / _num(base):.1f}×",
+                "≤ 2×",
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str  # bench/<name>.py
+    args: tuple[str, ...] = ("--quick",)
+    read: Reader | None = None  # None: shown by exit status and last line
+
+
+# The order of the issue's table. Benchmarks other changes add are picked up once their file
+# exists; each must accept --quick.
+REGISTRY: tuple[Bench, ...] = (
+    Bench("xchange_bench", read=read_xchange),
+    Bench("node_bench", read=read_node),
+    Bench("rules_bench", read=read_rules),
+    Bench("settlement_bench", read=read_settlement),
+    Bench("expiry_bench", ("--quick", "--sqlite"), read=read_expiry),
+    Bench("marketing_bench"),
+    Bench("mall_bench"),
+    Bench("console_bench"),
+    Bench("telemetry_bench"),
+)
+
+
+def registered() -> list[Bench]:
+    """REGISTRY, plus any other bench/marketing_*.py the marketing change adds."""
+    known = {b.name for b in REGISTRY}
+    extra = sorted(
+        f[:-3]
+        for f in os.listdir(BENCH)
+        if f.startswith("marketing_") and f.endswith(".py") and f[:-3] not in known
+    )
+    return [*REGISTRY, *(Bench(name) for name in extra)]
+
+
+def run(bench: Bench, logs: str) -> tuple[list[Row], str]:
+    path = os.path.join(BENCH, f"{bench.name}.py")
+    if not os.path.exists(path):
+        return [(bench.name, "not present", "-", "-", "-")], "missing"
+    log = os.path.join(logs, f"{bench.name}.log")
+    began = time.perf_counter()
+    load = os.getloadavg()[0]
+    with open(log, "w") as f:
+        done = subprocess.run(
+            [sys.executable, path, *bench.args], stdout=subprocess.PIPE, stderr=f, text=True
+        )
+        f.write(done.stdout)
+    took = f"{time.perf_counter() - began:.0f} s, load {load:.1f}→{os.getloadavg()[0]:.1f}"
+    rows = bench.read(done.stdout) if bench.read and done.returncode == 0 else []
+    if not rows:
+        last = (done.stdout.strip().splitlines() or ["(no output)"])[-1][:60]
+        status = "ran" if done.returncode == 0 else f"FAILED (exit {done.returncode})"
+        rows = [(bench.name, f"{status}: {last}", "-", "-", "-")]
+    return rows, f"{took}; log {log}"
+
+
+def table(rows: list[Row]) -> str:
+    head = ("path", "now", "baseline (same run)", "ratio now", "aim")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
+    lines = [
+        " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in [head, tuple("-" * w for w in widths), *rows]
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", required=True)
+    parser.add_argument("--only", default="", help="comma-separated bench names")
+    parser.add_argument("--logs", default="", help="where each bench's output is kept")
+    args = parser.parse_args(argv)
+    logs = args.logs or tempfile.mkdtemp(prefix="bench_all_")
+    os.makedirs(logs, exist_ok=True)
+    wanted = {n.strip() for n in args.only.split(",") if n.strip()}
+    rows: list[Row] = []
+    print(
+        f"$ python bench/all.py --quick   ({os.cpu_count()} cores, load "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at start)",
+        flush=True,
+    )
+    for bench in registered():
+        if wanted and bench.name not in wanted:
+            continue
+        print(f"  {bench.name} ...", end=" ", flush=True)
+        found, how = run(bench, logs)
+        print(how, flush=True)
+        rows += found
+    print()
+    print(table(rows))
+    print(f"\nload at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; logs in {logs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
