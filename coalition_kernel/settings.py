@@ -13,7 +13,7 @@ Environment variables override the file, key by key: `<PREFIX>__<KEY>` for a key
 table and `<PREFIX>__<TABLE>__<KEY>` for a key of another table, upper case, e.g.
 COALITION_NODE__ADMIN_TOKEN, COALITION_NODE__NOTIFICATIONS__SMTP_PASSWORD,
 COALITION_EXCHANGE__HOLD_TTL_SECONDS. So secrets can stay out of the file (deploy/ passes them
-from Secrets). Arrays are given as JSON (`[7, 3]`).
+from Secrets). Arrays are given as JSON (`[7, 3]`); an empty variable counts as unset.
 """
 
 from __future__ import annotations
@@ -173,7 +173,10 @@ def _env_spec(cls: type, env_prefix: str) -> type[BaseSettings]:
             {
                 "__module__": __name__,
                 "model_config": SettingsConfigDict(
-                    env_prefix=f"{env_prefix}__", env_nested_delimiter="__", case_sensitive=False
+                    env_prefix=f"{env_prefix}__",
+                    env_nested_delimiter="__",
+                    case_sensitive=False,
+                    env_ignore_empty=True,  # `X=${X:-}` in a manifest leaves the file's value
                 ),
             },
         )
@@ -251,7 +254,7 @@ def _known_keys(cls: Any, loc: tuple[Any, ...]) -> list[str]:
 
 
 def _env_is_set(name: str) -> bool:
-    return any(key.upper() == name for key in os.environ)
+    return any(key.upper() == name and value for key, value in os.environ.items())
 
 
 def _show(value: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import pathlib
 import re
 import shlex
@@ -22,8 +23,9 @@ import pytest
 import yaml
 
 from coalition_kernel.rpc import Server
+from coalition_kernel.settings import sections
 from exchange.runtime import ExchangeConfig
-from merchant_node.config import NodeConfig, NotificationSettings
+from merchant_node.config import NodeConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -464,14 +466,49 @@ def _generated_file(path: str, config_maps: dict[str, list[str]]) -> dict[str, A
     return None
 
 
-def test_kubernetes_configs_load_with_the_real_config_classes():
-    exchange = tomllib.loads((K8S / "exchange" / "exchange.toml").read_text())
-    config = ExchangeConfig(**exchange["exchange"])
+def test_kubernetes_configs_load_with_the_real_config_classes(monkeypatch):
+    for name in list(os.environ):
+        if name.upper().startswith("COALITION_"):
+            monkeypatch.delenv(name)
+    config = ExchangeConfig.load(K8S / "exchange" / "exchange.toml")
     assert config.listen.startswith("0.0.0.0:") and "@" in config.database_url
     assert ":" not in config.database_url.split("//", 1)[1].split("@", 1)[0], "no password in URL"
-    node = tomllib.loads((K8S / "merchant-node" / "node.toml").read_text())
-    loaded = NodeConfig(**node["node"], notifications=NotificationSettings(**node["notifications"]))
+    loaded = NodeConfig.load(K8S / "merchant-node" / "node.toml")
     assert loaded.listen.startswith("0.0.0.0:") and loaded.exchange_endpoint
+    assert (loaded.admin_token, loaded.notifications.smtp_password) == ("", "")  # not in the file
+
+
+def manifest_environment() -> Iterator[tuple[str, str]]:
+    """(where, variable name) of every variable the manifests give a container."""
+    for path, doc in k8s_documents():
+        for container in containers_of(doc):
+            for env in container.get("env", []):
+                yield f"{path.name}: {container['name']}", env["name"]
+    for name, service in compose_file()["services"].items():
+        environment = service.get("environment", {})
+        names = environment if isinstance(environment, list) else list(environment)
+        for variable in names:
+            yield f"compose: {name}", variable.split("=", 1)[0]
+
+
+def test_configuration_variables_in_the_manifests_name_real_keys():
+    """A misspelt COALITION_NODE__… would be ignored silently (the file's value stands)."""
+    classes = {"COALITION_NODE": NodeConfig, "COALITION_EXCHANGE": ExchangeConfig}
+    seen = set()
+    for where, variable in manifest_environment():
+        prefix, _, key = variable.partition("__")
+        if prefix not in classes:
+            continue
+        seen.add(variable)
+        owner: Any = classes[prefix]
+        *tables, last = key.lower().split("__")
+        for table in tables:
+            owner = sections(owner)[table]  # KeyError: no such table
+        assert last in owner.__dataclass_fields__, f"{where}: {variable} names no config key"
+    assert {
+        "COALITION_NODE__ADMIN_TOKEN",
+        "COALITION_NODE__NOTIFICATIONS__SMTP_PASSWORD",
+    } <= seen
 
 
 def test_workers_reach_the_temporal_and_namespaces_of_the_helm_values():

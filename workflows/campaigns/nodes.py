@@ -73,7 +73,7 @@ def load_nodes(path: pathlib.Path) -> dict[str, NodeAccess]:
             if isinstance(entry, dict) and isinstance(entry.get("merchant_id"), str):
                 for key in ("endpoint", "admin_token"):
                     value = os.environ.get(env_name(entry["merchant_id"], key))
-                    if value is not None:
+                    if value:  # empty: as if unset
                         entry[key] = value
     try:
         parsed = TypeAdapter(NodesFile).validate_python(data)
