@@ -30,6 +30,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
+from typing import Any
 
 import grpc
 import sqlalchemy as sa
@@ -66,7 +67,7 @@ def node_process(url: str, pipe: Pipe) -> None:
         ledger = NodeLedger(engine)
         ledger.configure_rate("1", "1")
         params = inspect.signature(build_server).parameters
-        extra = {"insecure_no_auth": True} if "insecure_no_auth" in params else {}
+        extra: dict[str, Any] = {"insecure_no_auth": True} if "insecure_no_auth" in params else {}
         server, offload = build_server(ledger, "127.0.0.1:0", workers=16, **extra)
         mall = MallNode(
             Mall(ledger, MallSettings(token_key=TOKEN_KEY)),
