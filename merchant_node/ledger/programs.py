@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from coalition_kernel.errors import InvalidArgument, NotFound
 from merchant_node.ledger.schema import budget_pools, rule_programs
@@ -108,14 +108,33 @@ def parse_stored(document: str) -> Program:
     return parse_program(json.loads(document))
 
 
+# One statement while a pool has room for the whole ask: the row's lock is taken by the UPDATE
+# itself (PostgreSQL re-checks the condition on the row's latest version once it holds it).
+_GRANT_IN_FULL = (
+    update(budget_pools)
+    .where(
+        budget_pools.c.pool_id == bindparam("pool"),
+        budget_pools.c.budget - budget_pools.c.granted >= bindparam("ask"),
+    )
+    .values(granted=budget_pools.c.granted + bindparam("ask"))
+)
+
+
 def grant(conn: Connection, draws: list[PoolDraw]) -> dict[str, int]:
     """Reserves what each pool can still give, atomically: pools are locked in id order, so
-    concurrent earnings never overspend a pool nor deadlock on it."""
+    concurrent earnings never overspend a pool nor deadlock on it. A pool with room for the
+    whole ask costs one UPDATE; only one running dry is read and cut."""
     asked: dict[str, int] = {}
     for draw in draws:
         asked[draw.pool_id] = asked.get(draw.pool_id, 0) + draw.points
     granted: dict[str, int] = {}
     for pool_id in sorted(asked):
+        if (
+            asked[pool_id] > 0
+            and conn.execute(_GRANT_IN_FULL, {"pool": pool_id, "ask": asked[pool_id]}).rowcount
+        ):
+            granted[pool_id] = asked[pool_id]
+            continue
         row = conn.execute(
             select(budget_pools).where(budget_pools.c.pool_id == pool_id).with_for_update()
         ).first()
