@@ -276,3 +276,7 @@ settlement_breakage = Table(
         "operator_fen >= 0 AND operator_fen <= value_fen", name="operator_fen_in_range"
     ),
 )
+
+# The district's flows between shops, rolled up per period (exchange/figures.py, migration 0006):
+# imported here so migrations and the schema check see every table of the exchange.
+from exchange import figures as _figures  # noqa: E402, F401

@@ -14,7 +14,9 @@ from coalition_kernel.db import run_in_transaction
 from coalition_kernel.envelope import OPERATOR_ID, Signer, Verifier
 from coalition_kernel.errors import InvalidArgument, PermissionDenied
 from coalition_kernel.rpc import Offload, Server, generic_handler
+from coalition_kernel.telemetry import register_figures
 from exchange import audit
+from exchange.figures import ExchangeFigures
 from exchange.inbound import Inbound
 from exchange.operator import Operator
 from exchange.proofs import SettlementProofs
@@ -145,4 +147,6 @@ def build_exchange_server(
             (OPERATOR_SERVICE, generic_handler(OPERATOR_SERVICE, operator_handlers)),
         ],
         listen=listen,
+        # The district's figures on this process's /metrics, removed when the server stops.
+        cleanups=[register_figures(ExchangeFigures(engine))],
     )

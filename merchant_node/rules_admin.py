@@ -1,14 +1,14 @@
 """The merchant's administration of its program over gRPC: show, validate, apply, simulate;
 and what campaigns read: budget pools and a campaign's report.
 
-Callers present the node's admin token ("authorization: Bearer <token>"); without a configured
-token the service refuses everything, so a node never exposes program changes by accident.
+Callers present an API key with the `admin` scope ("authorization: Bearer <key>"), checked by
+the node's one authentication hook (merchant_node/auth), which server.py puts before every
+method; a node without an admin key refuses everything here.
 """
 
 from __future__ import annotations
 
 import functools
-import hmac
 import re
 from datetime import UTC
 
@@ -18,8 +18,6 @@ from coalition_kernel.db import run_in_transaction
 from coalition_kernel.errors import (
     CoalitionError,
     InvalidArgument,
-    PermissionDenied,
-    Unauthenticated,
 )
 from coalition_kernel.points import format_ratio
 from coalition_kernel.rpc import Offload
@@ -73,37 +71,20 @@ def _window(req: rpb.GetCampaignReportRequest, start: str, end: str) -> campaign
 
 
 class RulesAdminServicer:
-    def __init__(self, ledger: NodeLedger, offload: Offload, token: str) -> None:
+    def __init__(self, ledger: NodeLedger, offload: Offload) -> None:
         self.ledger = ledger
         self.offload = offload
-        self.token = token
 
     def handlers(self) -> dict:  # type: ignore[type-arg]
         return {
-            name: self._guard(fn)
-            for name, fn in {
-                "GetProgram": self.get_program,
-                "ListProgramVersions": self.list_versions,
-                "ValidateProgram": self.validate,
-                "ApplyProgram": self.apply,
-                "SimulateEarn": self.simulate,
-                "ListBudgetPools": self.list_pools,
-                "GetCampaignReport": self.campaign_report,
-            }.items()
+            "GetProgram": self.get_program,
+            "ListProgramVersions": self.list_versions,
+            "ValidateProgram": self.validate,
+            "ApplyProgram": self.apply,
+            "SimulateEarn": self.simulate,
+            "ListBudgetPools": self.list_pools,
+            "GetCampaignReport": self.campaign_report,
         }
-
-    def _guard(self, fn):  # type: ignore[no-untyped-def]
-        async def call(request, context):  # type: ignore[no-untyped-def]
-            if not self.token:
-                raise PermissionDenied("ADMIN_DISABLED", "this node has no admin token configured")
-            presented = dict(context.invocation_metadata()).get("authorization", "")
-            if not hmac.compare_digest(presented.encode(), f"Bearer {self.token}".encode()):
-                raise Unauthenticated(
-                    "BAD_ADMIN_TOKEN", "present the node's admin token as 'authorization: Bearer …'"
-                )
-            return await fn(request, context)
-
-        return call
 
     async def get_program(self, req: rpb.GetProgramRequest, _ctx) -> rpb.GetProgramResponse:  # type: ignore[no-untyped-def]
         return rpb.GetProgramResponse(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -17,6 +20,8 @@ from coalition_kernel.errors import FailedPrecondition, InvalidArgument
 from coalition_kernel.rpc import Offload, Server, generic_handler
 from merchant_node import issuer, rules_admin
 from merchant_node.acquirer import CrossRedemptions, ExchangeLink
+from merchant_node.auth.domain import ADMIN, MERCHANT_NODE_SCOPES, NO_LIMITS, Limits
+from merchant_node.auth.service import NodeAuth, current_caller
 from merchant_node.ledger import consent
 from merchant_node.ledger.commands import Earn, Enroll, Redeem, Refund
 from merchant_node.ledger.service import NodeLedger
@@ -24,6 +29,7 @@ from merchant_node.rules.base import LineItem
 from merchant_node.rules_admin import RulesAdminServicer
 
 SERVICE = pb.DESCRIPTOR.services_by_name["MerchantNodeService"]
+log = logging.getLogger(__name__)
 _MIN_TS = datetime(2000, 1, 1, tzinfo=UTC)
 _MAX_TS = datetime(2200, 1, 1, tzinfo=UTC)
 
@@ -110,6 +116,7 @@ class MerchantNodeServicer:
             req.display_name,
             req.referral_code,
             req.birth_month,
+            client_id=current_caller().key_id,
         )
         res = await self.offload(self.ledger.enroll, cmd)
         member = pb.Member(
@@ -143,7 +150,11 @@ class MerchantNodeServicer:
             ),
             points_paid_fen=req.points_paid_fen,
         )
-        res = await self.offload(self.ledger.earn, cmd)
+        limits = current_caller().limits
+        limits.check_order("amount_fen", cmd.amount_fen)
+        res = await self.offload(
+            functools.partial(self.ledger.earn, cmd, max_points=limits.max_points_per_earn)
+        )
         return pb.EarnResponse(
             points_earned=res.points_earned,
             breakdown=[
@@ -160,7 +171,12 @@ class MerchantNodeServicer:
 
     async def redeem(self, req: pb.RedeemRequest, _ctx) -> pb.RedeemResponse:  # type: ignore[no-untyped-def]
         cmd = Redeem(req.request_id, req.member_id, req.order_id, req.points, req.amount_fen)
-        res = await self.offload(self.ledger.redeem, cmd)
+        limits = current_caller().limits
+        limits.check_order("amount_fen", req.amount_fen)
+        limits.check_points("points", req.points, limits.max_points_per_redeem)
+        res = await self.offload(
+            functools.partial(self.ledger.redeem, cmd, max_points=limits.max_points_per_redeem)
+        )
         return pb.RedeemResponse(
             redemption_id=res.redemption_id,
             points_redeemed=res.points_redeemed,
@@ -239,6 +255,9 @@ class MerchantNodeServicer:
     async def authorize_cross(
         self, req: pb.AuthorizeCrossRedemptionRequest, _ctx
     ) -> pb.AuthorizeCrossRedemptionResponse:  # type: ignore[no-untyped-def]
+        limits = current_caller().limits
+        limits.check_order("amount_fen", req.amount_fen)
+        limits.check_points("points", req.points, limits.max_points_per_redeem)
         a = await self.cross.authorize(
             req.request_id,
             req.issuer_id,
@@ -356,14 +375,35 @@ def build_server(
     *,
     workers: int = 16,
     coalition: CoalitionLink | None = None,
-    admin_token: str = "",
+    limits: Limits = NO_LIMITS,
+    insecure_no_auth: bool = False,
+    credentials: grpc.ServerCredentials | None = None,
+    auth_cache_seconds: float = 2.0,
 ) -> tuple[Server, Offload]:
     """The node's gRPC server (not yet started) and the pool its blocking work runs on.
 
-    With a `coalition` link the node also serves the exchange as an issuer (IssuerService) and
-    its POS can spend other issuers' points here (the cross-redemption RPCs).
+    Every MerchantNodeService and RulesAdminService caller presents an API key (merchant_node/
+    auth; `limits` are the node's defaults under each client's own); `insecure_no_auth` serves
+    them to anyone, for a laptop only. `credentials`: TLS (or mTLS) on the listener.
+
+    With a `coalition` link the node also serves the exchange as an issuer (IssuerService,
+    authenticated by the exchange's signatures) and its POS can spend other issuers' points here
+    (the cross-redemption RPCs).
     """
     offload = Offload(workers)
+    auth = NodeAuth(
+        ledger.engine,
+        offload,
+        defaults=limits,
+        required=not insecure_no_auth,
+        cache_seconds=auth_cache_seconds,
+    )
+    if insecure_no_auth:
+        log.warning(
+            "INSECURE: this node serves its POS and admin APIs without API keys "
+            "(--insecure-no-auth); anyone who reaches %s can mint and spend points",
+            listen,
+        )
     cross = None
     handlers = []
     cleanups: list[Callable[[], Awaitable[None]]] = []
@@ -381,7 +421,10 @@ def build_server(
         handlers.append((issuer.SERVICE, generic_handler(issuer.SERVICE, issuing.handlers())))
     merchant_id = coalition.merchant_id if coalition else ""
     servicer = MerchantNodeServicer(ledger, offload, cross, merchant_id)
-    handlers.insert(0, (SERVICE, generic_handler(SERVICE, servicer.handlers())))
-    admin = RulesAdminServicer(ledger, offload, admin_token)
-    handlers.append((rules_admin.SERVICE, generic_handler(rules_admin.SERVICE, admin.handlers())))
-    return Server(handlers, listen=listen, cleanups=cleanups), offload
+    pos = auth.guard(servicer.handlers(), MERCHANT_NODE_SCOPES)
+    handlers.insert(0, (SERVICE, generic_handler(SERVICE, pos)))
+    admin = RulesAdminServicer(ledger, offload)
+    admin_handlers = auth.guard(admin.handlers(), dict.fromkeys(admin.handlers(), ADMIN))
+    handlers.append((rules_admin.SERVICE, generic_handler(rules_admin.SERVICE, admin_handlers)))
+    server = Server(handlers, listen=listen, cleanups=cleanups, credentials=credentials)
+    return server, offload

@@ -13,6 +13,7 @@ import pyotp
 from sqlalchemy import Connection, Row, insert, select
 
 from coalition_kernel.errors import PermissionDenied
+from merchant_node.auth import vault
 from merchant_node.ledger.schema import consent_uses
 
 STEP_SECONDS = 30
@@ -28,11 +29,12 @@ def wallet_uri(secret: str, member_id: str, issuer_name: str) -> str:
 
 def accept(conn: Connection, member: Row, code: str, hold_ref: str, now: datetime) -> None:
     """Spends the member's one-time code, or refuses with PERMISSION_DENIED."""
-    if not member.wallet_secret or not code:
+    secret = vault.wallet_secret_of(member)  # sealed at rest (merchant_node/auth/vault.py)
+    if not secret or not code:
         raise PermissionDenied(
             "CONSENT_REQUIRED", "the member's one-time redemption code is required"
         )
-    totp = pyotp.TOTP(member.wallet_secret)
+    totp = pyotp.TOTP(secret)
     for drift in (0, -1, 1):
         at = now + timedelta(seconds=drift * STEP_SECONDS)
         if totp.verify(code, for_time=at, valid_window=0):

@@ -49,8 +49,12 @@ members = Table(
     Column("enrolled_at", TS, nullable=False),
     Column("lifetime_earned", BigInteger, nullable=False, default=0),
     Column("debt", BigInteger, nullable=False, default=0),
-    # RFC 6238 secret of the member's wallet: its one-time codes are consent to spend elsewhere.
+    # The secret of the member's wallet: its codes are consent to spend elsewhere. Held in clear
+    # only before migration 0007; now sealed (AES-GCM, merchant_node/auth/vault.py) under the
+    # node's wallet key `wallet_key_id`, which the database never holds.
     Column("wallet_secret", String(32)),
+    Column("wallet_secret_sealed", LargeBinary),
+    Column("wallet_key_id", String(16)),
     Column("birth_month", Integer),
     Column("tier", String(32)),
     Column("tier_grace_until", TS),
@@ -333,6 +337,9 @@ member_contacts = Table(
     Column("quiet_hours", String(11)),
     Column("updated_at", TS, nullable=False),
 )
+
+# Callers' API keys (merchant_node/auth/schema.py, migration 0007).
+from merchant_node.auth import schema as _auth_schema  # noqa: E402, F401
 
 # The points mall's tables live in their own room (merchant_node/mall/schema.py), in this same
 # MetaData: imported here so migrations and the schema check see every table of the node.
