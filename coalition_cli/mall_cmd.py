@@ -48,6 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     command("refund", "refund a paid order", _refund).add_argument("order_id")
     command("sweep", "lapse unpaid orders past their deadline", _sweep)
     command("report", "items sold, points and cash taken, coupons, liability", _report)
+    district = mall.add_parser("district-report", help="the sum of several nodes' mall reports")
+    district.add_argument(
+        "--node",
+        action="append",
+        required=True,
+        metavar="TARGET=CREDENTIAL",
+        help="a node's gRPC address and its admin credential (repeat per node)",
+    )
+    district.set_defaults(run=_district)
     lottery = command("lottery-create", "create a lottery from a JSON file (commits)", _create)
     lottery.add_argument("file", type=pathlib.Path)
     reveal = command("lottery-reveal", "publish a closed lottery's seed", _reveal)
@@ -146,6 +155,34 @@ async def _sweep(stub, auth, _args) -> int:  # type: ignore[no-untyped-def]
 
 async def _report(stub, auth, _args) -> int:  # type: ignore[no-untyped-def]
     return _show(await stub.GetMallReport(pb.GetMallReportRequest(), metadata=auth))
+
+
+def _district(args: argparse.Namespace) -> int:
+    from coalition_kernel.errors import error_info_of
+    from merchant_node.mall.report import district
+
+    async def one(spec: str) -> pb.GetMallReportResponse:
+        target, _, credential = spec.partition("=")
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = mall_pb2_grpc.MallAdminServiceStub(channel)
+            auth = (("authorization", f"Bearer {credential}"),)
+            report = await stub.GetMallReport(pb.GetMallReportRequest(), metadata=auth)
+            report.merchant_id = report.merchant_id or target
+            return report
+
+    async def go() -> int:
+        try:
+            reports = await asyncio.gather(*(one(spec) for spec in args.node))
+        except grpc.aio.AioRpcError as err:
+            info = error_info_of(err)
+            print(
+                f"coalition mall: {err.code().name} {info.reason if info else ''}: {err.details()}",
+                file=sys.stderr,
+            )
+            return 1
+        return _show(district(list(reports)))
+
+    return asyncio.run(go())
 
 
 async def _create(stub, auth, args) -> int:  # type: ignore[no-untyped-def]

@@ -84,4 +84,27 @@ def build(
 
 
 def report_message(mall, start: datetime | None, end: datetime | None) -> pb.GetMallReportResponse:  # type: ignore[no-untyped-def]
-    return run_in_transaction(mall.engine, lambda conn: build(conn, mall.now, start, end))
+    report = run_in_transaction(mall.engine, lambda conn: build(conn, mall.now, start, end))
+    report.merchant_id = mall.settings.merchant_id
+    return report
+
+
+def district(reports: list[pb.GetMallReportResponse]) -> pb.GetMallReportResponse:
+    """The district's report: every merchant's items (as merchant/item) and the sums."""
+    out = pb.GetMallReportResponse(merchant_id="district")
+    for r in reports:
+        for line in r.items:
+            added = out.items.add()
+            added.CopyFrom(line)
+            added.item_id = f"{r.merchant_id}/{line.item_id}"
+        for name in (
+            "points_taken",
+            "cash_taken_fen",
+            "coupons_issued",
+            "coupons_redeemed",
+            "coupons_expired",
+            "coupon_liability_fen",
+            "lottery_points_taken",
+        ):
+            setattr(out, name, getattr(out, name) + getattr(r, name))
+    return out

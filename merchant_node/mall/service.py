@@ -59,6 +59,7 @@ class MallSettings:
     payment_window: timedelta = timedelta(minutes=15)  # points + cash: pay within this
     reminder_days: int = 3  # coupon expiry reminder this many days before
     reminder_channel: str = "webhook"
+    merchant_id: str = ""  # named in reports
 
 
 class Mall:

@@ -48,3 +48,30 @@ async def test_put_items_report_token_and_refusals_from_the_command_line(ledger,
         bad = ["mall", "items", "--target", running.target, "--credential", "wrong"]
         assert await asyncio.to_thread(main, bad) == 1
         assert "UNAUTHENTICATED BAD_ADMIN_TOKEN" in capsys.readouterr().err
+
+
+@pytest.mark.asyncio
+async def test_district_report_sums_every_merchants_mall(ledger, new_database, clock, capsys):
+    from tests.conftest import open_test_ledger
+    from tests.mall.support import coupon_item
+
+    other = open_test_ledger(new_database("salon"), clock)
+    try:
+        for led, points in ((ledger, 1000), (other, 2000)):
+            member_with_points(led, "m1", points)
+        async with start_mall(ledger, http=False) as tea, start_mall(other, http=False) as salon:
+            tea.mall.upsert_item("u1", coupon_item("tea-5"), "admin")
+            salon.mall.upsert_item("u1", coupon_item("cut-5", price_points=700), "admin")
+            tea.mall.buy("b1", "m1", "tea-5", 1)
+            salon.mall.buy("b1", "m1", "cut-5", 2)
+            argv = ["mall", "district-report"]
+            for r in (tea, salon):
+                argv += ["--node", f"{r.target}={ADMIN_TOKEN}"]
+            assert await asyncio.to_thread(main, argv) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["pointsTaken"] == "1900" and report["couponsIssued"] == "3"
+        assert report["couponLiabilityFen"] == "1500"
+        sold = {i["itemId"].split("/")[1]: i.get("sold", "0") for i in report["items"]}
+        assert sold == {"tea-5": "1", "cut-5": "2"}
+    finally:
+        other.engine.dispose()
