@@ -92,10 +92,16 @@ class RunningMall:
 
 @asynccontextmanager
 async def start_mall(
-    ledger: NodeLedger, *, http: bool = True, workers: int = 16, origins=("https://shop.example",)
+    ledger: NodeLedger,
+    *,
+    http: bool = True,
+    workers: int = 16,
+    origins=("https://shop.example",),
+    cross=None,
 ) -> AsyncIterator[RunningMall]:  # type: ignore[no-untyped-def]
     """The node's gRPC server with the mall's two services, and the mall's HTTP/JSON API."""
     mall = open_mall(ledger)
+    mall.cross = cross
     offload = Offload(workers)
     server = Server([], listen="127.0.0.1:0")
     node = MallNode(
