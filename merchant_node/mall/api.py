@@ -50,6 +50,29 @@ class TokenStaffAuth:
         return scope
 
 
+class _Invocation:
+    """What NodeAuth reads of a gRPC context: the caller's metadata."""
+
+    def __init__(self, metadata: Metadata) -> None:
+        self.metadata = tuple(metadata.items())
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self.metadata
+
+
+class NodeKeyStaffAuth:
+    """The node's per-client API keys (merchant_node/auth, `NodeAuth.authorize`): admin methods
+    need a key with the admin scope, the POS's methods one with the pos scope. The same check
+    for gRPC and for the HTTP API, whose headers are handed over as metadata."""
+
+    def __init__(self, node_auth: Any) -> None:
+        self.node_auth = node_auth
+
+    async def __call__(self, metadata: Metadata, scope: str, method: str) -> str:
+        client = await self.node_auth.authorize(_Invocation(metadata), scope, method)
+        return str(getattr(client, "name", scope))
+
+
 class MallApi:
     """Every method of MallAdminService and MallService, keyed by service then method name."""
 
