@@ -156,3 +156,34 @@ def test_a_seed_changed_after_commitment_is_detected_and_draws_nothing(ledger, m
     assert available(ledger, "m1") == 100
     with ledger.engine.connect() as conn:
         assert conn.execute(sa.select(lottery_prizes.c.stock_left)).scalars().all() == [5, 100]
+
+
+def test_concurrent_draws_never_exceed_prize_stock_or_budget(db_url, ledger, mall, clock):
+    import threading
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("concurrency is shown on PostgreSQL (SQLite serializes writers)")
+    tight = [
+        PrizeView("voucher", "¥5 voucher", 40, 3, 3, 500, 30),
+        PrizeView("mug", "Mug", 40, 50, 50, 2000, 30),
+    ]
+    mall.create_lottery("c1", _spec(clock, prizes=tight, budget_fen=7000), SEED.hex())
+    members = [member_with_points(ledger, f"m{n}", 250) for n in range(8)]
+    clock.advance(hours=2)
+    results = []
+
+    def drawer(member: str) -> None:
+        for k in range(25):
+            results.append(mall.draw(f"d-{k}", member, "spring"))
+
+    threads = [threading.Thread(target=drawer, args=(m,)) for m in members]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    state = mall.lottery("spring")
+    won = Counter(r.drawn_prize_id for r in results if r.awarded)
+    assert len(results) == 200 and won["voucher"] <= 3
+    assert state.awarded_fen == 500 * won["voucher"] + 2000 * won["mug"] <= 7000
+    assert state.prizes[0].stock_left == 3 - won["voucher"]
+    assert all(available(ledger, m) == 0 for m in members) and ledger.audit() == []
