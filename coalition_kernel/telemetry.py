@@ -26,7 +26,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
@@ -293,14 +294,44 @@ class ClientTelemetry(grpc.aio.UnaryUnaryClientInterceptor):
 # -- business figures ------------------------------------------------------------------------
 
 
-def register_figures(collector: Collector) -> Callable[[], Any]:
-    """Adds a collector of business figures to this process's /metrics; returns its removal
+class _Figures(Collector):
+    """The business figures of every server in this process, as one collector: several nodes
+    in one process (tests, the demo) each add their source; their samples share families."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sources: list[Collector] = []
+
+    def describe(self) -> list[Metric]:
+        return []  # names are only known from the databases, at scrape time
+
+    def collect(self) -> Iterator[Metric]:
+        with self.lock:
+            sources = list(self.sources)
+        families: dict[str, Metric] = {}
+        for source in sources:
+            for metric in source.collect():
+                known = families.get(metric.name)
+                if known is None:
+                    families[metric.name] = metric
+                else:
+                    known.samples.extend(metric.samples)
+        yield from families.values()
+
+
+_FIGURES = _Figures()
+REGISTRY.register(_FIGURES)
+
+
+def register_figures(collector: Collector) -> Callable[[], Awaitable[None]]:
+    """Adds a source of business figures to this process's /metrics; returns its removal
     (a server's cleanup: tests start and stop many servers in one process)."""
-    REGISTRY.register(collector)
+    with _FIGURES.lock:
+        _FIGURES.sources.append(collector)
 
     async def unregister() -> None:
-        with contextlib.suppress(KeyError):  # already removed
-            REGISTRY.unregister(collector)
+        with _FIGURES.lock, contextlib.suppress(ValueError):  # already removed
+            _FIGURES.sources.remove(collector)
 
     return unregister
 

@@ -79,3 +79,21 @@ async def test_a_stopped_node_leaves_no_figures_on_metrics(ledger, metrics_port)
         assert ("coalition_points_issued_total", (("merchant", ""),)) in during
     after = await asyncio.to_thread(scrape, metrics_port)
     assert ("coalition_points_issued_total", (("merchant", ""),)) not in after
+
+
+async def test_several_nodes_in_one_process_each_add_their_figures(new_database, metrics_port):
+    from tests.conftest import open_test_ledger, start_node
+
+    ledgers = [open_test_ledger(new_database(f"n{i}")) for i in range(2)]
+    try:
+        async for _first in start_node(ledgers[0]):
+            async for _second in start_node(ledgers[1]):
+                text = await asyncio.to_thread(
+                    lambda: urllib.request.urlopen(
+                        f"http://127.0.0.1:{metrics_port}/metrics", timeout=10
+                    ).read()
+                )
+                assert text.count(b'coalition_points_issued_total{merchant=""}') == 2
+    finally:
+        for ledger in ledgers:
+            ledger.engine.dispose()
