@@ -1,4 +1,4 @@
-"""`coalition`: run and operate merchant nodes, the exchange and (as they land) the workflows."""
+"""`coalition`: run and operate merchant nodes, the exchange, settlement and campaigns."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from coalition_cli import (
     settle_cmd,
     worker_cmd,
 )
-from coalition_kernel.settings import ConfigError
+from coalition_cli.process import finish, run_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,11 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    try:
-        return int(args.run(args) or 0)
-    except ConfigError as err:  # every problem of a config file, named by file and key
-        print(f"coalition {args.command}: configuration refused:\n{err}", file=sys.stderr)
-        return 2
+    status = run_command(args, args.run)  # a message and a status, never a traceback
+    if argv is None:  # the process's own command line: end it with exactly that status
+        finish(status)
+    return status
 
 
 def _demo(args: argparse.Namespace) -> int:
