@@ -120,7 +120,9 @@ LEFT JOIN (
 WHERE m.enrolled_at <= :as_of {member_filter}
 """
 
-# Top category by spend in the last 90 days and in days 91-365; a shift is a change of the two.
+# Top category by spend in the 90 days up to the member's last order, and in the 275 days before
+# those; a shift is a change of the two. Anchored on the last order, not on `as_of`: a member
+# who went quiet (no order in the last 90 days) still shows where their spending had moved.
 _CATEGORIES = """
 UPDATE member_facts SET
     top_category_90d = t.recent_top,
@@ -136,18 +138,27 @@ FROM (
             ROW_NUMBER() OVER (PARTITION BY member_pk ORDER BY recent DESC, category) AS rn_recent,
             ROW_NUMBER() OVER (PARTITION BY member_pk ORDER BY prev DESC, category) AS rn_prev
         FROM (
-            SELECT member_pk, category,
-                SUM(CASE WHEN occurred_at > :d90 THEN amount_fen ELSE 0 END) AS recent,
-                SUM(CASE WHEN occurred_at <= :d90 THEN amount_fen ELSE 0 END) AS prev
-            FROM order_lines
-            WHERE occurred_at > :d365 AND occurred_at <= :as_of {line_filter}
-            GROUP BY member_pk, category
+            SELECT ol.member_pk, ol.category,
+                SUM(CASE WHEN {age} < 90 THEN ol.amount_fen ELSE 0 END) AS recent,
+                SUM(CASE WHEN {age} >= 90 THEN ol.amount_fen ELSE 0 END) AS prev
+            FROM order_lines ol
+            JOIN member_facts f ON f.member_pk = ol.member_pk
+            WHERE f.last_order_at IS NOT NULL AND ol.occurred_at <= :as_of
+              AND {age} < 365 {line_filter}
+            GROUP BY ol.member_pk, ol.category
         ) c
     ) ranked
     GROUP BY member_pk
 ) t
 WHERE member_facts.member_pk = t.member_pk
 """
+
+
+def _age_days(dialect: str) -> str:
+    """Days from an order line to the member's last order (fractional; negative after it)."""
+    if dialect == "postgresql":
+        return "(EXTRACT(EPOCH FROM (f.last_order_at - ol.occurred_at)) / 86400)"
+    return "(julianday(f.last_order_at) - julianday(ol.occurred_at))"
 
 
 def compute_facts(conn: Connection, scope: FactsScope) -> int:
@@ -174,7 +185,9 @@ def compute_facts(conn: Connection, scope: FactsScope) -> int:
         redemption_filter="AND member_pk = :pk" if one else "",
         member_filter="AND m.id = :pk" if one else "",
     )
-    category_sql = _CATEGORIES.format(line_filter="AND member_pk = :pk" if one else "")
+    category_sql = _CATEGORIES.format(
+        age=_age_days(dialect), line_filter="AND ol.member_pk = :pk" if one else ""
+    )
     stale = delete(member_facts)
     if one:
         stale = stale.where(member_facts.c.member_pk == scope.member_pk)

@@ -80,8 +80,9 @@ member_facts = Table(
     _count("campaign_share_bps"),
     # Orders of the last 365 days placed 17:00-23:59 in the node's zone (visit times).
     _count("evening_share_bps"),
+    # Top category by spend in the 90 days up to the last order, and in the 275 days before.
     Column("top_category_90d", String(64)),
-    Column("top_category_prev", String(64)),  # the top category of days 91-365
+    Column("top_category_prev", String(64)),
     Column("category_shift", Boolean, nullable=False, default=False, server_default="0"),
     # Churn model (nightly): P(alive), expected orders over 90 days, expected value per order.
     Column("p_alive_bps", Integer),

@@ -1,0 +1,305 @@
+"""Member intelligence use cases, each in one transaction: definitions applied and listed,
+the nightly steps (facts, placement, churn, triggers), one member's view, the at-risk list, a
+trigger's report. Entrypoints (gRPC, CLI, Temporal activities) call these and nothing below."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, select, update
+
+from coalition_kernel.db import run_in_transaction
+from coalition_kernel.errors import InvalidArgument, NotFound
+from merchant_node.config import NotificationSettings
+from merchant_node.ledger import rewards
+from merchant_node.ledger.commands import check_id
+from merchant_node.ledger.schema import members
+from merchant_node.ledger.service import NodeLedger
+from merchant_node.ledger.store import Context, find_member
+from merchant_node.marketing import definitions as defs
+from merchant_node.marketing import report, store, triggers
+from merchant_node.marketing.actions import TriggerOutcome, run_trigger
+from merchant_node.marketing.facts import FactsScope, compute_facts
+from merchant_node.marketing.schema import marketing_runs, member_facts, member_segments
+from merchant_node.marketing.segments import Placement, Scores, place
+from merchant_node.marketing.segments_sql import place_members
+from merchant_node.notify.outbox import set_member_contact
+from merchant_node.rules import tiers as tier_rules
+
+WARN_JUMP_BPS = 500  # the at-risk share rising 5 points overnight warns the merchant
+
+
+@dataclass(frozen=True)
+class MemberView:
+    member_id: str
+    facts: dict[str, Any]
+    placement: Placement
+    definitions_version: int
+
+
+@dataclass(frozen=True)
+class AtRisk:
+    member_id: str
+    segment: str
+    cause: str
+    recency_days: int
+    p_alive_bps: int | None
+    expected_orders_90d_milli: int | None
+    spend_365d_fen: int
+
+
+@dataclass(frozen=True)
+class NightlyOutcome:
+    members: int
+    at_risk: int
+    at_risk_share_bps: int
+    warned: bool
+    model_fitted: bool
+
+
+class MarketingService:
+    def __init__(
+        self,
+        ledger: NodeLedger,
+        notifications: NotificationSettings | None = None,
+        *,
+        merchant_id: str = "",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.engine = ledger.engine
+        self.settings = notifications or NotificationSettings()
+        self.merchant_id = merchant_id
+        self.clock = clock or ledger.clock
+
+    # -- definitions -------------------------------------------------------------------------
+
+    def validate(self, kind: str, document: str) -> str:
+        """The canonical form of a valid document; DefinitionsInvalid lists what is wrong."""
+        if kind == "segments":
+            return defs.canonical(defs.parse_definitions(document))
+        if kind == "triggers":
+            return triggers.canonical(triggers.parse_triggers(document))
+        raise InvalidArgument("UNKNOWN_DEFINITIONS", "kind must be segments or triggers")
+
+    def apply(self, kind: str, document: str, applied_by: str) -> store.StoredDefinitions:
+        """A new version (the same document again changes nothing); audited by who and when."""
+        canonical = self.validate(kind, document)
+        if not applied_by or len(applied_by) > 100:
+            raise InvalidArgument("MISSING_FIELD", "applied_by must be 1-100 characters")
+        now = self.clock()
+        return run_in_transaction(
+            self.engine, lambda c: store.add_definitions(c, kind, canonical, now, applied_by)
+        )
+
+    def versions(self, kind: str) -> list[store.StoredDefinitions]:
+        return run_in_transaction(self.engine, lambda c: store.list_definitions(c, kind))
+
+    def _segments(self, conn: Connection) -> tuple[defs.Definitions, int]:
+        stored = store.latest_definitions(conn, "segments")
+        if stored is None:
+            return defs.default_definitions(), 0
+        return defs.parse_definitions(stored.document), stored.version
+
+    def _triggers(self, conn: Connection) -> tuple[triggers.TriggerSet, int]:
+        stored = store.latest_definitions(conn, "triggers")
+        if stored is None:
+            return triggers.TriggerSet(), 0
+        return triggers.parse_triggers(stored.document), stored.version
+
+    # -- the nightly steps (each idempotent: it replaces derived rows or decides once) --------
+
+    def refresh_facts(self, as_of: datetime) -> int:
+        scope = FactsScope(as_of, self.settings.timezone)
+        return run_in_transaction(self.engine, lambda c: compute_facts(c, scope))
+
+    def place_all(self, as_of: datetime) -> int:
+        def work(conn: Connection) -> int:
+            definitions, version = self._segments(conn)
+            return place_members(conn, definitions, version, as_of)
+
+        return run_in_transaction(self.engine, work)
+
+    def evaluate_tiers(self, as_of: datetime) -> int:
+        """Tiers go down after grace (rules/tiers.on_evaluation): on the program's evaluation
+        day every member is evaluated; on other nights only members whose grace has ended.
+        Returns how many members were evaluated."""
+        program = self.ledger.program()
+        if program is None or program.tiers is None:
+            return 0
+        today = as_of.astimezone(ZoneInfo(program.timezone)).date()
+        evaluation_day = tier_rules.next_evaluation(program.tiers, today) == today
+
+        def work(conn: Connection) -> int:
+            query = select(members).where(members.c.tier.is_not(None))
+            if not evaluation_day:
+                query = query.where(members.c.tier_grace_until <= as_of)
+            rows = conn.execute(query.order_by(members.c.id).with_for_update()).all()
+            for member in rows:
+                rewards.evaluate_tier(conn, member, program, as_of)
+            return len(rows)
+
+        return run_in_transaction(self.engine, work)
+
+    def score_churn(self, as_of: datetime) -> bool:
+        """Fits the model on every member's history and stores their scores; False when there
+        is too little history for a model (scores left empty)."""
+        from merchant_node.marketing import churn_store
+
+        zone = self.settings.timezone
+        return run_in_transaction(self.engine, lambda c: churn_store.score_all(c, as_of, zone))
+
+    def record_run(self, as_of: datetime) -> NightlyOutcome:
+        """The night's at-risk share, kept per day; `warned` when it rose WARN_JUMP_BPS or more
+        over the previous run (the workflow then tells the merchant)."""
+        day = as_of.astimezone(ZoneInfo(self.settings.timezone)).date().isoformat()
+
+        def work(conn: Connection) -> NightlyOutcome:
+            definitions, _ = self._segments(conn)
+            total = conn.execute(select(func.count()).select_from(member_segments)).scalar_one()
+            at_risk = conn.execute(
+                select(func.count())
+                .select_from(member_segments)
+                .where(member_segments.c.segment.in_(definitions.churn.at_risk_segments))
+            ).scalar_one()
+            share = at_risk * 10_000 // total if total else 0
+            previous = conn.execute(
+                select(marketing_runs.c.at_risk_share_bps)
+                .where(marketing_runs.c.run_day < day)
+                .order_by(marketing_runs.c.run_day.desc())
+                .limit(1)
+            ).scalar()
+            warned = previous is not None and share - previous >= WARN_JUMP_BPS
+            existing = conn.execute(
+                select(marketing_runs).where(marketing_runs.c.run_day == day)
+            ).first()
+            values = dict(
+                as_of=as_of, members=total, at_risk=at_risk, at_risk_share_bps=share, warned=warned
+            )
+            if existing is None:
+                conn.execute(marketing_runs.insert().values(run_day=day, **values))
+            else:
+                conn.execute(
+                    update(marketing_runs).where(marketing_runs.c.run_day == day).values(**values)
+                )
+            model = existing.model_params if existing is not None else None
+            return NightlyOutcome(total, at_risk, share, warned, model is not None)
+
+        return run_in_transaction(self.engine, work)
+
+    def run_triggers(self, as_of: datetime) -> list[TriggerOutcome]:
+        """Each enabled trigger in its own transaction: decisions, messages, bonuses, coupons."""
+        trigger_set, version = run_in_transaction(self.engine, self._triggers)
+        ctx = Context(
+            as_of, None, self.ledger.rate.version, self.ledger.rules.version, lambda: as_of
+        )
+        outcomes = []
+        for trigger in trigger_set.triggers:
+            if not trigger.enabled:
+                continue
+            outcomes.append(
+                run_in_transaction(
+                    self.engine,
+                    lambda c, t=trigger: run_trigger(  # type: ignore[misc]
+                        c, t, trigger_set, version, ctx, self.settings, self.merchant_id
+                    ),
+                )
+            )
+        return outcomes
+
+    # -- one member, lists, reports ----------------------------------------------------------
+
+    def member(self, member_id: str) -> MemberView:
+        """The member's facts recomputed now, their segment, tags and cause with the reasons."""
+        check_id("member_id", member_id)
+        now = self.clock()
+
+        def work(conn: Connection) -> MemberView:
+            member = find_member(conn, member_id)
+            definitions, version = self._segments(conn)
+            stored = store.segment_of(conn, member.id)
+            churn = store.facts_of(conn, member.id)
+            compute_facts(conn, FactsScope(now, self.settings.timezone, member.id))
+            if churn is not None:  # the nightly model's scores stay until the next night
+                conn.execute(
+                    update(member_facts)
+                    .where(member_facts.c.member_pk == member.id)
+                    .values(
+                        p_alive_bps=churn.p_alive_bps,
+                        expected_orders_90d_milli=churn.expected_orders_90d_milli,
+                        expected_order_value_fen=churn.expected_order_value_fen,
+                    )
+                )
+            row = store.facts_of(conn, member.id)
+            assert row is not None
+            facts = dict(row._mapping)
+            scores = None
+            if definitions.rfm.method == "quantiles" and stored is not None:
+                scores = Scores(stored.r_score, stored.f_score, stored.m_score)
+            placement = place(definitions, facts, scores)
+            place_members(conn, definitions, version, now, member.id)
+            return MemberView(member_id, facts, placement, version)
+
+        return run_in_transaction(self.engine, work)
+
+    def at_risk(self, limit: int = 100) -> list[AtRisk]:
+        """Members of at-risk segments, most at risk first: fewest expected orders (the model,
+        when fitted), then longest silence; each with the likely cause."""
+        if not 1 <= limit <= 10_000:
+            raise InvalidArgument("PAGE_SIZE_OUT_OF_RANGE", "limit must be 1-10000")
+
+        def work(conn: Connection) -> list[AtRisk]:
+            definitions, _ = self._segments(conn)
+            f, s = member_facts.c, member_segments.c
+            rows = conn.execute(
+                select(members.c.member_id, s.segment, f.churn_cause, f.recency_days)
+                .add_columns(f.p_alive_bps, f.expected_orders_90d_milli, f.spend_365d_fen)
+                .join_from(member_segments, member_facts, f.member_pk == s.member_pk)
+                .join(members, members.c.id == s.member_pk)
+                .where(s.segment.in_(definitions.churn.at_risk_segments))
+                .order_by(
+                    func.coalesce(f.expected_orders_90d_milli, 0),
+                    f.recency_days.desc(),
+                    members.c.member_id,
+                )
+                .limit(limit)
+            )
+            return [AtRisk(*row) for row in rows]
+
+        return run_in_transaction(self.engine, work)
+
+    def trigger_report(self, trigger_id: str) -> report.TriggerReport:
+        def work(conn: Connection) -> report.TriggerReport:
+            trigger_set, _ = self._triggers(conn)
+            found = [t for t in trigger_set.triggers if t.id == trigger_id]
+            if not found:
+                raise NotFound("TRIGGER_NOT_FOUND", f"no trigger {trigger_id!r}")
+            return report.trigger_report(conn, found[0], self.clock())
+
+        return run_in_transaction(self.engine, work)
+
+    def set_contact(
+        self,
+        member_id: str,
+        *,
+        email: str | None,
+        preferred_channel: str | None,
+        quiet_hours: str | None,
+    ) -> None:
+        check_id("member_id", member_id)
+        now = self.clock()
+        run_in_transaction(
+            self.engine,
+            lambda c: set_member_contact(
+                c,
+                member_id,
+                now,
+                email=email,
+                preferred_channel=preferred_channel,
+                quiet_hours=quiet_hours,
+            ),
+        )

@@ -1,0 +1,1 @@
+"""A node's nightly member intelligence run (MemberIntelligenceWorkflow)."""
