@@ -136,6 +136,16 @@ def toml_text(config: Any, table: str, header: str) -> str:
     """A config as the TOML `load_config` reads: the main table, then each table of its own."""
     values = dataclasses.asdict(config)
     tables = {name: values.pop(name) for name in sections(type(config))}
+    # A table marked `omit_when_default` is written only once it differs from its defaults, so
+    # files written before it existed are written again byte for byte.
+    tables = {
+        name: body
+        for name, body in tables.items()
+        if not (
+            getattr(type(getattr(config, name)), "omit_when_default", False)
+            and getattr(config, name) == type(getattr(config, name))()
+        )
+    }
     lines = [f"# {header}", f"[{table}]", *_toml_lines(values)]
     for name, body in tables.items():
         lines += ["", f"[{name}]", *_toml_lines(body)]

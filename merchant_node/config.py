@@ -20,7 +20,7 @@ import pathlib
 import re
 from dataclasses import field
 from datetime import timedelta
-from typing import Literal
+from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import field_validator, model_validator
@@ -131,6 +131,59 @@ _LISTEN = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]*):(\d{1,5})$")
 
 
 @dataclass(frozen=True, config=STRICT_KEYS)
+class MallConfig:
+    """The `[mall]` section: the points mall's member-facing HTTP/JSON API (docs/mall.md).
+    Written to node.toml only once it differs from these defaults."""
+
+    omit_when_default: ClassVar[bool] = True
+
+    # Where the member API (Connect, HTTP/JSON) listens, "HOST:PORT"; empty: no HTTP API (the
+    # mall's gRPC services are on the node's own port either way).
+    http_listen: str = ""
+    # Origins browsers may call it from (CORS), e.g. "https://h5.shop.example"; "*": any.
+    cors_origins: tuple[str, ...] = ()
+    # The key member tokens are signed with (hex, at least 32 bytes); required with
+    # http_listen. Better: COALITION_NODE__MALL__TOKEN_KEY. A new key ends every member token.
+    token_key: str = ""
+    # A points + cash order is paid at the till within this many minutes, or lapses.
+    payment_window_minutes: int = 15
+    # Members are reminded this many days before a coupon expires.
+    coupon_reminder_days: int = 3
+
+    @field_validator("http_listen")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        match = _LISTEN.match(value)
+        if value and (match is None or int(match.group(2)) > 65535):
+            raise ValueError(f'"{value}" is not HOST:PORT (e.g. "0.0.0.0:8080")')
+        return value
+
+    @field_validator("token_key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        try:
+            ok = not value or len(bytes.fromhex(value)) >= 32
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError("must be at least 64 hex characters (32 bytes)")
+        return value
+
+    @field_validator("payment_window_minutes", "coupon_reminder_days")
+    @classmethod
+    def _in_range(cls, value: int) -> int:
+        if not 1 <= value <= 10_000:
+            raise ValueError(f"{value} must be 1-10000")
+        return value
+
+    @model_validator(mode="after")
+    def _key_with_api(self) -> MallConfig:
+        if self.http_listen and not self.token_key:
+            raise ValueError("http_listen needs token_key (COALITION_NODE__MALL__TOKEN_KEY)")
+        return self
+
+
+@dataclass(frozen=True, config=STRICT_KEYS)
 class NodeConfig:
     merchant_id: str
     database_url: str
@@ -148,6 +201,7 @@ class NodeConfig:
     # Better kept out of the file: COALITION_NODE__ADMIN_TOKEN.
     admin_token: str = ""
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    mall: MallConfig = field(default_factory=MallConfig)
 
     @field_validator("merchant_id", "database_url")
     @classmethod

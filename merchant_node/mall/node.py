@@ -90,3 +90,37 @@ class MallNode:
             self._timer = None
         if self.http is not None:
             await self.http.stop()
+
+
+def mount_mall(
+    server: Server,
+    ledger: Any,
+    offload: Offload,
+    config: Any,
+    staff: StaffAuth,
+    *,
+    merchant_id: str = "",
+    cross: Any = None,
+) -> MallNode:
+    """The mall of a node served from its node.toml: both services on `server` (not yet
+    started), the HTTP API if `[mall] http_listen` is set. `config` is merchant_node.config's
+    MallConfig; `cross` the node's CrossRedemptions, if it is in a coalition."""
+    from datetime import timedelta
+
+    from merchant_node.mall.service import MallSettings
+
+    settings = MallSettings(
+        token_key=bytes.fromhex(config.token_key),
+        payment_window=timedelta(minutes=config.payment_window_minutes),
+        reminder_days=config.coupon_reminder_days,
+        merchant_id=merchant_id,
+    )
+    node = MallNode(
+        Mall(ledger, settings, cross=cross, offload=offload),
+        offload,
+        staff,
+        http_listen=config.http_listen or None,
+        cors_origins=config.cors_origins,
+    )
+    node.attach(server)
+    return node

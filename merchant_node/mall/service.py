@@ -287,12 +287,21 @@ class Mall:
 
     # -- members -------------------------------------------------------------------------------
 
+    def _token_key(self) -> bytes:
+        if len(self.settings.token_key) < 32:  # never sign with an empty or short key
+            raise FailedPrecondition(
+                "MEMBER_TOKENS_DISABLED",
+                "this node has no member token key ([mall] token_key): no member API",
+            )
+        return self.settings.token_key
+
     def issue_token(self, member_id: str, ttl_seconds: int) -> tuple[str, datetime]:
+        key = self._token_key()
         self._read(lambda c: store.buyer(c, member_id))  # enrolled members only
-        return tokens.issue(self.settings.token_key, member_id, self.now, ttl_seconds)
+        return tokens.issue(key, member_id, self.now, ttl_seconds)
 
     def member_of(self, token: str) -> str:
-        return tokens.verify(self.settings.token_key, token, self.now)
+        return tokens.verify(self._token_key(), token, self.now)
 
     def balance(self, member_id: str) -> Any:
         return self._read(lambda c: queries.balance(c, member_id, self.now, 30))
