@@ -13,6 +13,7 @@ from coalition.merchant.v1 import mall_pb2 as pb
 from coalition_kernel.errors import PermissionDenied, Unauthenticated
 from coalition_kernel.rpc import Offload
 from merchant_node.mall import convert as cv
+from merchant_node.mall.report import report_message
 from merchant_node.mall.service import Mall
 
 ADMIN, POS, MEMBER = "admin", "pos", "member"
@@ -172,8 +173,6 @@ class MallApi:
         return pb.RevealLotteryResponse(lottery=cv.lottery_out(shown))
 
     async def _report(self, req: Any, _who: str) -> pb.GetMallReportResponse:
-        from merchant_node.mall.report import report_message
-
         start, end = cv.time_of(req, "start"), cv.time_of(req, "end")
         return await self.offload(report_message, self.mall, start, end)
 

@@ -79,7 +79,7 @@ def settle_order(
     order = store.get_order(conn, order_id, lock=True)
     if order.status == "awaiting_payment":
         store.set_order(conn, order_id, authorization_id=authorization_id, points=issuer_points)
-        orders._paid(conn, ctx, order_id, authorization_id)
+        orders.mark_paid(conn, ctx, order_id, authorization_id)
     return store.order_view(conn, order_id)
 
 

@@ -70,13 +70,13 @@ def buy(
     )
     if not cash:
         points.spend_hold(conn, ctx, hold_ref)
-        _paid(conn, ctx, order_id, "")
+        mark_paid(conn, ctx, order_id, "")
     if not store.take_stock(conn, item_id, quantity):
         raise _out_of_stock(item_id)
     return store.order_view(conn, order_id)
 
 
-def _paid(conn: Connection, ctx: Context, order_id: str, payment_ref: str) -> None:
+def mark_paid(conn: Connection, ctx: Context, order_id: str, payment_ref: str) -> None:
     """Marks a paid order confirmed; a coupon or card is fulfilled at once by its codes."""
     order = store.get_order(conn, order_id)
     item = store.get_item(conn, order.item_id)
@@ -149,7 +149,7 @@ def confirm_payment(
         raise FailedPrecondition(
             "ORDER_LAPSED", f"order {order_id} was not paid by {order.pay_by.isoformat()}"
         )
-    _paid(conn, ctx, order_id, payment_ref)
+    mark_paid(conn, ctx, order_id, payment_ref)
     return store.order_view(conn, order_id)
 
 

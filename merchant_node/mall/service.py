@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -225,15 +226,14 @@ class Mall:
     def sweep_lapsed(self, now: datetime | None = None) -> int:
         """Releases unpaid orders past their pay_by, one transaction each; how many lapsed."""
         at = now or self.now
+        ctx = replace(self._ctx(None), now=at, clock=lambda: at)
         total = 0
-        while True:
-            due = self._read(lambda c: orders.due_orders(c, at))
-            if not due:
-                return total
-            for order_id in due:
-                ctx = replace(self._ctx(None), now=at, clock=lambda: at)
-                if self._read(lambda c, o=order_id, x=ctx: orders.lapse(c, x, o)):  # type: ignore[misc]
-                    total += 1
+        while due := self._read(lambda c: orders.due_orders(c, at)):
+            lapsed = sum(self._read(functools.partial(_lapse, ctx=ctx, order_id=o)) for o in due)
+            if not lapsed:
+                return total  # nothing moved (paid meanwhile): the next sweep looks again
+            total += lapsed
+        return total
 
     # -- coupons -------------------------------------------------------------------------------
 
@@ -305,3 +305,7 @@ class Mall:
 
     def balance(self, member_id: str) -> Any:
         return self._read(lambda c: queries.balance(c, member_id, self.now, 30))
+
+
+def _lapse(conn: Connection, *, ctx: Context, order_id: str) -> int:
+    return int(orders.lapse(conn, ctx, order_id))
