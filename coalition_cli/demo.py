@@ -36,6 +36,8 @@ from exchange.runtime import ExchangeApp, ExchangeConfig, init_exchange
 from exchange.schema import clearing_records
 from merchant_node.acquirer import ExchangeLink
 from merchant_node.audit_slice import fetch_and_verify
+from merchant_node.auth.domain import Limits
+from merchant_node.auth.service import add_client
 from merchant_node.client import MerchantNodeClient
 from merchant_node.config import NodeConfig
 from merchant_node.ledger.schema import cross_redemptions, holds
@@ -218,20 +220,34 @@ async def _open_shop(
     )
     config = NodeConfig.load(path)
     ledger = open_ledger(config, pool_size=4, clock=clock)
-    server, offload = build_server(
-        ledger,
-        "127.0.0.1:0",
-        coalition=coalition_link(config, clock),
-        admin_token=config.admin_token,
-    )
+    server, offload = build_server(ledger, "127.0.0.1:0", coalition=coalition_link(config, clock))
     port = await server.start()
     config = NodeConfig(**{**config.__dict__, "listen": f"127.0.0.1:{port}"})
     config.save(path)
-    return Shop(config, ledger, server, offload, MerchantNodeClient(config.listen))
+    # The shop's till, as `coalition node client add --name till-1 --scopes pos,read
+    # --max-points-per-earn 5000` issues it: every POS call presents this key.
+    till = add_client(ledger.engine, "till-1", "pos,read", Limits(max_points_per_earn=5_000))
+    return Shop(
+        config, ledger, server, offload, MerchantNodeClient(config.listen, api_key=till.key)
+    )
+
+
+async def _closed_pos_api(tea: Shop) -> None:
+    """The node's secure default: no key, no call; a stolen till key cannot mint without bound."""
+    async with MerchantNodeClient(tea.config.listen, max_attempts=1) as stranger:
+        try:
+            await stranger.earn("m-lin", "forged-1", 10**12)
+        except grpc.aio.AioRpcError as err:
+            print(f"a stranger's Earn of ¥10,000,000,000 at tea-house: {_refusal(err)}")
+    try:
+        await tea.client.earn("m-lin", "forged-2", 10**12)
+    except grpc.aio.AioRpcError as err:
+        print(f"the same Earn with tea-house's till key (limit 5000 points): {_refusal(err)}\n")
 
 
 async def _story(shops: dict[str, Shop], clock: DemoClock) -> None:
     tea, noodles, salon = shops["tea-house"], shops["noodle-bar"], shops["hair-salon"]
+    await _closed_pos_api(tea)
     wallets: dict[str, pyotp.TOTP] = {}
     for member_id, name in (("m-lin", "Lin"), ("m-chen", "Chen")):
         enrolled = await tea.client.enroll_member(member_id, display_name=name)

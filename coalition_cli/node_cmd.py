@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import pathlib
 import sys
 
@@ -49,6 +50,25 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="serve from N processes sharing the listen port (SO_REUSEPORT), for more than one "
         "core; without it a port another process holds is refused",
     )
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve the POS and admin APIs WITHOUT API keys (a laptop demo only; logs a warning; "
+        "node.toml: [auth] insecure_no_auth)",
+    )
+    serve.add_argument(
+        "--wallet-key-file",
+        type=pathlib.Path,
+        help="the wallet key file (default: node.toml's wallet_key_file; with --db and "
+        "SQLite, <database file>.wallet.key); created 0600 on a node's first start",
+    )
+    serve.add_argument(
+        "--tls-cert", default="", help="PEM certificate: serve TLS (node.toml: tls_cert_file)"
+    )
+    serve.add_argument("--tls-key", default="", help="PEM private key of --tls-cert")
+    serve.add_argument(
+        "--tls-client-ca", default="", help="PEM CA of client certificates: require mTLS"
+    )
     serve.set_defaults(run=_serve)
 
     audit = node.add_parser(
@@ -56,6 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     audit.add_argument("--config", type=pathlib.Path, required=True)
     audit.set_defaults(run=_audit)
+
+    from coalition_cli import node_client_cmd
+
+    node_client_cmd.register(node)
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -108,8 +132,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     def serve_one(index: int) -> int:
         try:
-            asyncio.run(_run_node(config, listen, reuse_port=shared))
-        except PortInUse as exc:
+            asyncio.run(_run_node(config, listen, args, reuse_port=shared))
+        except (PortInUse, ValueError, OSError) as exc:
             print(f"coalition node serve: {exc}", file=sys.stderr)
             return 1
         return 0
@@ -123,13 +147,35 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
 
 
-async def _run_node(config: NodeConfig, listen: str, *, reuse_port: bool = False) -> None:
+async def _run_node(
+    config: NodeConfig, listen: str, args: argparse.Namespace, *, reuse_port: bool = False
+) -> None:
+    from merchant_node.auth.tls import server_credentials
     from merchant_node.runtime import coalition_link, open_ledger
     from merchant_node.server import build_server
 
-    ledger = open_ledger(config)
+    if args.tls_cert:
+        credentials = server_credentials(args.tls_cert, args.tls_key, args.tls_client_ca)
+    else:
+        credentials = server_credentials(
+            config.tls_cert_file, config.tls_key_file, config.client_ca_file
+        )
+    ledger = open_ledger(config, wallet_key_file=_wallet_key_file(config, args))
     link = coalition_link(config)
-    server, offload = build_server(ledger, listen, coalition=link, admin_token=config.admin_token)
+    if config.admin_token and not config.admin_token.startswith("cpk_"):
+        logging.getLogger("coalition").warning(
+            "node.toml's admin_token is not an API key (nodes now authenticate every caller by "
+            "key): issue one with `coalition node client add --config … --name node-admin "
+            "--scopes admin` and put it in admin_token"
+        )
+    server, offload = build_server(
+        ledger,
+        listen,
+        coalition=link,
+        limits=config.auth.limits(),
+        insecure_no_auth=args.insecure_no_auth or config.auth.insecure_no_auth,
+        credentials=credentials,
+    )
     server.reuse_port = reuse_port
     try:
         port = await server.start()
@@ -150,6 +196,16 @@ async def _run_node(config: NodeConfig, listen: str, *, reuse_port: bool = False
     finally:
         offload.shutdown()
         ledger.engine.dispose()
+
+
+def _wallet_key_file(config: NodeConfig, args: argparse.Namespace) -> pathlib.Path | None:
+    from merchant_node.auth.vault import ENV
+
+    if args.wallet_key_file or args.config or os.environ.get(ENV):
+        return args.wallet_key_file  # None: the config's own, or the environment's keys
+    if config.database_url.startswith("sqlite:///"):
+        return pathlib.Path(config.database_url.removeprefix("sqlite:///") + ".wallet.key")
+    raise ValueError("a node served with --db needs --wallet-key-file (or $COALITION_WALLET_KEYS)")
 
 
 def _audit(args: argparse.Namespace) -> int:

@@ -61,6 +61,12 @@ class DeadlineExceeded(CoalitionError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class ResourceExhausted(CoalitionError):
+    """Too many attempts from one caller: slow down (e.g. RATE_LIMITED, CONSENT_RATE_LIMITED)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 _BY_CODE = {
     cls.code.name: cls
     for cls in (
@@ -73,6 +79,7 @@ _BY_CODE = {
         Unavailable,
         Aborted,
         DeadlineExceeded,
+        ResourceExhausted,
     )
 }
 

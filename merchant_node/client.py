@@ -45,11 +45,20 @@ def retry_service_config(service: str, max_attempts: int = 5) -> str:
     )
 
 
+def bearer(api_key: str) -> tuple[tuple[str, str], ...]:
+    """The gRPC metadata that presents an API key to a node (none for an empty key)."""
+    return (("authorization", f"Bearer {api_key}"),) if api_key else ()
+
+
 class MerchantNodeClient:
+    """A POS's client of MerchantNodeService. `api_key` (from `coalition node client add`) is
+    sent on every call as gRPC metadata `authorization: Bearer <key>`; `credentials` for TLS."""
+
     def __init__(
         self,
         target: str,
         *,
+        api_key: str = "",
         credentials: grpc.ChannelCredentials | None = None,
         timeout: float = 10.0,
         max_attempts: int = 5,
@@ -63,6 +72,7 @@ class MerchantNodeClient:
         self.channel = insecure_or_secure_channel(target, credentials, *options)
         self.stub = pb_grpc.MerchantNodeServiceStub(self.channel)
         self.timeout = timeout
+        self.auth = bearer(api_key)
 
     async def __aenter__(self) -> MerchantNodeClient:
         return self
@@ -89,7 +99,7 @@ class MerchantNodeClient:
             display_name=display_name,
             referral_code=referral_code,
         )
-        return await self.stub.EnrollMember(req, timeout=self.timeout)
+        return await self.stub.EnrollMember(req, metadata=self.auth, timeout=self.timeout)
 
     async def earn(
         self,
@@ -114,7 +124,7 @@ class MerchantNodeClient:
             ts = Timestamp()
             ts.FromDatetime(occurred_at)
             req.occurred_at.CopyFrom(ts)
-        return await self.stub.Earn(req, timeout=self.timeout)
+        return await self.stub.Earn(req, metadata=self.auth, timeout=self.timeout)
 
     async def redeem(
         self,
@@ -132,7 +142,7 @@ class MerchantNodeClient:
             req.points = points
         if amount_fen:
             req.amount_fen = amount_fen
-        return await self.stub.Redeem(req, timeout=self.timeout)
+        return await self.stub.Redeem(req, metadata=self.auth, timeout=self.timeout)
 
     async def refund(
         self,
@@ -148,19 +158,19 @@ class MerchantNodeClient:
             req.full = True
         else:
             req.partial.CopyFrom(pb.PartialRefund(amount_fen=amount_fen, points=points))
-        return await self.stub.Refund(req, timeout=self.timeout)
+        return await self.stub.Refund(req, metadata=self.auth, timeout=self.timeout)
 
     async def get_balance(
         self, member_id: str, expiring_within_days: int = 30
     ) -> pb.GetBalanceResponse:
         req = pb.GetBalanceRequest(member_id=member_id, expiring_within_days=expiring_within_days)
-        return await self.stub.GetBalance(req, timeout=self.timeout)
+        return await self.stub.GetBalance(req, metadata=self.auth, timeout=self.timeout)
 
     async def list_history(
         self, member_id: str, *, page_size: int = 20, page_token: str = ""
     ) -> pb.ListHistoryResponse:
         req = pb.ListHistoryRequest(member_id=member_id, page_size=page_size, page_token=page_token)
-        return await self.stub.ListHistory(req, timeout=self.timeout)
+        return await self.stub.ListHistory(req, metadata=self.auth, timeout=self.timeout)
 
     async def quote_cross(
         self, issuer_id: str, *, points: int = 0, amount_fen: int = 0
@@ -170,7 +180,7 @@ class MerchantNodeClient:
             req.points = points
         if amount_fen:
             req.amount_fen = amount_fen
-        return await self.stub.QuoteCrossRedemption(req, timeout=self.timeout)
+        return await self.stub.QuoteCrossRedemption(req, metadata=self.auth, timeout=self.timeout)
 
     async def authorize_cross(
         self,
@@ -196,7 +206,9 @@ class MerchantNodeClient:
             req.points = points
         if amount_fen:
             req.amount_fen = amount_fen
-        return await self.stub.AuthorizeCrossRedemption(req, timeout=self.timeout)
+        return await self.stub.AuthorizeCrossRedemption(
+            req, metadata=self.auth, timeout=self.timeout
+        )
 
     async def capture_cross(
         self, authorization_id: str, *, request_id: str | None = None
@@ -204,7 +216,7 @@ class MerchantNodeClient:
         req = pb.CaptureCrossRedemptionRequest(
             request_id=request_id or str(uuid.uuid4()), authorization_id=authorization_id
         )
-        return await self.stub.CaptureCrossRedemption(req, timeout=self.timeout)
+        return await self.stub.CaptureCrossRedemption(req, metadata=self.auth, timeout=self.timeout)
 
     async def void_cross(
         self, authorization_id: str, *, request_id: str | None = None
@@ -212,17 +224,18 @@ class MerchantNodeClient:
         req = pb.VoidCrossRedemptionRequest(
             request_id=request_id or str(uuid.uuid4()), authorization_id=authorization_id
         )
-        return await self.stub.VoidCrossRedemption(req, timeout=self.timeout)
+        return await self.stub.VoidCrossRedemption(req, metadata=self.auth, timeout=self.timeout)
 
     async def get_portfolio(self, member_id: str) -> pb.GetPortfolioResponse:
         return await self.stub.GetPortfolio(
-            pb.GetPortfolioRequest(member_id=member_id), timeout=self.timeout
+            pb.GetPortfolioRequest(member_id=member_id), metadata=self.auth, timeout=self.timeout
         )
 
 
 class RulesAdminClient:
     """The merchant's (or the operator's campaign worker's) client of RulesAdminService: every
-    call presents the node's admin token. Retries UNAVAILABLE like MerchantNodeClient."""
+    call presents `admin_token`, an API key with the `admin` scope (node.toml's admin_token,
+    issued by `coalition node init`). Retries UNAVAILABLE like MerchantNodeClient."""
 
     def __init__(
         self,
@@ -239,7 +252,7 @@ class RulesAdminClient:
             ("grpc.service_config", retry_service_config(_RULES_ADMIN_SERVICE)),
         )
         self.stub = rules_admin_pb2_grpc.RulesAdminServiceStub(self.channel)
-        self.auth = (("authorization", f"Bearer {admin_token}"),)
+        self.auth = bearer(admin_token)
         self.timeout = timeout
 
     async def __aenter__(self) -> RulesAdminClient:

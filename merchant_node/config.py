@@ -28,6 +28,7 @@ from pydantic.dataclasses import dataclass
 
 from coalition_kernel.points import parse_ratio
 from coalition_kernel.settings import STRICT_KEYS, load_config, toml_text
+from merchant_node.auth.domain import Limits
 from merchant_node.notify.quiet import parse_quiet_hours
 
 CHANNELS = ("webhook", "email")
@@ -127,6 +128,39 @@ class NotificationSettings:
         return timedelta(seconds=2 * max(self.webhook_timeout_seconds, self.smtp_timeout_seconds))
 
 
+@dataclass(frozen=True, config=STRICT_KEYS)
+class AuthSettings:
+    """The `[auth]` table: who may call the node and how much (docs/merchant-node.md, "Caller
+    authentication"). Every key optional; API keys themselves live in the database
+    (`coalition node client add`)."""
+
+    # Serve MerchantNodeService and RulesAdminService to anyone, WITHOUT API keys: a laptop demo
+    # only (a warning at start). `coalition node serve --insecure-no-auth` does the same.
+    insecure_no_auth: bool = False
+    # The node's limits on one call, for every client whose own limit is not set (0: none).
+    max_points_per_earn: int = 0
+    max_points_per_redeem: int = 0
+    max_order_fen: int = 0
+    calls_per_minute: int = 0
+
+    @field_validator(
+        "max_points_per_earn", "max_points_per_redeem", "max_order_fen", "calls_per_minute"
+    )
+    @classmethod
+    def _limit(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"{value} must be 0 (no limit) or more")
+        return value
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_points_per_earn=self.max_points_per_earn or None,
+            max_points_per_redeem=self.max_points_per_redeem or None,
+            max_order_fen=self.max_order_fen or None,
+            calls_per_minute=self.calls_per_minute or None,
+        )
+
+
 _LISTEN = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]*):(\d{1,5})$")
 
 
@@ -197,11 +231,21 @@ class NodeConfig:
     # The coalition exchange this node trusts (empty: a standalone node).
     exchange_endpoint: str = ""
     exchange_public_key_file: str = ""
-    # Bearer token of the RulesAdminService (empty: program administration disabled).
-    # Better kept out of the file: COALITION_NODE__ADMIN_TOKEN.
+    # The API key (scope admin) the merchant's own tools present to RulesAdminService
+    # (`coalition rules …`); `node init` issues it. Better kept out of the file:
+    # COALITION_NODE__ADMIN_TOKEN.
     admin_token: str = ""
+    # The key that seals members' wallet secrets ("": wallet.key beside private_key_file);
+    # $COALITION_WALLET_KEYS (the file's text) overrides the file.
+    wallet_key_file: str = ""
+    # TLS on the listener, like the exchange's: a certificate and its key; with a client CA,
+    # mutual TLS (callers need a certificate from that CA). "": plaintext.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    client_ca_file: str = ""
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     mall: MallConfig = field(default_factory=MallConfig)
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     @field_validator("merchant_id", "database_url")
     @classmethod

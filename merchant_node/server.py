@@ -18,8 +18,10 @@ from coalition_kernel.db import utc_now
 from coalition_kernel.envelope import EXCHANGE_ID, Signer, StaticKeys, Verifier
 from coalition_kernel.errors import FailedPrecondition, InvalidArgument
 from coalition_kernel.rpc import Offload, Server, generic_handler
+from coalition_kernel.telemetry import register_figures
 from merchant_node import issuer, rules_admin
 from merchant_node.acquirer import CrossRedemptions, ExchangeLink
+from merchant_node.figures.metrics import NodeFigures
 from merchant_node.auth.domain import ADMIN, MERCHANT_NODE_SCOPES, NO_LIMITS, Limits
 from merchant_node.auth.service import NodeAuth, current_caller
 from merchant_node.ledger import consent
@@ -426,5 +428,8 @@ def build_server(
     admin = RulesAdminServicer(ledger, offload)
     admin_handlers = auth.guard(admin.handlers(), dict.fromkeys(admin.handlers(), ADMIN))
     handlers.append((rules_admin.SERVICE, generic_handler(rules_admin.SERVICE, admin_handlers)))
+    # Business figures on this process's /metrics (coalition_kernel.telemetry), read from the
+    # rollups at scrape time; removed when the server stops.
+    cleanups.append(register_figures(NodeFigures(ledger.engine, merchant_id)))
     server = Server(handlers, listen=listen, cleanups=cleanups, credentials=credentials)
     return server, offload

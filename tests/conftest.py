@@ -8,12 +8,16 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
 from coalition_kernel.db import make_engine
+from merchant_node.auth.service import add_client
+from merchant_node.auth.vault import WalletKeys
+from merchant_node.client import MerchantNodeClient
 from merchant_node.ledger.earning import EarnPolicy
 from merchant_node.ledger.migrate import upgrade
 from merchant_node.ledger.service import NodeLedger
@@ -120,13 +124,41 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+# One wallet key for the session's nodes (a node's is in its key file; tests need none on disk).
+TEST_WALLET_KEYS = WalletKeys.generate()
+# What a test's own client may do: everything (tests of refusals issue narrower keys).
+ALL_SCOPES = "pos,read,admin"
+
+
+def issue_key(ledger: NodeLedger, scopes: str = ALL_SCOPES, name: str = "test-client") -> str:
+    """A new API key of the node over `ledger` (as `coalition node client add` issues one)."""
+    return add_client(ledger.engine, name, scopes).key
+
+
+def node_key(config_path: object, scopes: str = ALL_SCOPES, name: str = "test-client") -> str:
+    """A new API key of the node initialised at `config_path` (its node.toml), as
+    `coalition node client add` issues one: for tests that serve a node as a process."""
+    from merchant_node.config import NodeConfig
+
+    engine = make_engine(NodeConfig.load(config_path).database_url, pool_size=1)  # type: ignore[arg-type]
+    try:
+        return add_client(engine, name, scopes).key
+    finally:
+        engine.dispose()
+
+
 def open_test_ledger(
     url: str, clock=None, *, ttl_days: int | None = 365, pool_size: int = 8
 ) -> NodeLedger:  # type: ignore[no-untyped-def]
     engine = make_engine(url, pool_size=pool_size)
     upgrade(engine)
     kwargs = {"clock": clock} if clock is not None else {}
-    ledger = NodeLedger(engine, policy=EarnPolicy(points_ttl_days=ttl_days), **kwargs)
+    ledger = NodeLedger(
+        engine,
+        policy=EarnPolicy(points_ttl_days=ttl_days),
+        wallet_keys=TEST_WALLET_KEYS,
+        **kwargs,
+    )
     ledger.configure_rate("1", "1")
     return ledger
 
@@ -143,15 +175,26 @@ def ledger(db_url: str, clock: FakeClock) -> Iterator[NodeLedger]:
 class RunningNode:
     target: str
     ledger: NodeLedger
+    # An API key with every scope, for the test's own calls.
+    api_key: str = ""
+
+    def client(self, **kwargs: Any) -> MerchantNodeClient:
+        """A MerchantNodeClient of this node presenting the test's key."""
+        return MerchantNodeClient(self.target, api_key=self.api_key, **kwargs)
 
 
-async def start_node(ledger: NodeLedger, workers: int = 16) -> AsyncIterator[RunningNode]:
+async def start_node(
+    ledger: NodeLedger, workers: int = 16, **server_options: Any
+) -> AsyncIterator[RunningNode]:
+    """A real node server on a loopback port, requiring API keys like production; the node's
+    test key (every scope) is `api_key`. `server_options` go to build_server."""
     from merchant_node.server import build_server
 
-    server, offload = build_server(ledger, "127.0.0.1:0", workers=workers)
+    server, offload = build_server(ledger, "127.0.0.1:0", workers=workers, **server_options)
+    key = issue_key(ledger)
     port = await server.start()
     try:
-        yield RunningNode(f"127.0.0.1:{port}", ledger)
+        yield RunningNode(f"127.0.0.1:{port}", ledger, key)
     finally:
         await server.stop(1)
         offload.shutdown()

@@ -66,6 +66,9 @@ class Enroll:
     display_name: str = ""
     referral_code: str = ""
     birth_month: int = 0
+    # The API client enrolling her (its key id): part of the request, so only that client's
+    # retry of this request id gets her wallet secret back (merchant_node/auth).
+    client_id: str = ""
 
     def __post_init__(self) -> None:
         check_request_id(self.request_id)

@@ -347,3 +347,6 @@ from merchant_node.mall import schema as _mall_schema  # noqa: E402, F401
 
 # Member intelligence (merchant_node/marketing/schema.py): facts, segments, triggers' actions.
 from merchant_node.marketing import schema as _marketing_schema  # noqa: E402, F401
+
+# Live figures' per-minute rollups (merchant_node/figures/schema.py, migration 0012).
+from merchant_node.figures import schema as _figures_schema  # noqa: E402, F401

@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +21,9 @@ from coalition_kernel.errors import (
     NotFound,
 )
 from coalition_kernel.points import Rate, format_ratio, parse_ratio
+from merchant_node.auth import vault
+from merchant_node.auth.domain import limit_exceeded
+from merchant_node.auth.vault import WalletKeys
 from merchant_node.ledger import (
     audit,
     consent,
@@ -51,7 +54,28 @@ from merchant_node.rules import tiers
 from merchant_node.rules.base import BaseRateRules, EarningRules
 from merchant_node.rules.program import Program
 
+R = TypeVar("R")
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
+
+
+class _OverLimit(Exception):
+    """Not a CoalitionError: it rolls the transaction back without recording a refusal."""
+
+    def __init__(self, asked: int, limit: int) -> None:
+        super().__init__(asked, limit)
+        self.asked, self.limit = asked, limit
+
+
+def _within(limit: int | None, points: int) -> None:
+    if limit is not None and points > limit:
+        raise _OverLimit(points, limit)
+
+
+def _limited(field: str, run: Callable[[], R]) -> R:
+    try:
+        return run()
+    except _OverLimit as over:
+        raise limit_exceeded(field, over.asked, over.limit) from None
 
 
 @dataclass(frozen=True)
@@ -73,8 +97,12 @@ class NodeLedger:
         rules: EarningRules | None = None,
         policy: EarnPolicy | None = None,
         clock: Callable[[], datetime] = utc_now,
+        wallet_keys: WalletKeys | None = None,
     ) -> None:
         self.engine = engine
+        # Seals members' wallet secrets (merchant_node/auth/vault.py); without it the node
+        # cannot enroll (it never stores a wallet secret in clear).
+        self.wallet_keys = wallet_keys
         self.rules = rules or BaseRateRules()
         self.policy = policy or EarnPolicy()
         self.clock = clock
@@ -127,7 +155,16 @@ class NodeLedger:
     # -- use cases ---------------------------------------------------------------------------
 
     def enroll(self, cmd: Enroll) -> EnrollResult:
-        """Enrolls a member; a second enrollment of the same member is ALREADY_EXISTS."""
+        """Enrolls a member; a second enrollment of the same member is ALREADY_EXISTS.
+
+        Her wallet secret is sealed (never stored in clear, not even in the idempotency record);
+        a retry returns it again only to the client that enrolled her (`cmd.client_id` is part
+        of the request, so another client's same request id is REQUEST_ID_REUSED)."""
+        keys = self.wallet_keys
+        if keys is None:
+            raise FailedPrecondition(
+                "WALLET_KEY_MISSING", "this node has no wallet key; it cannot enroll members"
+            )
 
         def work(conn: Connection) -> EnrollResult:
             if conn.execute(
@@ -160,30 +197,41 @@ class NodeLedger:
                         enrolled_at=now,
                         lifetime_earned=0,
                         debt=0,
-                        wallet_secret=wallet_secret,
                         birth_month=cmd.birth_month or None,
                         referred_by_pk=referrer,
                         checkin_streak=0,
+                        **vault.sealed_values(keys, cmd.member_id, wallet_secret),
                     )
                 )
             except IntegrityError as exc:  # a concurrent enrollment of the same member won
                 raise AlreadyExists(
                     "MEMBER_ALREADY_ENROLLED", f"member {cmd.member_id} is already enrolled"
                 ) from exc
-            return EnrollResult(cmd.member_id, code, cmd.referral_code, now, wallet_secret)
+            return EnrollResult(cmd.member_id, code, cmd.referral_code, now, "")
 
-        return run_idempotent(self.engine, "enroll", cmd, EnrollResult, work, self.clock)
+        enrolled = run_idempotent(self.engine, "enroll", cmd, EnrollResult, work, self.clock)
+        with self.engine.connect() as conn:
+            member = find_member(conn, enrolled.member_id)
+        return replace(enrolled, wallet_secret=vault.wallet_secret_of(member))
 
-    def earn(self, cmd: Earn) -> EarnResult:
-        """Awards the points the program in force gives for a purchase; one earning per order."""
+    def earn(self, cmd: Earn, *, max_points: int | None = None) -> EarnResult:
+        """Awards the points the program in force gives for a purchase; one earning per order.
+
+        Above `max_points` (the calling client's limit) it is refused LIMIT_EXCEEDED and nothing
+        is written, not even the refusal (the limit is the caller's, not the request's)."""
 
         def work(conn: Connection) -> EarnResult:
             ctx = self._context(cmd.request_id)
             program, version = self._program_at(conn, ctx.now)
             ctx = earning.with_rule_version(ctx, version)
-            return earning.earn(conn, cmd, ctx, self.rate, self.rules, program, self.policy)
+            res = earning.earn(conn, cmd, ctx, self.rate, self.rules, program, self.policy)
+            _within(max_points, res.points_earned)
+            return res
 
-        return run_idempotent(self.engine, "earn", cmd, EarnResult, work, self.clock)
+        return _limited(
+            "points_earned",
+            lambda: run_idempotent(self.engine, "earn", cmd, EarnResult, work, self.clock),
+        )
 
     # -- the program (rules as data) ---------------------------------------------------------
 
@@ -339,15 +387,18 @@ class NodeLedger:
 
         return run_in_transaction(self.engine, work)
 
-    def redeem(self, cmd: Redeem) -> RedeemResult:
-        """Spends points on an order, earliest-expiring lots first; never overdraws."""
-        return run_idempotent(
-            self.engine,
-            "redeem",
-            cmd,
-            RedeemResult,
-            lambda conn: orders.redeem(conn, cmd, self._context(cmd.request_id), self.rate),
-            self.clock,
+    def redeem(self, cmd: Redeem, *, max_points: int | None = None) -> RedeemResult:
+        """Spends points on an order, earliest-expiring lots first; never overdraws. Above
+        `max_points` (the calling client's limit): LIMIT_EXCEEDED, nothing written."""
+
+        def work(conn: Connection) -> RedeemResult:
+            res = orders.redeem(conn, cmd, self._context(cmd.request_id), self.rate)
+            _within(max_points, res.points_redeemed)
+            return res
+
+        return _limited(
+            "points_redeemed",
+            lambda: run_idempotent(self.engine, "redeem", cmd, RedeemResult, work, self.clock),
         )
 
     def refund(self, cmd: Refund) -> RefundResult:

@@ -19,11 +19,12 @@ from exchange.migrate import upgrade
 from exchange.operator_client import OperatorClient
 from exchange.redemption import Settings
 from exchange.runtime import ExchangeApp
+from merchant_node.auth.vault import wallet_secret_of
 from merchant_node.client import MerchantNodeClient
 from merchant_node.ledger.schema import members
 from merchant_node.ledger.service import NodeLedger
 from merchant_node.server import CoalitionLink, build_server
-from tests.conftest import FakeClock, open_test_ledger
+from tests.conftest import FakeClock, issue_key, open_test_ledger
 
 MERCHANTS: tuple[str, ...] = ("tea", "noodles", "salon")
 
@@ -40,13 +41,13 @@ class Node:
     target: str
     client: MerchantNodeClient
     stop: object = None
+    # The POS's API key (every scope), which `client` presents.
+    api_key: str = ""
 
     def wallet_code(self, member_id: str, clock: FakeClock) -> str:
         with self.ledger.engine.connect() as conn:
-            secret = conn.execute(
-                sa.select(members.c.wallet_secret).where(members.c.member_id == member_id)
-            ).scalar_one()
-        return pyotp.TOTP(secret).at(clock.now)
+            member = conn.execute(sa.select(members).where(members.c.member_id == member_id)).one()
+        return pyotp.TOTP(wallet_secret_of(member)).at(clock.now)
 
 
 @dataclass
@@ -97,8 +98,11 @@ async def start_coalition(
             await operator.onboard(
                 merchant_id, merchant_id.title(), raw_public(key), node_target, fee_bps=100
             )
-            client = MerchantNodeClient(node_target, timeout=20, max_attempts=2)
-            coalition.nodes[merchant_id] = Node(merchant_id, key, ledger, node_target, client)
+            api_key = issue_key(ledger)
+            client = MerchantNodeClient(node_target, api_key=api_key, timeout=20, max_attempts=2)
+            coalition.nodes[merchant_id] = Node(
+                merchant_id, key, ledger, node_target, client, api_key=api_key
+            )
         yield coalition
     finally:
         for node in coalition.nodes.values():

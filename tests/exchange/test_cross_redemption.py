@@ -23,7 +23,8 @@ async def test_a_member_spends_tea_points_at_the_noodle_shop(coalition):
     quote = await noodles.client.stub.QuoteCrossRedemption(
         __import__(
             "coalition.merchant.v1.merchant_node_pb2", fromlist=["x"]
-        ).QuoteCrossRedemptionRequest(issuer_id="tea", points=300)
+        ).QuoteCrossRedemptionRequest(issuer_id="tea", points=300),
+        metadata=noodles.client.auth,
     )
     assert (quote.points, quote.value_fen, quote.fee_fen) == (300, 300, 3)
     code = tea.wallet_code("m1", coalition.clock)
@@ -140,7 +141,8 @@ async def test_a_quote_is_honoured_until_it_expires(coalition):
 
     tea, noodles = await member_with_points(coalition), coalition["noodles"]
     quote = await noodles.client.stub.QuoteCrossRedemption(
-        pb.QuoteCrossRedemptionRequest(issuer_id="tea", amount_fen=500)
+        pb.QuoteCrossRedemptionRequest(issuer_id="tea", amount_fen=500),
+        metadata=noodles.client.auth,
     )
     await coalition.operator.set_terms("tea", fen_per_point="2")  # points now worth twice as much
     code = tea.wallet_code("m1", coalition.clock)
@@ -149,7 +151,8 @@ async def test_a_quote_is_honoured_until_it_expires(coalition):
     )
     assert (auth.points, auth.value_fen) == (500, 500)  # the quoted price, not the new one
     quote2 = await noodles.client.stub.QuoteCrossRedemption(
-        pb.QuoteCrossRedemptionRequest(issuer_id="tea", amount_fen=500)
+        pb.QuoteCrossRedemptionRequest(issuer_id="tea", amount_fen=500),
+        metadata=noodles.client.auth,
     )
     assert quote2.points == 250
     coalition.clock.advance(seconds=121)

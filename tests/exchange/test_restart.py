@@ -33,6 +33,7 @@ from exchange.runtime import ExchangeApp
 from merchant_node.client import MerchantNodeClient
 from merchant_node.config import NodeConfig
 from merchant_node.runtime import raw_public_key
+from tests.conftest import node_key
 from tests.test_network import free_port
 
 RECOVERY_SECONDS = 5.0  # what issue 11 asks: the next redemption succeeds within this
@@ -114,7 +115,10 @@ async def live(tmp_path, new_database) -> AsyncIterator[LiveCoalition]:  # type:
                 fen_per_point="1",
             )
             node = ServedNode(
-                merchant_id, config, node_target, MerchantNodeClient(node_target, timeout=10)
+                merchant_id,
+                config,
+                node_target,
+                MerchantNodeClient(node_target, api_key=node_key(config), timeout=10),
             )
             node.start()
             live.nodes[merchant_id] = node

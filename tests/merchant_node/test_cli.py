@@ -86,9 +86,18 @@ def test_node_serve_answers_and_stops_gracefully_on_sigterm(tmp_path):
             )
             assert status == health_pb2.HealthCheckResponse.SERVING
             stub = pb_grpc.MerchantNodeServiceStub(channel)
-            stub.EnrollMember(pb.EnrollMemberRequest(request_id="r1", member_id="m1"))
+            added = coalition(
+                "node", "client", "add", "--config", str(tmp_path / "node.toml"),
+                "--name", "till-1", "--scopes", "pos",
+            )  # fmt: skip
+            assert added.returncode == 0, added.stderr
+            auth = (("authorization", f"Bearer {added.stdout.splitlines()[-1]}"),)
+            stub.EnrollMember(
+                pb.EnrollMemberRequest(request_id="r1", member_id="m1"), metadata=auth
+            )
             res = stub.Earn(
-                pb.EarnRequest(request_id="r2", member_id="m1", order_id="o1", amount_fen=1000)
+                pb.EarnRequest(request_id="r2", member_id="m1", order_id="o1", amount_fen=1000),
+                metadata=auth,
             )
             assert res.points_earned == 10  # 1 point per yuan (the default rate)
         server.send_signal(signal.SIGTERM)

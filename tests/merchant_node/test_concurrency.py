@@ -11,6 +11,7 @@ import pytest
 
 from coalition_kernel.errors import error_info_of
 from merchant_node.client import MerchantNodeClient
+from tests.conftest import issue_key
 
 
 async def outcome(call) -> str:  # type: ignore[no-untyped-def]
@@ -23,7 +24,7 @@ async def outcome(call) -> str:  # type: ignore[no-untyped-def]
 
 
 async def test_32_concurrent_redeems_never_overdraw_one_member(node):
-    async with MerchantNodeClient(node.target, timeout=60) as client:
+    async with node.client(timeout=60) as client:
         await client.enroll_member("m1")
         await client.earn("m1", "seed", 100_000)  # 1000 points
         results = await asyncio.gather(
@@ -37,7 +38,7 @@ async def test_32_concurrent_redeems_never_overdraw_one_member(node):
 
 
 async def test_concurrent_earns_redeems_and_refunds_keep_the_sums_exact(node):
-    async with MerchantNodeClient(node.target, timeout=60) as client:
+    async with node.client(timeout=60) as client:
         await client.enroll_member("m1")
         await client.earn("m1", "seed", 50_000)
         calls = []
@@ -54,7 +55,7 @@ async def test_concurrent_earns_redeems_and_refunds_keep_the_sums_exact(node):
 
 
 async def test_the_same_request_sent_16_times_at_once_takes_effect_once(node):
-    async with MerchantNodeClient(node.target, timeout=60) as client:
+    async with node.client(timeout=60) as client:
         await client.enroll_member("m1")
         answers = await asyncio.gather(
             *(client.earn("m1", "o1", 10_000, request_id="same") for _ in range(16))
@@ -81,7 +82,8 @@ async def test_client_retries_unavailable_with_the_same_request_id(ledger):
         await asyncio.sleep(0.4)
         await server.start()
 
-    async with MerchantNodeClient(f"127.0.0.1:{port}", max_attempts=5) as client:
+    key = issue_key(ledger)
+    async with MerchantNodeClient(f"127.0.0.1:{port}", api_key=key, max_attempts=5) as client:
         starter = asyncio.create_task(start_late())
         try:
             res = await client.enroll_member("m1")
@@ -97,7 +99,10 @@ async def test_graceful_shutdown_finishes_calls_in_flight(ledger):
 
     server, offload = build_server(ledger, "127.0.0.1:0")
     port = await server.start()
-    async with MerchantNodeClient(f"127.0.0.1:{port}", timeout=30, max_attempts=1) as client:
+    key = issue_key(ledger)
+    async with MerchantNodeClient(
+        f"127.0.0.1:{port}", api_key=key, timeout=30, max_attempts=1
+    ) as client:
         await client.enroll_member("m1")
         in_flight = [
             asyncio.create_task(outcome(client.earn("m1", f"o{i}", 1_000))) for i in range(20)
@@ -117,7 +122,7 @@ async def test_graceful_shutdown_finishes_calls_in_flight(ledger):
 
 @pytest.mark.parametrize("n", [32])
 async def test_concurrent_enrollments_of_one_member_enroll_it_once(node, n):
-    async with MerchantNodeClient(node.target, timeout=60) as client:
+    async with node.client(timeout=60) as client:
         results = await asyncio.gather(*(outcome(client.enroll_member("m1")) for _ in range(n)))
     assert results.count("OK") == 1
     assert set(results) == {"OK", "ALREADY_EXISTS/MEMBER_ALREADY_ENROLLED"}

@@ -239,13 +239,12 @@ def test_the_journal_is_append_only(ledger):
 def wallet_code(ledger, member_id, at):  # type: ignore[no-untyped-def]
     import pyotp
 
+    from merchant_node.auth.vault import wallet_secret_of
     from merchant_node.ledger.schema import members
 
     with ledger.engine.connect() as conn:
-        secret = conn.execute(
-            sa.select(members.c.wallet_secret).where(members.c.member_id == member_id)
-        ).scalar_one()
-    return pyotp.TOTP(secret).at(at)
+        member = conn.execute(sa.select(members).where(members.c.member_id == member_id)).one()
+    return pyotp.TOTP(wallet_secret_of(member)).at(at)
 
 
 def test_a_hold_needs_the_members_one_time_code_and_each_code_works_once(ledger, clock):

@@ -18,9 +18,10 @@ from coalition_kernel.errors import (
     InvalidArgument,
     error_info_of,
 )
-from merchant_node.client import MerchantNodeClient
+from merchant_node.client import MerchantNodeClient, bearer
 from merchant_node.ledger.commands import Earn, Enroll, Refund
 from merchant_node.server import build_server
+from tests.conftest import issue_key
 
 PROGRAM = """
 timezone: Asia/Shanghai
@@ -210,7 +211,8 @@ async def test_32_concurrent_earns_never_overspend_the_budget_pool(ledger, clock
     server, offload = build_server(ledger, "127.0.0.1:0", workers=32)
     port = await server.start()
     try:
-        async with MerchantNodeClient(f"127.0.0.1:{port}", timeout=60) as client:
+        key = issue_key(ledger)
+        async with MerchantNodeClient(f"127.0.0.1:{port}", api_key=key, timeout=60) as client:
             results = await asyncio.gather(
                 *(client.earn(f"m{i}", f"o{i}", 10_000) for i in range(32))
             )
@@ -228,16 +230,23 @@ async def test_32_concurrent_earns_never_overspend_the_budget_pool(ledger, clock
     assert ledger.audit() == []
 
 
-async def test_the_admin_service_needs_the_token_and_validates_applies_and_simulates(ledger):
-    server, offload = build_server(ledger, "127.0.0.1:0", admin_token="s3cret")
+async def test_the_admin_service_needs_an_admin_key_and_validates_applies_and_simulates(ledger):
+    server, offload = build_server(ledger, "127.0.0.1:0")
+    admin_key, pos_key = issue_key(ledger, "admin"), issue_key(ledger, "pos,read")
     port = await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = rules_admin_pb2_grpc.RulesAdminServiceStub(channel)
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await stub.ListProgramVersions(rpb.ListProgramVersionsRequest())
-            assert error_info_of(err.value).reason == "BAD_ADMIN_TOKEN"
-            auth = (("authorization", "Bearer s3cret"),)
+            assert error_info_of(err.value).reason == "API_KEY_REQUIRED"
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.ListProgramVersions(
+                    rpb.ListProgramVersionsRequest(), metadata=bearer(pos_key)
+                )
+            assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert error_info_of(err.value).reason == "SCOPE_DENIED"
+            auth = bearer(admin_key)
             checked = await stub.ValidateProgram(
                 rpb.ValidateProgramRequest(document="caps: {per_order: -1}\nnonsense: 1\n"),
                 metadata=auth,

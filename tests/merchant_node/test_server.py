@@ -12,7 +12,6 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from coalition.merchant.v1 import merchant_node_pb2 as pb
 from coalition_kernel.errors import error_info_of
-from merchant_node.client import MerchantNodeClient
 from merchant_node.ledger.schema import metadata
 
 
@@ -38,7 +37,7 @@ async def refused(call, code: grpc.StatusCode, reason: str) -> str:  # type: ign
 
 @pytest.fixture
 async def client(node):  # type: ignore[no-untyped-def]
-    async with MerchantNodeClient(node.target) as c:
+    async with node.client() as c:
         await c.enroll_member("m1")
         await c.earn("m1", "seed", 10_000)  # 100 points
         yield c
@@ -145,7 +144,9 @@ async def test_bad_earn_input_is_invalid_argument_and_changes_nothing(
     request.update(field_values)
     before = dump(node.ledger, skip=())
     await refused(
-        client.stub.Earn(pb.EarnRequest(**request)), grpc.StatusCode.INVALID_ARGUMENT, reason
+        client.stub.Earn(pb.EarnRequest(**request), metadata=client.auth),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        reason,
     )
     assert dump(node.ledger, skip=()) == before
 
@@ -164,7 +165,9 @@ async def test_malformed_timestamps_are_invalid_argument(client, node, seconds, 
     req = pb.EarnRequest(request_id="ts-1", member_id="m1", order_id="o1", amount_fen=100)
     req.occurred_at.seconds, req.occurred_at.nanos = seconds, nanos
     before = dump(node.ledger, skip=())
-    await refused(client.stub.Earn(req), grpc.StatusCode.INVALID_ARGUMENT, reason)
+    await refused(
+        client.stub.Earn(req, metadata=client.auth), grpc.StatusCode.INVALID_ARGUMENT, reason
+    )
     assert dump(node.ledger, skip=()) == before
 
 
@@ -269,6 +272,7 @@ async def test_a_call_whose_deadline_passes_before_commit_changes_nothing(client
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await client.stub.Earn(
                 pb.EarnRequest(request_id="late", member_id="m1", order_id="o1", amount_fen=100),
+                metadata=client.auth,
                 timeout=0.3,
             )
         assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED

@@ -35,7 +35,7 @@ from merchant_node.ledger.service import NodeLedger
 from merchant_node.rules.engine import in_control_group
 from merchant_node.rules.program import ControlGroup
 from merchant_node.server import build_server
-from tests.conftest import FakeClock, open_test_ledger
+from tests.conftest import FakeClock, issue_key, open_test_ledger
 from tests.workflows.test_settlement_workflow import replay_and_keep
 from workflows.campaigns import campaign_activities
 from workflows.campaigns.nodes import NodeAccess
@@ -49,7 +49,6 @@ from workflows.campaigns.shared import (
 )
 from workflows.campaigns.workflows import CampaignWorkflow
 
-TOKEN = "campaign-admin-token"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BASE_PROGRAM = (
     'timezone: Asia/Shanghai\nrules: [{id: birthday, type: birthday_multiplier, multiplier: "2"}]\n'
@@ -62,10 +61,12 @@ class Shop:
     merchant_id: str
     ledger: NodeLedger
     target: str
+    # The node's API key (every scope): the shop's POS and the campaign worker's admin calls.
+    key: str
 
     async def earn(self, member: str, order: str, fen: int) -> dict[str, int]:
         """Earns at the node; the breakdown as {rule id: points}."""
-        async with MerchantNodeClient(self.target) as client:
+        async with MerchantNodeClient(self.target, api_key=self.key) as client:
             res = await client.earn(member, f"{self.merchant_id}-{order}", fen)
         return {line.rule_id: line.points for line in res.breakdown}
 
@@ -81,9 +82,10 @@ async def shops(new_database, clock) -> AsyncIterator[dict[str, Shop]]:  # type:
     try:
         for name in ("tea", "noodles"):
             ledger = open_test_ledger(new_database(name), clock)
-            server, offload = build_server(ledger, "127.0.0.1:0", admin_token=TOKEN)
+            server, offload = build_server(ledger, "127.0.0.1:0")
             running.append((server, offload, ledger))
-            shops[name] = Shop(name, ledger, f"127.0.0.1:{await server.start()}")
+            target = f"127.0.0.1:{await server.start()}"
+            shops[name] = Shop(name, ledger, target, issue_key(ledger))
         yield shops
     finally:
         for server, offload, ledger in running:
@@ -98,7 +100,7 @@ async def open_shops(env, shops: dict[str, Shop], clock: FakeClock, members: lis
     clock.now = await env.get_current_time()
     for shop in shops.values():
         shop.ledger.apply_program(BASE_PROGRAM, "merchant")
-        async with MerchantNodeClient(shop.target) as client:
+        async with MerchantNodeClient(shop.target, api_key=shop.key) as client:
             for member in members:
                 await client.enroll_member(member)
     day = (clock.now + timedelta(days=2)).astimezone(SHANGHAI).date()
@@ -108,7 +110,7 @@ async def open_shops(env, shops: dict[str, Shop], clock: FakeClock, members: lis
 
 async def run_campaign(env, shops: dict[str, Shop], spec: CampaignSpec, story):  # type: ignore[no-untyped-def]
     queue = f"campaigns-{uuid.uuid4()}"
-    nodes = {s.merchant_id: NodeAccess(s.target, TOKEN) for s in shops.values()}
+    nodes = {s.merchant_id: NodeAccess(s.target, s.key) for s in shops.values()}
     async with Worker(
         env.client,
         task_queue=queue,
@@ -431,14 +433,14 @@ async def test_killing_the_worker_mid_campaign_changes_each_node_once_and_report
     before Temporal heard of it. A new worker takes over: the retried step finds the node in
     its state and adds no program version, the pool is never overspent, one report."""
     ledger = open_test_ledger(new_database("tea"))  # the real clock: the dev server's time
-    server, offload = build_server(ledger, "127.0.0.1:0", admin_token=TOKEN)
-    tea = Shop("tea", ledger, f"127.0.0.1:{await server.start()}")
+    server, offload = build_server(ledger, "127.0.0.1:0")
+    tea = Shop("tea", ledger, f"127.0.0.1:{await server.start()}", issue_key(ledger))
     nodes = tmp_path / "nodes.toml"
     nodes.write_text(
-        f'[[node]]\nmerchant_id = "tea"\nendpoint = "{tea.target}"\nadmin_token = "{TOKEN}"\n'
+        f'[[node]]\nmerchant_id = "tea"\nendpoint = "{tea.target}"\nadmin_token = "{tea.key}"\n'
     )
     ledger.apply_program(BASE_PROGRAM, "merchant")
-    async with MerchantNodeClient(tea.target) as client:
+    async with MerchantNodeClient(tea.target, api_key=tea.key) as client:
         await client.enroll_member("m1")
     start = utc_now().replace(microsecond=0) + timedelta(seconds=4)
     spec = CampaignSpec(

@@ -26,6 +26,7 @@ from merchant_node.rules.program import (
     without_campaign,
 )
 from merchant_node.server import build_server
+from tests.conftest import issue_key
 
 SAT_10H = datetime(2026, 1, 10, 2, 0, tzinfo=UTC)  # Saturday 10:00 in Shanghai
 CAMPAIGN = (datetime(2026, 1, 9, 16, 0, tzinfo=UTC), datetime(2026, 1, 11, 16, 0, tzinfo=UTC))
@@ -198,10 +199,10 @@ def test_a_campaign_never_run_here_reports_zeros(ledger):
 
 
 async def test_apply_on_a_stale_version_is_refused_and_pools_and_reports_need_the_token(ledger):
-    server, offload = build_server(ledger, "127.0.0.1:0", admin_token="s3cret")
+    server, offload = build_server(ledger, "127.0.0.1:0")
     port = await server.start()
     try:
-        async with RulesAdminClient(f"127.0.0.1:{port}", "s3cret") as admin:
+        async with RulesAdminClient(f"127.0.0.1:{port}", issue_key(ledger, "admin")) as admin:
             first = await admin.apply(PROGRAM, "ops", base_version=0)
             assert first.version == 1
             with pytest.raises(grpc.aio.AioRpcError) as err:
