@@ -177,8 +177,21 @@ async def _run_node(
         credentials=credentials,
     )
     server.reuse_port = reuse_port
+    from merchant_node.mall.node import mount_for_node
+
+    # The points mall: its gRPC services on this port; its member HTTP API on [mall]
+    # http_listen, from one process only (a group started with --processes N serves none).
+    mall = mount_for_node(
+        server,
+        offload,
+        ledger,
+        config,
+        insecure_no_auth=args.insecure_no_auth or config.auth.insecure_no_auth,
+        http=not reuse_port,
+    )
     try:
         port = await server.start()
+        mall_port = await mall.start()
     except BaseException:
         offload.shutdown()
         ledger.engine.dispose()
@@ -191,6 +204,8 @@ async def _run_node(
         ledger.rate.version,
         f", exchange {config.exchange_endpoint}" if link else ", standalone",
     )
+    if mall_port:
+        logging.getLogger("coalition").info("points mall member API on port %d", mall_port)
     try:
         await server.serve_until_signalled()
     finally:

@@ -190,7 +190,7 @@ def test_node_tables_and_required_keys(tmp_path):
     text += "[notification]\nwebhook_url = 'x'\n"
     assert problems(NodeConfig.load, write(tmp_path, "a.toml", text)) == [
         "[notification]: unknown table (did you mean notifications?)"
-        " (known: [node], [notifications], [mall])"
+        " (known: [node], [notifications], [mall], [auth])"
     ]
     text = text.replace("[notification]", "[notifications]")
     assert problems(NodeConfig.load, write(tmp_path, "b.toml", text)) == [

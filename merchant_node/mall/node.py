@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from coalition.merchant.v1 import mall_pb2 as pb
@@ -124,3 +125,44 @@ def mount_mall(
     )
     node.attach(server)
     return node
+
+
+def mount_for_node(
+    server: Server,
+    offload: Offload,
+    ledger: Any,
+    config: Any,
+    *,
+    insecure_no_auth: bool = False,
+    http: bool = True,
+) -> MallNode:
+    """The mall of `coalition node serve`: `config` is the node's NodeConfig. Staff methods are
+    authorized by the node's API keys (admin and pos scopes), other issuers' points go through
+    the node's exchange link, the member API listens where `[mall] http_listen` says."""
+    from merchant_node.acquirer import CrossRedemptions, ExchangeLink
+    from merchant_node.auth.service import NodeAuth
+    from merchant_node.mall.api import NodeKeyStaffAuth
+    from merchant_node.runtime import coalition_link
+
+    auth = NodeAuth(
+        ledger.engine, offload, defaults=config.auth.limits(), required=not insecure_no_auth
+    )
+    cross = None
+    link = coalition_link(config, ledger.clock)
+    if link is not None:
+        from coalition_kernel.envelope import Signer
+
+        signer = Signer(link.merchant_id, link.private_key, link.clock)
+        exchange = ExchangeLink(link.exchange_endpoint, signer, link.exchange_key)
+        server.cleanups.append(exchange.close)
+        cross = CrossRedemptions(ledger.engine, exchange, offload, link.clock)
+    mall_config = config.mall if http else replace(config.mall, http_listen="")
+    return mount_mall(
+        server,
+        ledger,
+        offload,
+        mall_config,
+        NodeKeyStaffAuth(auth),
+        merchant_id=config.merchant_id,
+        cross=cross,
+    )
