@@ -204,8 +204,33 @@ def open_answer(
     request: SignedEnvelope,
     sender: str,
 ) -> M:
-    """Opens a signed answer and checks that it answers `request` (by its digest)."""
+    """Opens a signed answer and checks that it answers `request`: by its digest, and by
+    repeating its request id (docs/protocol.md, "The header")."""
     message = verifier.open(envelope, expected, sender=sender)
     if message.header.request_digest != digest(request):  # type: ignore[attr-defined]
         raise Unauthenticated("ANSWER_MISMATCH", "the signed answer is not for the request sent")
+    if message.header.request_id != header_request_id(request.payload):  # type: ignore[attr-defined]
+        raise Unauthenticated(
+            "ANSWER_MISMATCH", "the signed answer does not repeat the request's request_id"
+        )
     return message
+
+
+def header_request_id(payload: bytes) -> str:
+    """The request id in a signed payload's header, read without knowing the payload's type:
+    every command and receipt opens with `MessageHeader header = 1` (field 1, length-delimited,
+    tag 0x0a). "" when the payload does not open that way."""
+    if not payload or payload[0] != 0x0A:
+        return ""
+    length, shift, i = 0, 0, 1
+    while i < len(payload) and shift < 35:
+        byte = payload[i]
+        length |= (byte & 0x7F) << shift
+        i += 1
+        if not byte & 0x80:
+            break
+        shift += 7
+    try:
+        return MessageHeader.FromString(payload[i : i + length]).request_id
+    except DecodeError:
+        return ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -84,9 +86,12 @@ _BY_CODE = {
 }
 
 
-def error_from_record(code_name: str, reason: str, message: str) -> CoalitionError:
-    """Rebuilds a stored refusal, so that a retried request is refused exactly as before."""
-    return _BY_CODE.get(code_name, FailedPrecondition)(reason, message)
+def error_from_record(
+    code_name: str, reason: str, message: str, metadata: Mapping[str, str] | None = None
+) -> CoalitionError:
+    """Rebuilds a stored refusal, so that a retried request is refused exactly as before (or a
+    peer's refusal, passed on with its metadata, e.g. INSUFFICIENT_POINTS' available_points)."""
+    return _BY_CODE.get(code_name, FailedPrecondition)(reason, message, **(metadata or {}))
 
 
 def to_grpc_status(err: CoalitionError) -> grpc.Status:
@@ -130,4 +135,4 @@ def error_from_rpc(err: grpc.aio.AioRpcError, peer: str, reason_prefix: str) -> 
         return Unavailable(
             f"{reason_prefix}_UNAVAILABLE", f"{peer} is unreachable: {err.details()}"
         )
-    return error_from_record(code.name, info.reason, f"{peer}: {err.details()}")
+    return error_from_record(code.name, info.reason, f"{peer}: {err.details()}", info.metadata)

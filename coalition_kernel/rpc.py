@@ -28,8 +28,8 @@ from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from coalition.envelope.v1.envelope_pb2 import MessageHeader
 from coalition_kernel import db, telemetry
+from coalition_kernel.envelope import header_request_id
 from coalition_kernel.errors import (
     CoalitionError,
     DeadlineExceeded,
@@ -172,29 +172,10 @@ def _request_id_reader(*, plain: bool, signed: bool) -> Callable[[Message | None
         if plain:
             return str(request.request_id)  # type: ignore[attr-defined]
         if signed:
-            return _envelope_request_id(request.envelope.payload)  # type: ignore[attr-defined]
+            return header_request_id(request.envelope.payload)  # type: ignore[attr-defined]
         return ""
 
     return read
-
-
-def _envelope_request_id(payload: bytes) -> str:
-    # Field 1, length-delimited (tag 0x0a): the MessageHeader every command and receipt opens
-    # with. Anything else (a malformed payload) logs no id; the handler refuses it anyway.
-    if not payload or payload[0] != 0x0A:
-        return ""
-    length, shift, i = 0, 0, 1
-    while i < len(payload) and shift < 35:
-        byte = payload[i]
-        length |= (byte & 0x7F) << shift
-        i += 1
-        if not byte & 0x80:
-            break
-        shift += 7
-    try:
-        return MessageHeader.FromString(payload[i : i + length]).request_id
-    except DecodeError:
-        return ""
 
 
 def _log_call(

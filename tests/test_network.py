@@ -156,12 +156,12 @@ async def test_every_call_leaves_one_log_line_without_secrets(node, caplog):
 def test_signed_calls_log_the_request_id_inside_the_envelope():
     from coalition.envelope.v1.envelope_pb2 import MessageHeader
     from coalition.exchange.v1 import exchange_pb2 as xpb
-    from coalition_kernel.rpc import _envelope_request_id
+    from coalition_kernel.envelope import header_request_id
 
     command = xpb.QuoteCommand(header=MessageHeader(request_id="q-" + "x" * 200))
-    assert _envelope_request_id(command.SerializeToString()) == "q-" + "x" * 200
-    assert _envelope_request_id(b"") == ""
-    assert _envelope_request_id(b"\x0a\xff") == ""
+    assert header_request_id(command.SerializeToString()) == "q-" + "x" * 200
+    assert header_request_id(b"") == ""
+    assert header_request_id(b"\x0a\xff") == ""
 
 
 def test_every_channel_caps_its_reconnect_backoff_near_a_second():

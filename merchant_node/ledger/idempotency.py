@@ -113,9 +113,14 @@ def run_idempotent(
     with contextlib.suppress(_Replay):
         run_in_transaction(engine, lambda c: record_refusal(c, refusal))
     # A concurrent twin may have succeeded first; its record is the answer.
-    replayed = run_in_transaction(
-        engine, lambda c: _replay(c, request_id, operation, digest, result_type)
-    )
+    try:
+        replayed = run_in_transaction(
+            engine, lambda c: _replay(c, request_id, operation, digest, result_type)
+        )
+    except CoalitionError as stored:
+        if (stored.reason, stored.message) != (refusal.reason, refusal.message):
+            raise  # a twin's refusal was recorded first
+        replayed = None  # our own refusal: raised as it was made, with its metadata
     if replayed is not None:
         return replayed
     raise refusal
