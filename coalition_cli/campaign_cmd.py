@@ -7,17 +7,18 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import pathlib
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
+
+from coalition_cli.args import iso_time_with_offset, readable_file
+from coalition_cli.connection import add_connection_flags
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from workflows.campaigns.shared import CampaignReport, CampaignSpec, CampaignStatus, Roi
+    from workflows.campaigns.shared import CampaignReport, CampaignStatus, Roi
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,14 +29,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         name: str, help: str, run: Callable[..., Awaitable[int]]
     ) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=help)
-        parser.add_argument("--temporal", default="127.0.0.1:7233", help="Temporal frontend")
-        parser.add_argument("--namespace", default="default")
+        # create checks the merchants at the exchange when it is configured
+        add_connection_flags(parser, temporal=True, exchange="optional" if name == "create" else "")
         parser.set_defaults(run=lambda args: asyncio.run(_connected(args, run)))
         return parser
 
     create = command("create", "start a campaign from a YAML or JSON spec file", _create)
-    create.add_argument("file", type=pathlib.Path)
+    create.add_argument("file", type=readable_file)
     create.add_argument("--task-queue", help="default: coalition-campaigns")
+    create.add_argument(
+        "--skip-registry-check",
+        action="store_true",
+        help="start without checking the merchants at the exchange (no operator connection)",
+    )
     listing = command("list", "the campaigns, newest first", _list)
     listing.add_argument("--running", action="store_true", help="only those not yet ended")
     command("status", "where a campaign stands", _status).add_argument("id")
@@ -45,7 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cancel.add_argument("--by", required=True, help="who cancels (kept in the campaign)")
     extend = command("extend", "move a campaign's end later", _extend)
     extend.add_argument("id")
-    extend.add_argument("--until", required=True, help="the new end, ISO with offset")
+    extend.add_argument(
+        "--until", type=iso_time_with_offset, required=True, help="the new end, ISO with offset"
+    )
     extend.add_argument("--by", required=True)
     report = command("report", "the ROI report (so far, while it runs)", _report)
     report.add_argument("id")
@@ -59,54 +67,91 @@ async def _connected(args: argparse.Namespace, run: Callable[..., Awaitable[int]
     try:
         client = await Client.connect(args.temporal, namespace=args.namespace)
         return await run(client, args)
+    except BrokenPipeError:
+        raise  # the reader of our output went away: coalition_cli.process ends quietly
     except (TemporalError, ValueError, OSError, RuntimeError) as err:
         # An update's refusal says why in its cause (the workflow's validator).
         print(f"coalition campaign: {getattr(err, 'cause', None) or err}", file=sys.stderr)
         return 1
 
 
-def load_spec(path: pathlib.Path) -> CampaignSpec:
-    """The spec of a file, checked as the workflow and the nodes will check it; ValueError
-    lists every problem."""
-    from coalition_kernel.errors import CoalitionError
-    from merchant_node.rules.program import load_document, parse_program
-    from workflows.campaigns.documents import campaign_pools, campaign_rules
-    from workflows.campaigns.shared import check_spec, spec_from_document
-
-    try:
-        spec = spec_from_document(load_document(path.read_text()))
-    except CoalitionError as err:
-        raise ValueError(f"{path}: {err.message}") from None
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path}: {err}") from None
-    errors = check_spec(spec)
-    try:
-        rules = campaign_rules(spec, spec.ends_at)
-        parse_program({"rules": rules, "budget_pools": campaign_pools(spec)})
-    except CoalitionError as err:
-        errors += getattr(err, "errors", [err.message])
-    if errors:
-        raise ValueError(f"{path}: " + "; ".join(errors))
-    return spec
-
-
 async def _create(client: Client, args: argparse.Namespace) -> int:
+    """Checks the spec whole (its shape, the workflow's checks, the rules as the nodes check
+    them, its dates, its id, its merchants at the exchange) before anything is started."""
     from temporalio.common import WorkflowIDReusePolicy
+    from temporalio.exceptions import WorkflowAlreadyStartedError
 
+    from coalition_cli.campaign_spec import SpecRefused, check_spec_file, unknown_merchants
+    from coalition_kernel.db import utc_now
     from workflows.campaigns.shared import TASK_QUEUE, campaign_workflow_id
     from workflows.campaigns.workflows import CampaignWorkflow
 
-    spec = load_spec(args.file)
-    handle = await client.start_workflow(
-        CampaignWorkflow.run,
-        spec,
-        id=campaign_workflow_id(spec.campaign_id),
-        task_queue=args.task_queue or TASK_QUEUE,
-        # A campaign id names one campaign: its pools keep what they granted.
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-    )
+    spec, problems = check_spec_file(args.file, utc_now())
+    if spec is None:
+        raise SpecRefused(args.file, problems)
+    workflow_id = campaign_workflow_id(spec.campaign_id)
+    problems += await _id_taken(client, spec.campaign_id, workflow_id)
+    if args.skip_registry_check:
+        print("coalition campaign: merchants not checked at the exchange", file=sys.stderr)
+    elif not (args.exchange and args.exchange_key and args.key):
+        problems.append(
+            "merchants: cannot be checked at the exchange: give the operator's connection "
+            "(--exchange, --exchange-key, --key; or COALITION_OPERATOR__EXCHANGE, "
+            "…__EXCHANGE_KEY, …__KEY; or operator.toml), or --skip-registry-check"
+        )
+    else:
+        problems += unknown_merchants(spec, await _registered(args))
+    if problems:
+        raise SpecRefused(args.file, problems)
+    try:
+        handle = await client.start_workflow(
+            CampaignWorkflow.run,
+            spec,
+            id=workflow_id,
+            task_queue=args.task_queue or TASK_QUEUE,
+            # A campaign id names one campaign: its pools keep what they granted.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:  # started by someone else since the check above
+        problems = [f"id: campaign {spec.campaign_id!r} exists already ({workflow_id})"]
+        raise SpecRefused(args.file, problems) from None
     print(f"started {handle.id}: {spec.starts_at.isoformat()} to {spec.ends_at.isoformat()}")
     return 0
+
+
+async def _id_taken(client: Client, campaign_id: str, workflow_id: str) -> list[str]:
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        taken = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return []
+        raise
+    state = taken.status.name if taken.status else "unknown"
+    return [
+        f"id: campaign {campaign_id!r} exists already ({workflow_id}, {state}); an id names "
+        "one campaign, whose pools keep what they granted: choose another id"
+    ]
+
+
+async def _registered(args: argparse.Namespace) -> dict[str, bool]:
+    """The exchange's registry: merchant id -> active."""
+    from coalition.exchange.v1 import exchange_pb2 as xpb
+    from coalition_kernel.envelope import OPERATOR_ID, Signer
+    from coalition_kernel.keys import load_private_key, load_public_key
+    from exchange.operator_client import OperatorClient
+
+    operator = OperatorClient(
+        args.exchange,
+        Signer(OPERATOR_ID, load_private_key(args.key)),
+        load_public_key(args.exchange_key),
+    )
+    try:
+        merchants = await operator.list()
+    finally:
+        await operator.close()
+    return {m.merchant_id: m.status == xpb.MERCHANT_STATUS_ACTIVE for m in merchants}
 
 
 async def _list(client: Client, args: argparse.Namespace) -> int:
@@ -145,9 +190,8 @@ async def _extend(client: Client, args: argparse.Namespace) -> int:
     from workflows.campaigns.shared import Extend
     from workflows.campaigns.workflows import CampaignWorkflow
 
-    until = datetime.fromisoformat(args.until)
     update = CampaignWorkflow.extend
-    status = await _handle(client, args.id).execute_update(update, Extend(until, args.by))
+    status = await _handle(client, args.id).execute_update(update, Extend(args.until, args.by))
     print(render_status(status))
     return 0
 

@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 
 from coalition.exchange.v1 import exchange_pb2 as xpb
+from coalition_cli.connection import add_connection_flags
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -18,11 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     def command(name: str, help_: str) -> argparse.ArgumentParser:
         p = op.add_parser(name, help=help_)
-        p.add_argument("--exchange", required=True, help="HOST:PORT of the exchange")
-        p.add_argument(
-            "--exchange-key", type=pathlib.Path, required=True, help="exchange public key (PEM)"
-        )
-        p.add_argument("--key", type=pathlib.Path, required=True, help="operator private key (PEM)")
+        add_connection_flags(p, exchange="required")  # or from the environment / operator.toml
         return p
 
     onboard = command(

@@ -32,11 +32,17 @@ TEMPORAL_BRIDGE = "temporalio.bridge.temporal_sdk_bridge"
 
 def run_command(args: argparse.Namespace, run: Callable[[argparse.Namespace], int | None]) -> int:
     """The command's exit status; whatever it raises becomes one line on stderr."""
+    from coalition_cli.connection import UsageError, resolve
     from coalition_kernel.settings import ConfigError
 
     name = f"coalition {args.command}"
     try:
+        if hasattr(args, "_connection"):  # operator commands: flags, else env, else file
+            resolve(args)
         return int(run(args) or 0)
+    except UsageError as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        return 2
     except ConfigError as err:  # every problem of a config file, named by file and key
         print(f"{name}: configuration refused:\n{err}", file=sys.stderr)
         return 2

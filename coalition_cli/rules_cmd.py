@@ -14,6 +14,7 @@ import grpc
 from coalition.merchant.v1 import merchant_node_pb2 as pb
 from coalition.merchant.v1 import rules_admin_pb2 as rpb
 from coalition.merchant.v1 import rules_admin_pb2_grpc
+from coalition_cli.args import iso_time, line_item, readable_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         dest="rules_command", required=True
     )
     validate = rules.add_parser("validate", help="check a program file (offline)")
-    validate.add_argument("file", type=pathlib.Path)
+    validate.add_argument("file", type=readable_file)
     validate.set_defaults(run=_validate)
 
     show = rules.add_parser("show", help="the program in force and its history")
@@ -30,24 +31,28 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     apply = rules.add_parser("apply", help="make a program file the next version")
     apply.add_argument("--config", type=pathlib.Path, required=True)
-    apply.add_argument("file", type=pathlib.Path)
+    apply.add_argument("file", type=readable_file)
     apply.add_argument("--by", required=True, help="who applies it (kept in the audit trail)")
-    apply.add_argument("--effective-from", help="ISO time (default: now)")
+    apply.add_argument("--effective-from", type=iso_time, help="ISO time (default: now)")
     apply.set_defaults(run=lambda a: _remote(a, _apply))
 
     simulate = rules.add_parser("simulate", help="what a purchase would earn, rule by rule")
     simulate.add_argument("--config", type=pathlib.Path, required=True)
     simulate.add_argument("--amount-fen", type=int, required=True)
     simulate.add_argument(
-        "--item", action="append", default=[], help="SKU:CATEGORY:QTY:UNIT_PRICE_FEN"
+        "--item",
+        type=line_item,
+        action="append",
+        default=[],
+        help="SKU:CATEGORY:QTY:UNIT_PRICE_FEN (repeatable)",
     )
     simulate.add_argument("--points-paid-fen", type=int, default=0)
-    simulate.add_argument("--at", help="ISO time of the purchase (default: now)")
+    simulate.add_argument("--at", type=iso_time, help="ISO time of the purchase (default: now)")
     simulate.add_argument("--tier", default="")
     simulate.add_argument("--first-purchase", action="store_true")
     simulate.add_argument("--birth-month", type=int, default=0)
     simulate.add_argument(
-        "--file", type=pathlib.Path, help="try this program instead of the one in force"
+        "--file", type=readable_file, help="try this program instead of the one in force"
     )
     simulate.set_defaults(run=lambda a: _remote(a, _simulate))
 
@@ -115,7 +120,7 @@ async def _apply(stub, auth, args) -> int:  # type: ignore[no-untyped-def]
         applied_by=args.by,
     )
     if args.effective_from:
-        req.effective_from.FromDatetime(datetime.fromisoformat(args.effective_from))
+        req.effective_from.FromDatetime(args.effective_from)
     done = await stub.ApplyProgram(req, metadata=auth)
     print(f"applied as version {done.version} ({done.digest[:16]})")
     return 0
@@ -124,12 +129,14 @@ async def _apply(stub, auth, args) -> int:  # type: ignore[no-untyped-def]
 async def _simulate(stub, auth, args) -> int:  # type: ignore[no-untyped-def]
     purchase = pb.EarnRequest(amount_fen=args.amount_fen, points_paid_fen=args.points_paid_fen)
     for item in args.item:
-        sku, category, qty, price = item.split(":")
         purchase.line_items.add(
-            sku=sku, category=category, quantity=int(qty), unit_price_fen=int(price)
+            sku=item.sku,
+            category=item.category,
+            quantity=item.quantity,
+            unit_price_fen=item.unit_price_fen,
         )
     if args.at:
-        purchase.occurred_at.FromDatetime(datetime.fromisoformat(args.at))
+        purchase.occurred_at.FromDatetime(args.at)
     req = rpb.SimulateEarnRequest(
         purchase=purchase,
         tier=args.tier,

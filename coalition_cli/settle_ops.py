@@ -12,11 +12,12 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
+from coalition_cli.connection import add_connection_flags
+
 
 def register(settle: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     def temporal(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--temporal", default="127.0.0.1:7233", help="Temporal frontend address")
-        p.add_argument("--namespace", default="default")
+        add_connection_flags(p, temporal=True)  # or from the environment / operator.toml
 
     status = settle.add_parser("status", help="a period's settlement, or the latest ones")
     status.add_argument("--period", help="e.g. 2026-11-23; without it, the latest runs")
@@ -66,8 +67,17 @@ def _print_status(status: Any, as_json: bool) -> None:
     for m in status.mismatches:
         print(f"  mismatch: {m}")
     for i, t in enumerate(status.transfers, 1):
-        yuan, fen = divmod(t.amount_fen, 100)
-        print(f"  transfer {i}: {t.payer} -> {t.payee}  {yuan}.{fen:02d} CNY")
+        print(f"  transfer {i}: {t.payer} -> {t.payee}  {_cny(t.amount_fen)}")
+    if status.transfers:
+        total = sum(t.amount_fen for t in status.transfers)
+        print(f"  {len(status.transfers)} transfer(s), {_cny(total)} in all")
+    elif status.batch_id and status.state not in ("closing", "reconciling", "disputed"):
+        print("  no transfers: every position nets to zero")
+
+
+def _cny(fen: int) -> str:
+    yuan, rest = divmod(fen, 100)
+    return f"{yuan}.{rest:02d} CNY"
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -135,14 +145,44 @@ def _decide(args: argparse.Namespace) -> int:
         client = await _client(args)
         handle = client.get_workflow_handle(settlement_workflow_id(args.period))
         name = {"resolve": "resolve_dispute"}.get(args.update, args.update)
-        status = await handle.execute_update(
+        before = await handle.execute_update(
             name, Decision(args.by, args.note), result_type=SettlementStatus
         )
-        print(f"{args.update}: recorded")
+        print(f"{args.update}: recorded by {args.by}")
+        # The update answers at once, with the state it found; the workflow then moves on
+        # (an approval: recorded, instructions published, paid). Show where it got to.
+        status = await _moved_on(handle, before, SettlementStatus)
         _print_status(status, False)
+        if status.state == before.state:
+            print(
+                f"  (still {status.state} after {MOVE_ON_SECONDS}s: "
+                "a settlement worker moves it on; is one running?)"
+            )
         return 0
 
     return _guarded(run)
+
+
+MOVE_ON_SECONDS = 15
+
+
+async def _moved_on(handle: Any, before: Any, result_type: type) -> Any:
+    """The workflow's state once it has left `before`'s, or after MOVE_ON_SECONDS."""
+    from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
+    from temporalio.service import RPCError
+
+    from workflows.settlement.workflows import SettlementWorkflow
+
+    status = before
+    for _ in range(MOVE_ON_SECONDS * 10):
+        try:
+            status = await handle.query(SettlementWorkflow.state, result_type=result_type)
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
+            return status  # e.g. no worker to answer for a closed workflow: the last we know
+        if status.state != before.state and status.state not in ("closing", "paying"):
+            break
+        await asyncio.sleep(0.1)
+    return status
 
 
 def _guarded(run: Any) -> int:

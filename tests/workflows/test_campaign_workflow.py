@@ -554,11 +554,11 @@ async def test_the_cli_creates_shows_extends_cancels_lists_and_reports(
         workflows=[CampaignWorkflow],
         activities=campaign_activities({}),
     ):
-        code, out = await cli("create", str(bad), "--task-queue", queue)
+        code, out = await cli("create", str(bad), "--task-queue", queue, "--skip-registry-check")
         assert code == 1 and "multiplier: must be at least 1" in out and "merchants:" in out
-        code, out = await cli("create", str(spec), "--task-queue", queue)
+        code, out = await cli("create", str(spec), "--task-queue", queue, "--skip-registry-check")
         assert code == 0 and f"started campaign-{campaign}" in out
-        code, out = await cli("create", str(spec), "--task-queue", queue)
+        code, out = await cli("create", str(spec), "--task-queue", queue, "--skip-registry-check")
         assert code == 1  # one campaign per id
         code, out = await cli("status", campaign)
         assert code == 0 and "scheduled" in out and "tea, noodles" in out

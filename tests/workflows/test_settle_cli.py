@@ -73,7 +73,11 @@ async def test_the_operator_drives_a_settlement_from_the_command_line(
         assert f"period {period}: awaiting_approval" in shown and "transfer 1:" in shown
 
         assert await cli("approve", "--period", period, "--by", "ops-lin", *where) == 0
-        assert "approve: recorded" in capsys.readouterr().out
+        shown = capsys.readouterr().out
+        assert "approve: recorded by ops-lin" in shown
+        # The fresh state (the worker has paid it), not the one the update found, and amounts.
+        assert f"period {period}: paid" in shown and "decided by ops-lin" in shown, shown
+        assert "transfer 1:" in shown and " CNY in all" in shown, shown
         assert await cli("approve", "--period", period, "--by", "ops-chen", *where) == 1
         assert "refused" in capsys.readouterr().err
         for _ in range(400):
