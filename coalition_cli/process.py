@@ -53,11 +53,12 @@ def run_command(args: argparse.Namespace, run: Callable[[argparse.Namespace], in
         print(f"{name}: interrupted", file=sys.stderr)
         return INTERRUPTED
     except Exception as err:  # a refusal or a fault nobody caught: one line, not a traceback
-        print(f"{name}: {describe(err)}", file=sys.stderr)
+        text = describe(err)
+        print(f"{name}: {text}", file=sys.stderr)
         if args.verbose:
             traceback.print_exc()
-        else:
-            print(f"{name}: (run with -v for the details)", file=sys.stderr)
+        elif text.startswith("unexpected "):
+            print(f"{name}: (run with -v for the traceback)", file=sys.stderr)
         return 1
 
 

@@ -163,3 +163,31 @@ def test_rules_commands_against_a_node_change_nothing_when_refused_and_end_quiet
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_whatever_a_command_raises_ends_as_one_line_and_a_status(capsys):
+    import argparse
+
+    from coalition_cli.process import run_command
+    from coalition_kernel.errors import NotFound
+    from coalition_kernel.settings import ConfigError
+
+    def raising(error: BaseException):  # type: ignore[no-untyped-def]
+        def run(_: argparse.Namespace) -> int:
+            raise error
+
+        return run
+
+    args = argparse.Namespace(command="operator", verbose=False)
+    cases = [
+        (NotFound("MERCHANT_NOT_FOUND", "no merchant 'tee'"), 1, "MERCHANT_NOT_FOUND: no merchant"),
+        (ConfigError("node.toml", ["node.listen: bad"]), 2, "node.toml: node.listen: bad"),
+        (FileNotFoundError(2, "No such file or directory", "k.pem"), 1, "directory: k.pem"),
+        (KeyError("x"), 1, "unexpected KeyError: 'x'"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+    ]
+    for error, status, message in cases:
+        assert run_command(args, raising(error)) == status
+        err = capsys.readouterr().err
+        assert f"coalition operator: {message}" in err or message in err, err
+        assert "Traceback" not in err
