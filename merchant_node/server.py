@@ -27,6 +27,9 @@ from merchant_node.auth.service import NodeAuth, current_caller
 from merchant_node.ledger import consent
 from merchant_node.ledger.commands import Earn, Enroll, Redeem, Refund
 from merchant_node.ledger.service import NodeLedger
+from merchant_node.marketing import api as marketing_api
+from merchant_node.marketing.api import MarketingServicer
+from merchant_node.marketing.service import MarketingService
 from merchant_node.rules.base import LineItem
 from merchant_node.rules_admin import RulesAdminServicer
 
@@ -428,6 +431,10 @@ def build_server(
     admin = RulesAdminServicer(ledger, offload)
     admin_handlers = auth.guard(admin.handlers(), dict.fromkeys(admin.handlers(), ADMIN))
     handlers.append((rules_admin.SERVICE, generic_handler(rules_admin.SERVICE, admin_handlers)))
+    # Member intelligence (merchant_node/marketing): segments, churn, triggers; admin only.
+    intelligence = MarketingServicer(MarketingService(ledger, merchant_id=merchant_id), offload)
+    guarded = auth.guard(intelligence.handlers(), dict.fromkeys(intelligence.handlers(), ADMIN))
+    handlers.append((marketing_api.SERVICE, generic_handler(marketing_api.SERVICE, guarded)))
     # Business figures on this process's /metrics (coalition_kernel.telemetry), read from the
     # rollups at scrape time; removed when the server stops.
     cleanups.append(register_figures(NodeFigures(ledger.engine, merchant_id)))
