@@ -62,3 +62,23 @@ def readable_file(text: str) -> pathlib.Path:
     except OSError as err:
         raise argparse.ArgumentTypeError(f"{text}: {err.strerror}") from None
     return path
+
+
+def time_zone(text: str) -> str:
+    """An IANA time zone name (Asia/Shanghai)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f'"{text}" is not an IANA time zone (e.g. Asia/Shanghai)'
+        ) from None
+    return text
+
+
+def minutes(text: str) -> int:
+    """A whole number of minutes, 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f'"{text}" is not a whole number of minutes (0 or more)')
+    return int(text)

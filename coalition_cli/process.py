@@ -73,6 +73,8 @@ def describe(err: BaseException) -> str:
         return f"{code().name}: {err.details()}"  # type: ignore[attr-defined]
     if isinstance(err, OSError) and err.strerror:
         return f"{err.strerror}" + (f": {err.filename}" if err.filename else "")
+    if isinstance(err, RuntimeError) and str(err).startswith("Failed client connect"):
+        return f"cannot reach Temporal: {err}"  # the SDK's connect error
     if type(err).__module__.startswith("temporalio"):
         cause = getattr(err, "cause", None)
         return f"Temporal: {cause or err}"

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
+from coalition_cli.args import minutes, time_zone
 from coalition_cli.connection import add_connection_flags
 
 
@@ -28,9 +29,9 @@ def register(settle: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     run_now = settle.add_parser("run-now", help="start a period's settlement now")
     run_now.add_argument("--period", required=True)
     run_now.add_argument("--task-queue", default=None, help="default: coalition-settlement")
-    run_now.add_argument("--zone", default="Asia/Shanghai")
+    run_now.add_argument("--zone", type=time_zone, default="Asia/Shanghai")
     run_now.add_argument("--cycle", choices=["daily", "weekly", "monthly"], default="daily")
-    run_now.add_argument("--grace-minutes", type=int, default=5)
+    run_now.add_argument("--grace-minutes", type=minutes, default=5)
     run_now.add_argument("--remind-after-hours", type=float, default=4.0)
     temporal(run_now)
     run_now.set_defaults(run=_run_now)

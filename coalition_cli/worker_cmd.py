@@ -10,6 +10,8 @@ import pathlib
 import sys
 from datetime import timedelta
 
+from coalition_cli.args import minutes, time_zone
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     worker = sub.add_parser(
@@ -34,9 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     worker.add_argument(
         "--out", type=pathlib.Path, help="where payment instructions go (default: beside config)"
     )
-    worker.add_argument("--zone", default="Asia/Shanghai", help="settlement calendar time zone")
+    worker.add_argument(
+        "--zone", type=time_zone, default="Asia/Shanghai", help="settlement calendar time zone"
+    )
     worker.add_argument("--cycle", choices=["daily", "weekly", "monthly"], default="daily")
-    worker.add_argument("--grace-minutes", type=int, default=5)
+    worker.add_argument("--grace-minutes", type=minutes, default=5)
     worker.add_argument(
         "--no-schedule", action="store_true", help="do not create/update the Schedules"
     )

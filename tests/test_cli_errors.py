@@ -69,6 +69,18 @@ def test_bad_flag_values_are_refused_by_name_before_anything_is_done(tmp_path):
     refused(run(*extend, "tomorrow"), 2, 'argument --until: "tomorrow" is not an ISO time')
     refused(run(*extend, "2026-03-14T10:00:00"), 2, "argument --until:", "has no UTC offset")
     refused(run("campaign", "create", str(tmp_path / "none.yaml")), 2, "argument file:")
+    worker = ("worker", "--exchange-config", str(tmp_path / "exchange.toml"))
+    refused(
+        run(*worker, "--zone", "Asia/Shangai"),
+        2,
+        'argument --zone: "Asia/Shangai" is not an IANA time zone',
+    )
+    refused(run(*worker, "--grace-minutes", "-5"), 2, "argument --grace-minutes:")
+    refused(
+        run("settle", "run-now", "--period", "2026-01-01", "--zone", "Mars/Base"),
+        2,
+        "argument --zone:",
+    )
     assert not (tmp_path / "node.toml").exists()
 
 
