@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 import pytest
 import yaml
 
+from coalition_cli.connection import OperatorSettings
 from coalition_kernel.rpc import Server
 from coalition_kernel.settings import sections
 from exchange.runtime import ExchangeConfig
@@ -493,7 +494,11 @@ def manifest_environment() -> Iterator[tuple[str, str]]:
 
 def test_configuration_variables_in_the_manifests_name_real_keys():
     """A misspelt COALITION_NODE__… would be ignored silently (the file's value stands)."""
-    classes = {"COALITION_NODE": NodeConfig, "COALITION_EXCHANGE": ExchangeConfig}
+    classes = {
+        "COALITION_NODE": NodeConfig,
+        "COALITION_EXCHANGE": ExchangeConfig,
+        "COALITION_OPERATOR": OperatorSettings,
+    }
     seen = set()
     for where, variable in manifest_environment():
         prefix, _, key = variable.partition("__")
@@ -508,6 +513,7 @@ def test_configuration_variables_in_the_manifests_name_real_keys():
     assert {
         "COALITION_NODE__ADMIN_TOKEN",
         "COALITION_NODE__NOTIFICATIONS__SMTP_PASSWORD",
+        "COALITION_OPERATOR__EXCHANGE",
     } <= seen
 
 

@@ -28,9 +28,8 @@ onboard() {  # merchant-id "display name": the node's endpoint is its service na
     echo "$1 is already onboarded"
     return
   fi
+  # The exchange and the operator key: the operator service's COALITION_OPERATOR__* variables.
   "${compose[@]}" run --rm -T operator coalition operator onboard \
-    --exchange exchange:50050 --exchange-key /data/exchange/exchange_ed25519.pub.pem \
-    --key /data/exchange/operator_ed25519.pem \
     --node-config "/data/$1/node.toml" --endpoint "$1:50051" --name "$2" \
     --fen-per-point 1 --fee-bps 150
 }
