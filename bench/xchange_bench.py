@@ -193,7 +193,10 @@ async def _serve_coalition(db: str, pg_admin_url: str, members: int, pipe: Pipe)
                     codes = []
                     for offset in (-STEP, 0, STEP):
                         at = FakeClock(clock.now + timedelta(seconds=offset))
-                        codes += [(m, issuer.wallet_code(m, at)) for m in member_ids]
+                        # Bound codes: "up to POINTS of tea's points at noodles".
+                        codes += [
+                            (m, issuer.wallet_code(m, at, ACQUIRER, POINTS)) for m in member_ids
+                        ]
                     pipe.send(codes)
                 elif command == "count":
                     counts.rpcs.clear(), counts.tx.clear(), counts.statements.clear()

@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import grpc
-import pyotp
 import sqlalchemy as sa
 
+from coalition_kernel.consent import portfolio_code, spend_code
 from coalition_kernel.db import run_in_transaction, utc_now
 from coalition_kernel.envelope import OPERATOR_ID, Signer
 from coalition_kernel.errors import error_info_of
@@ -248,11 +248,11 @@ async def _closed_pos_api(tea: Shop) -> None:
 async def _story(shops: dict[str, Shop], clock: DemoClock) -> None:
     tea, noodles, salon = shops["tea-house"], shops["noodle-bar"], shops["hair-salon"]
     await _closed_pos_api(tea)
-    wallets: dict[str, pyotp.TOTP] = {}
+    wallets: dict[str, str] = {}  # each member's tea-house wallet secret, in her wallet app
     for member_id, name in (("m-lin", "Lin"), ("m-chen", "Chen")):
         enrolled = await tea.client.enroll_member(member_id, display_name=name)
-        wallets[member_id] = pyotp.TOTP(enrolled.wallet_secret)
-        print(f"{name} enrolls at tea-house; the wallet app gets a one-time-code secret")
+        wallets[member_id] = enrolled.wallet_secret
+        print(f"{name} enrolls at tea-house; the wallet app gets a consent-code secret")
     await tea.client.earn("m-lin", "tea-1", 68_800)
     await tea.client.earn("m-chen", "tea-2", 25_600)
     salon_secret = (await salon.client.enroll_member("m-lin")).wallet_secret
@@ -267,11 +267,19 @@ async def _story(shops: dict[str, Shop], clock: DemoClock) -> None:
     refund = await tea.client.refund("tea-3", full=True)
     print(f"  the tea is refunded: {refund.points_returned} points back to m-chen\n")
 
-    portfolio = await noodles.client.get_portfolio("m-lin")
+    try:
+        await noodles.client.get_portfolio("m-lin")
+    except grpc.aio.AioRpcError as err:
+        print(f"at noodle-bar, m-lin's portfolio without her consent: {_refusal(err)}")
+    consents = {  # her wallet: "show noodle-bar my points here?" for each of her shops
+        "tea-house": portfolio_code(wallets["m-lin"], "tea-house", "noodle-bar", clock()),
+        "hair-salon": portfolio_code(salon_secret, "hair-salon", "noodle-bar", clock()),
+    }
+    portfolio = await noodles.client.get_portfolio("m-lin", consents)
     lines = ", ".join(
         f"{p.issuer_id} {p.available_points} pts ({_yuan(p.value_fen)})" for p in portfolio.lines
     )
-    print(f"at noodle-bar, m-lin's portfolio: {lines}; total {_yuan(portfolio.total_value_fen)}")
+    print(f"  with her codes: {lines}; total {_yuan(portfolio.total_value_fen)}")
 
     quote = await noodles.client.quote_cross("tea-house", amount_fen=450)
     print(
@@ -284,16 +292,21 @@ async def _story(shops: dict[str, Shop], clock: DemoClock) -> None:
         )
     except grpc.aio.AioRpcError as err:
         print(f"  without the member's code: {_refusal(err)}")
+    # Her wallet shows "spend up to N tea-house points at noodle-bar?" and makes a code bound to
+    # exactly that: no good for more points, at another shop, or twice.
+    code = spend_code(wallets["m-lin"], "tea-house", "noodle-bar", quote.points, clock())
     auth = await noodles.client.authorize_cross(
         "tea-house",
         "m-lin",
         "bowl-1",
         quote_id=quote.quote_id,
-        consent_code=wallets["m-lin"].at(clock()),
+        consent_code=code,
+        consent_max_points=quote.points,
     )
     balance = await tea.client.get_balance("m-lin")
     print(
-        f"  with m-lin's one-time code: authorized {auth.authorization_id[:10]}…, tea-house holds "
+        f"  with m-lin's code for up to {quote.points} points here: authorized "
+        f"{auth.authorization_id[:10]}…, tea-house holds "
         f"{balance.held_points} points (available {balance.available_points})"
     )
     captured = await noodles.client.capture_cross(auth.authorization_id)
@@ -302,9 +315,12 @@ async def _story(shops: dict[str, Shop], clock: DemoClock) -> None:
         f"(fee {_yuan(captured.fee_fen)}), period {captured.settlement_period}"
     )
 
-    salon_wallet = pyotp.TOTP(salon_secret)
     auth3 = await tea.client.authorize_cross(
-        "hair-salon", "m-lin", "tea-9", points=100, consent_code=salon_wallet.at(clock())
+        "hair-salon",
+        "m-lin",
+        "tea-9",
+        points=100,
+        consent_code=spend_code(salon_secret, "hair-salon", "tea-house", 100, clock()),
     )
     captured3 = await tea.client.capture_cross(auth3.authorization_id)
     print(
@@ -312,7 +328,7 @@ async def _story(shops: dict[str, Shop], clock: DemoClock) -> None:
         f"{_yuan(captured3.value_fen)}"
     )
 
-    code = wallets["m-chen"].at(clock())
+    code = spend_code(wallets["m-chen"], "tea-house", "hair-salon", 200, clock())
     auth2 = await salon.client.authorize_cross(
         "tea-house", "m-chen", "cut-1", points=200, consent_code=code
     )
@@ -323,7 +339,7 @@ async def _story(shops: dict[str, Shop], clock: DemoClock) -> None:
             "tea-house", "m-chen", "bowl-2", points=50, consent_code=code
         )
     except grpc.aio.AioRpcError as err:
-        print(f"noodle-bar replays m-chen's used code: {_refusal(err)}")
+        print(f"noodle-bar tries m-chen's code (made for hair-salon): {_refusal(err)}")
 
     print("\nbalances at tea-house")
     for member_id in wallets:

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.types import TypeDecorator
 
-from coalition_kernel.errors import Aborted, DeadlineExceeded, Unavailable
+from coalition_kernel.errors import Aborted, DeadlineExceeded, InvalidArgument, Unavailable
 
 T = TypeVar("T")
 
@@ -138,6 +138,14 @@ def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *, attem
             if exc.connection_invalidated or isinstance(exc, OperationalError):
                 raise Unavailable(
                     "DATABASE_UNAVAILABLE", "the ledger database is unreachable"
+                ) from exc
+            raise
+        except ValueError as exc:
+            # psycopg2 refuses a NUL character in any text it sends: a caller's field held one
+            # (found by tests/exchange/test_extreme_inputs.py). Nothing was written.
+            if "NUL (0x00)" in str(exc):
+                raise InvalidArgument(
+                    "MALFORMED_TEXT", "a text field holds a NUL (0x00) character"
                 ) from exc
             raise
     raise AssertionError("unreachable")

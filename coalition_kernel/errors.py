@@ -94,14 +94,26 @@ def error_from_record(
     return _BY_CODE.get(code_name, FailedPrecondition)(reason, message, **(metadata or {}))
 
 
+# A refusal's message and metadata travel in gRPC trailers, which peers cap (16 KiB by default):
+# a message echoing a caller's 70 KB field would turn a clear refusal into RESOURCE_EXHAUSTED
+# "Stream removed". Messages and metadata values are cut to these lengths.
+MAX_MESSAGE_CHARS = 1000
+MAX_METADATA_CHARS = 200
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def to_grpc_status(err: CoalitionError) -> grpc.Status:
-    info = error_details_pb2.ErrorInfo(
-        reason=err.reason, domain=ERROR_DOMAIN, metadata=err.metadata
-    )
+    metadata = {_cut(k, 64): _cut(v, MAX_METADATA_CHARS) for k, v in err.metadata.items()}
+    info = error_details_pb2.ErrorInfo(reason=err.reason, domain=ERROR_DOMAIN, metadata=metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
     status = status_pb2.Status(
-        code=getattr(code_pb2, err.code.name), message=err.message, details=[detail]
+        code=getattr(code_pb2, err.code.name),
+        message=_cut(err.message, MAX_MESSAGE_CHARS),
+        details=[detail],
     )
     return rpc_status.to_status(status)
 

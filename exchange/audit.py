@@ -12,7 +12,17 @@ from sqlalchemy import Connection, func, insert, select, text
 from coalition_kernel.hashchain import GENESIS, Entry, entry_hash, verify_entries
 from exchange.schema import audit_log
 
-__all__ = ["GENESIS", "Entry", "append", "count", "entry_hash", "head", "read", "verify_chain"]
+__all__ = [
+    "GENESIS",
+    "Entry",
+    "append",
+    "count",
+    "entry_hash",
+    "head",
+    "lock",
+    "read",
+    "verify_chain",
+]
 _PG_AUDIT_LOCK = 0x636F616C  # one writer at a time appends to the chain
 
 
@@ -20,8 +30,7 @@ def append(
     conn: Connection, direction: str, peer_id: str, envelope: bytes, outcome: str, at: datetime
 ) -> int:
     """Appends one entry at the head of the chain; returns its sequence number."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+    lock(conn)
     head = conn.execute(
         select(audit_log.c.sequence, audit_log.c.entry_hash)
         .order_by(audit_log.c.sequence.desc())
@@ -41,6 +50,13 @@ def append(
         )
     )
     return sequence
+
+
+def lock(conn: Connection) -> None:
+    """Takes the chain's writer lock for the rest of the transaction (PostgreSQL; SQLite
+    serializes writers already). Taking it again in the same transaction is harmless."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
 
 
 def read(

@@ -1,10 +1,11 @@
 """Every signed request the exchange receives goes through here: verify, log, replay, answer.
 
-1. Verify the envelope (type, signer, key window, signature, audience, time window); a refusal
-   is logged and raised. 2. Log the received envelope in the audit chain. 3. A request id seen
-   before from the same signer returns the stored signed answer (or refusal); the same id with
-   another body is ALREADY_EXISTS / REQUEST_ID_REUSED. 4. Otherwise run the use case, sign its
-   answer, store it under the request id and log it.
+1. Verify the envelope (size, type, signer, key window, signature, audience, time window); a
+   refusal is logged and raised: whole once the signer is proven, else as a bounded record,
+   rate-limited per peer (exchange/refusals.py). 2. Log the received envelope in the audit
+   chain. 3. A request id seen before from the same signer returns the stored signed answer (or
+   refusal); the same id with another body is ALREADY_EXISTS / REQUEST_ID_REUSED. 4. Otherwise
+   run the use case, sign its answer, store it under the request id and log it.
 """
 
 from __future__ import annotations
@@ -23,13 +24,20 @@ from sqlalchemy.exc import IntegrityError
 from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
 from coalition_kernel.db import run_in_transaction
 from coalition_kernel.envelope import Signer, Verifier, digest
-from coalition_kernel.errors import AlreadyExists, CoalitionError, error_from_record
+from coalition_kernel.errors import (
+    AlreadyExists,
+    CoalitionError,
+    InvalidArgument,
+    error_from_record,
+)
 from coalition_kernel.rpc import Offload
-from exchange import audit
+from exchange import audit, refusals
 from exchange.schema import inbound_requests
 
 M = TypeVar("M", bound=Message)
-UNVERIFIED = "unverified"  # audit-log peer of messages refused before their signer was proven
+UNVERIFIED = (
+    refusals.UNVERIFIED
+)  # audit-log peer of messages refused before their signer was proven
 UseCase = Callable[[M, SignedEnvelope], Awaitable[Message]]
 # Refusals the verifier raises once the signature is proven: the signer is who it says.
 _AFTER_SIGNATURE = {
@@ -60,12 +68,15 @@ class Inbound:
         signer: Signer,
         offload: Offload,
         clock: Callable[[], datetime],
+        limits: refusals.Limits | None = None,
     ) -> None:
         self.engine = engine
         self.verifier = verifier
         self.signer = signer
         self.offload = offload
         self.clock = clock
+        self.limits = limits or refusals.Limits()
+        self.buckets = refusals.TokenBuckets(self.limits)
 
     async def handle(
         self,
@@ -74,17 +85,24 @@ class Inbound:
         use_case: UseCase[M],
         *,
         sender: str | None = None,
+        peer: str = "",
     ) -> SignedEnvelope:
         raw = envelope.SerializeToString()
         try:
+            if len(raw) > refusals.MAX_ENVELOPE_BYTES:
+                raise InvalidArgument(
+                    "ENVELOPE_TOO_LARGE",
+                    f"a signed envelope is at most {refusals.MAX_ENVELOPE_BYTES} bytes, "
+                    f"not {len(raw)}",
+                )
             message = await self.offload(self.verifier.open, envelope, expected, sender)
         except CoalitionError as err:
+            if err.reason in _AFTER_SIGNATURE:  # a proven signer: its message is kept whole
+                await self.log("in", envelope.signer_id, raw, f"refused:{err.reason}")
+                raise
             # Before the signature is proven the claimed signer is nobody's business: such
-            # refusals are logged apart from every merchant's slice.
-            proven = err.reason in _AFTER_SIGNATURE
-            await self.log(
-                "in", envelope.signer_id if proven else UNVERIFIED, raw, f"refused:{err.reason}"
-            )
+            # refusals are kept apart from every merchant's slice, small, and rate-limited.
+            await self._refuse_unproven(envelope, raw, err, peer)
             raise
         signer = envelope.signer_id
         request_id = message.header.request_id  # type: ignore[attr-defined]
@@ -116,6 +134,30 @@ class Inbound:
         )
         return await self.offload(
             self._store, signer, request_id, envelope.payload_type, body, sealed, None
+        )
+
+    async def _refuse_unproven(
+        self, envelope: SignedEnvelope, raw: bytes, err: CoalitionError, peer: str
+    ) -> None:
+        """Logs a bounded record of the refusal (exchange/refusals.py), or, past the peer's
+        rate, raises RATE_LIMITED instead and only counts it."""
+        key = refusals.peer_key(peer)
+        now = self.clock()
+        if not self.buckets.take(key):
+            day = now.date().isoformat()
+            await self.offload(
+                run_in_transaction,
+                self.engine,
+                lambda conn: refusals.tally(conn, key, day, "rate_limited", len(raw), now),
+            )
+            raise refusals.rate_limited(key) from err
+        record = refusals.record_of(envelope, raw, err.reason, peer)
+        await self.offload(
+            run_in_transaction,
+            self.engine,
+            lambda conn: refusals.log_refusal(
+                conn, key, record, len(raw), err.reason, now, self.limits.daily_records
+            ),
         )
 
     def _for_this_request(self, stored: SignedEnvelope, request: SignedEnvelope) -> SignedEnvelope:

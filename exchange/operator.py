@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
 from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
 from coalition.exchange.v1 import exchange_pb2 as xpb
+from coalition_kernel import timestamps
 from coalition_kernel.db import run_in_transaction
 from coalition_kernel.errors import InvalidArgument
 from coalition_kernel.points import format_ratio
@@ -73,18 +74,11 @@ class Operator:
         self, cmd: xpb.RotateKeyCommand, _env: SignedEnvelope
     ) -> xpb.MerchantReceipt:
         now = self.clock()
-
-        def when(field: str) -> datetime:
-            return getattr(cmd, field).ToDatetime(tzinfo=UTC) if cmd.HasField(field) else now
-
+        old_until = timestamps.optional(cmd, "old_keys_valid_until")
+        new_from = timestamps.optional(cmd, "new_key_valid_from") or now
         return await self._run(
             lambda conn: registry.rotate_key(
-                conn,
-                cmd.merchant_id,
-                cmd.public_key,
-                when("old_keys_valid_until"),
-                when("new_key_valid_from"),
-                now,
+                conn, cmd.merchant_id, cmd.public_key, old_until, new_from, now
             )
         )
 

@@ -8,7 +8,6 @@ outcome. A crash anywhere leaves a state that a retry by the acquirer or `recove
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,9 +31,11 @@ from coalition_kernel.errors import (
     PermissionDenied,
     Unavailable,
 )
+from coalition_kernel.points import MAX_AMOUNT
 from coalition_kernel.rpc import Offload
 from exchange import audit, registry
 from exchange.issuers import IssuerGateway
+from exchange.portfolio import FanOut, Portfolios
 from exchange.pricing import Price, price
 from exchange.schema import authorizations, clearing_records, quotes
 from exchange.statements import fetch_breakage, fetch_statement
@@ -68,6 +69,7 @@ class Settings:
     issuer_timeout: float = 5.0
     settlement_zone: str = "Asia/Shanghai"
     stuck_after: timedelta = timedelta(seconds=30)
+    fan_out: FanOut = FanOut()  # the portfolio's bounds (exchange/portfolio.py)
 
 
 class Redemptions:
@@ -88,6 +90,9 @@ class Redemptions:
         self.offload = offload
         self.clock = clock
         self.settings = settings or Settings()
+        self.portfolios = Portfolios(
+            self._ask, lambda: self._db(registry.all_merchants), self.settings.fan_out
+        )
 
     async def _db(self, work: Callable[[Connection], object]):  # type: ignore[no-untyped-def]
         return await self.offload(run_in_transaction, self.engine, work)
@@ -181,11 +186,21 @@ class Redemptions:
             raise InvalidArgument("MALFORMED_CONSENT", "consent_code is the wallet's 6-digit code")
         if cmd.quote_id:
             check_id("quote_id", cmd.quote_id)
+        _check_consent_binding(cmd)
         now = self.clock()
         if cmd.quote_id:
             quoted = self._quoted(conn, acquirer, cmd, now)
         else:
             quoted = self._price(conn, acquirer, cmd.issuer_id, cmd.points, cmd.amount_fen)
+        # 0: the member agreed to exactly what is held. Refused here, before any row is written
+        # or the issuer asked; the issuer checks it again against the code.
+        max_points = cmd.consent_max_points or quoted.points
+        if quoted.points > max_points:
+            raise PermissionDenied(
+                "CONSENT_EXCEEDED",
+                f"the member agreed to at most {max_points} points; this needs {quoted.points}",
+                max_points=str(max_points),
+            )
         # Checked and inserted in this one transaction: the check locks a capped issuer's row.
         registry.check_net_debit_cap(conn, cmd.issuer_id, quoted.value_fen, now)
         auth_id = f"a-{uuid.uuid4().hex}"
@@ -204,6 +219,8 @@ class Redemptions:
                         fee_fen=quoted.fee_fen,
                         rate_version=quoted.rate_version,
                         consent_code=cmd.consent_code,
+                        consent_max_points=max_points,
+                        consent_order_id=cmd.consent_order_id,
                         status="pending",
                         created_at=now,
                         updated_at=now,
@@ -240,6 +257,9 @@ class Redemptions:
             consent_code=auth.consent_code,
             acquirer_id=auth.acquirer_id,
             ttl_seconds=int(self.settings.hold_ttl.total_seconds()),
+            # An authorization opened before bound consent has none: exactly its points.
+            consent_max_points=auth.consent_max_points or auth.points,
+            consent_order_id=auth.consent_order_id or "",
         )
         try:
             receipt, _ = await self._ask(
@@ -432,7 +452,14 @@ class Redemptions:
 
     # -- talking to issuers ------------------------------------------------------------------
 
-    async def _ask(self, issuer: registry.Merchant, method: str, command, request_id: str):  # type: ignore[no-untyped-def]
+    async def _ask(  # type: ignore[no-untyped-def]
+        self,
+        issuer: registry.Merchant,
+        method: str,
+        command,
+        request_id: str,
+        timeout: float | None = None,
+    ):
         # No standing check here: releasing or posting what a suspended issuer already holds
         # must still work; new authorizations check standing when they are priced.
         request = self.signer.seal(command, audience=issuer.merchant_id, request_id=request_id)
@@ -440,7 +467,7 @@ class Redemptions:
         await self._log("out", issuer.merchant_id, raw, "sent")
         try:
             answer = await self.issuers.call(
-                issuer.endpoint, method, request, self.settings.issuer_timeout
+                issuer.endpoint, method, request, timeout or self.settings.issuer_timeout
             )
         except CoalitionError as err:
             await self._log("in", issuer.merchant_id, b"", f"refused:{err.reason}")
@@ -481,34 +508,17 @@ class Redemptions:
     async def portfolio(
         self, cmd: xpb.PortfolioCommand, envelope: SignedEnvelope
     ) -> xpb.PortfolioReceipt:
-        check_id("member_id", cmd.member_id)
-        issuers = await self._db(registry.all_merchants)
-        active = [m for m in issuers if m.status == "active"]
+        """The member's balances at the issuers she consented to (exchange/portfolio.py)."""
+        return await self.portfolios.portfolio(cmd, envelope)
 
-        async def one(issuer: registry.Merchant) -> xpb.IssuerBalance | None:
-            command = ipb.MemberBalanceCommand(member_id=cmd.member_id)
-            try:
-                receipt, _ = await self._ask(
-                    issuer, "GetMemberBalance", command, f"p-{uuid.uuid4().hex}"
-                )
-            except CoalitionError:
-                return xpb.IssuerBalance(
-                    issuer_id=issuer.merchant_id, display_name=issuer.display_name, reachable=False
-                )
-            if not receipt.enrolled:
-                return None
-            value = receipt.available_points * issuer.fen_per_point
-            return xpb.IssuerBalance(
-                issuer_id=issuer.merchant_id,
-                display_name=issuer.display_name,
-                available_points=receipt.available_points,
-                value_fen=value.numerator // value.denominator,
-                reachable=True,
-            )
 
-        lines = await asyncio.gather(*(one(m) for m in active))
-        return xpb.PortfolioReceipt(
-            member_id=cmd.member_id, balances=[line for line in lines if line]
+def _check_consent_binding(cmd: xpb.AuthorizeCommand) -> None:
+    if not 0 <= cmd.consent_max_points <= MAX_AMOUNT:
+        raise InvalidArgument("AMOUNT_OUT_OF_RANGE", f"consent_max_points must be 0-{MAX_AMOUNT}")
+    if cmd.consent_order_id and cmd.consent_order_id != cmd.order_id:
+        raise InvalidArgument(
+            "CONSENT_ORDER_MISMATCH",
+            "consent_order_id must be the order_id the member's code was made for",
         )
 
 

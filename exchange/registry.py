@@ -224,15 +224,26 @@ def rotate_key(
     conn: Connection,
     merchant_id: str,
     public_key: bytes,
-    old_valid_until: datetime,
+    old_valid_until: datetime | None,
     new_valid_from: datetime,
     now: datetime,
 ) -> Merchant:
     """Adds a key valid from `new_valid_from`; the merchant's other keys end at `old_valid_until`
-    (not before now: a rotation never revokes retroactively)."""
+    (not before now: a rotation never revokes retroactively; unset: when the new key starts, a
+    hand-over without a gap). A window that would leave the merchant without any valid key
+    (old keys ending before the new one starts) is refused INVALID_ARGUMENT KEY_GAP."""
     load(conn, merchant_id)
     key = public_key_of(public_key)
     kid = key_id(key)
+    end = max(new_valid_from if old_valid_until is None else old_valid_until, now)
+    if end < new_valid_from:
+        raise InvalidArgument(
+            "KEY_GAP",
+            f"the current keys would end at {end.isoformat()} and the new key start only at "
+            f"{new_valid_from.isoformat()}: {merchant_id} would have no valid key in between; "
+            "let the old keys run until the new one starts",
+            merchant_id=merchant_id,
+        )
     existing = conn.execute(
         select(merchant_keys.c.key_id).where(
             merchant_keys.c.merchant_id == merchant_id, merchant_keys.c.key_id == kid
@@ -240,7 +251,6 @@ def rotate_key(
     ).first()
     if existing:
         raise AlreadyExists("KEY_EXISTS", f"key {kid} is already registered for {merchant_id}")
-    end = max(old_valid_until, now)
     conn.execute(
         update(merchant_keys)
         .where(

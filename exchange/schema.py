@@ -103,6 +103,11 @@ authorizations = Table(
     # Fixed when capture starts and sent to the issuer with the post, so that both sides book
     # the redemption in the same period however late a retry finishes it.
     Column("settlement_period", String(10)),
+    # What the member's code is bound to and the issuer checks it against (exchange migration
+    # 0004): the most points she agreed to, and the order, or none. NULL on authorizations
+    # opened before bound consent.
+    Column("consent_max_points", BigInteger),
+    Column("consent_order_id", String(64)),
     UniqueConstraint("acquirer_id", "request_id", name="uq_authorizations_request"),
     CheckConstraint("points > 0", name="points_positive"),
     CheckConstraint(
@@ -171,6 +176,23 @@ audit_log = Table(
     Column("entry_hash", LargeBinary, nullable=False),
     CheckConstraint("direction IN ('in', 'out')", name="direction_known"),
     Index("ix_audit_log_peer", "peer_id", "sequence"),
+)
+
+
+# Requests refused before their signature was proven, per network peer and UTC day (exchange
+# migration 0004, exchange/refusals.py): how many were kept in the audit log as bounded records
+# (at most a daily cap), how many were only counted (past the cap, or rate-limited), and the
+# bytes they carried. The audit log's growth per unauthenticated peer is bounded by the cap.
+refusal_tally = Table(
+    "refusal_tally",
+    metadata,
+    Column("peer", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("logged", BigInteger, nullable=False),
+    Column("counted_only", BigInteger, nullable=False),
+    Column("rate_limited", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("last_at", TS, nullable=False),
 )
 
 

@@ -21,6 +21,7 @@ from exchange.inbound import Inbound
 from exchange.operator import Operator
 from exchange.proofs import SettlementProofs
 from exchange.redemption import Redemptions
+from exchange.refusals import Limits as RefusalLimits
 
 EXCHANGE_SERVICE = xpb.DESCRIPTOR.services_by_name["ExchangeService"]
 OPERATOR_SERVICE = xpb.DESCRIPTOR.services_by_name["OperatorService"]
@@ -35,7 +36,9 @@ def _rpc(inbound: Inbound, response_type, payload_type, use_case, *, sender=None
                 f"the TLS certificate is {proven!r}; "
                 f"it may not sign as {request.envelope.signer_id!r}",
             )
-        answer = await inbound.handle(request.envelope, payload_type, use_case, sender=sender)
+        answer = await inbound.handle(
+            request.envelope, payload_type, use_case, sender=sender, peer=context.peer()
+        )
         return response_type(envelope=answer)
 
     return handle
@@ -95,8 +98,9 @@ def build_exchange_server(
     listen: str,
     *,
     require_tls_identity: bool = False,
+    refusal_limits: RefusalLimits | None = None,
 ) -> Server:
-    inbound = Inbound(engine, verifier, signer, offload, clock)
+    inbound = Inbound(engine, verifier, signer, offload, clock, refusal_limits)
     operator = Operator(engine, offload, clock)
     slices = AuditSlices(engine, offload)
     proofs = SettlementProofs(engine, offload)

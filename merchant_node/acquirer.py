@@ -98,6 +98,8 @@ class CrossRedemptions:
         amount_fen: int,
         consent_code: str,
         quote_id: str,
+        consent_max_points: int = 0,
+        consent_order_id: str = "",
     ) -> xpb.AuthorizeReceipt:
         check_request_id(request_id)
         cmd = xpb.AuthorizeCommand(
@@ -106,6 +108,8 @@ class CrossRedemptions:
             order_id=order_id,
             consent_code=consent_code,
             quote_id=quote_id,
+            consent_max_points=consent_max_points,
+            consent_order_id=consent_order_id,
         )
         if points:
             cmd.points = points
@@ -170,11 +174,18 @@ class CrossRedemptions:
         await self._db(record)
         return receipt
 
-    async def portfolio(self, member_id: str) -> xpb.PortfolioReceipt:
+    async def portfolio(
+        self, member_id: str, consents: dict[str, str] | None = None
+    ) -> xpb.PortfolioReceipt:
+        """The member's balances at the issuers whose portfolio codes she gave (issuer → code);
+        the exchange refuses a portfolio without any (CONSENT_REQUIRED)."""
         check_id("member_id", member_id)
+        command = xpb.PortfolioCommand(member_id=member_id)
+        for issuer_id, code in (consents or {}).items():
+            command.consents.add(issuer_id=issuer_id, consent_code=code)
         return await self.link.call(
             "GetPortfolio",
-            xpb.PortfolioCommand(member_id=member_id),
+            command,
             f"pf-{uuid.uuid4().hex}",
             xpb.PortfolioReceipt,
         )

@@ -193,6 +193,8 @@ class MerchantNodeClient:
         consent_code: str = "",
         quote_id: str = "",
         request_id: str | None = None,
+        consent_max_points: int = 0,
+        consent_order_id: str = "",
     ) -> pb.AuthorizeCrossRedemptionResponse:
         req = pb.AuthorizeCrossRedemptionRequest(
             request_id=request_id or str(uuid.uuid4()),
@@ -201,6 +203,8 @@ class MerchantNodeClient:
             order_id=order_id,
             consent_code=consent_code,
             quote_id=quote_id,
+            consent_max_points=consent_max_points,
+            consent_order_id=consent_order_id,
         )
         if points:
             req.points = points
@@ -226,10 +230,14 @@ class MerchantNodeClient:
         )
         return await self.stub.VoidCrossRedemption(req, metadata=self.auth, timeout=self.timeout)
 
-    async def get_portfolio(self, member_id: str) -> pb.GetPortfolioResponse:
-        return await self.stub.GetPortfolio(
-            pb.GetPortfolioRequest(member_id=member_id), metadata=self.auth, timeout=self.timeout
-        )
+    async def get_portfolio(
+        self, member_id: str, consents: dict[str, str] | None = None
+    ) -> pb.GetPortfolioResponse:
+        """`consents`: issuer id → the member's portfolio code for it (bound consent)."""
+        req = pb.GetPortfolioRequest(member_id=member_id)
+        for issuer_id, code in (consents or {}).items():
+            req.consents.add(issuer_id=issuer_id, consent_code=code)
+        return await self.stub.GetPortfolio(req, metadata=self.auth, timeout=self.timeout)
 
 
 class RulesAdminClient:

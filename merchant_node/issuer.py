@@ -12,7 +12,6 @@ from datetime import date
 from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
 from coalition.issuer.v1 import issuer_pb2 as ipb
 from coalition_kernel.envelope import EXCHANGE_ID, Signer, Verifier
-from coalition_kernel.errors import NotFound
 from coalition_kernel.rpc import Offload
 from merchant_node.ledger.commands import PlaceHold, check_period
 from merchant_node.ledger.expiry import BreakageReport, day_range
@@ -82,6 +81,9 @@ class IssuerServicer:
             ttl_seconds=cmd.ttl_seconds,
             consent_code=cmd.consent_code,
             acquirer_id=cmd.acquirer_id,
+            consent_max_points=cmd.consent_max_points,
+            consent_order_id=cmd.consent_order_id,
+            issuer_id=self.signer.signer_id,
         )
         result = await self.offload(self.ledger.place_hold, hold)
         return ipb.PlaceHoldResponse(
@@ -113,13 +115,18 @@ class IssuerServicer:
         self, req: ipb.GetMemberBalanceRequest, _ctx
     ) -> ipb.GetMemberBalanceResponse:  # type: ignore[no-untyped-def]
         cmd = await self._open(req.envelope, ipb.MemberBalanceCommand)
-        try:
-            balance = await self.offload(self.ledger.balance, cmd.member_id, 30)
-            receipt = ipb.MemberBalanceReceipt(
-                member_id=cmd.member_id, available_points=balance.available_points, enrolled=True
-            )
-        except NotFound:
-            receipt = ipb.MemberBalanceReceipt(member_id=cmd.member_id, enrolled=False)
+        # Only with the member's portfolio code for the asking merchant; without it, a member
+        # unknown here and a known one are refused alike.
+        balance = await self.offload(
+            self.ledger.consented_balance,
+            cmd.member_id,
+            cmd.consent_code,
+            self.signer.signer_id,
+            cmd.acquirer_id,
+        )
+        receipt = ipb.MemberBalanceReceipt(
+            member_id=cmd.member_id, available_points=balance.available_points, enrolled=True
+        )
         return ipb.GetMemberBalanceResponse(
             envelope=self._answer(receipt, req.envelope, cmd.header.request_id)
         )

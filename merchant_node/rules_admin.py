@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC
 
 from coalition.merchant.v1 import merchant_node_pb2 as pb
 from coalition.merchant.v1 import rules_admin_pb2 as rpb
+from coalition_kernel import timestamps
 from coalition_kernel.db import run_in_transaction
 from coalition_kernel.errors import (
     CoalitionError,
@@ -62,8 +62,8 @@ def _window(req: rpb.GetCampaignReportRequest, start: str, end: str) -> campaign
     if not (req.HasField(start) and req.HasField(end)):  # type: ignore[arg-type]
         raise InvalidArgument("MISSING_FIELD", f"{start} and {end} are required")
     window = (
-        getattr(req, start).ToDatetime(tzinfo=UTC),
-        getattr(req, end).ToDatetime(tzinfo=UTC),
+        timestamps.checked(getattr(req, start), start),
+        timestamps.checked(getattr(req, end), end),
     )
     if window[0] >= window[1]:
         raise InvalidArgument("BAD_WINDOW", f"{start} must be before {end}")
@@ -105,7 +105,7 @@ class RulesAdminServicer:
         return rpb.ValidateProgramResponse(valid=True)
 
     async def apply(self, req: rpb.ApplyProgramRequest, _ctx) -> rpb.ApplyProgramResponse:  # type: ignore[no-untyped-def]
-        when = req.effective_from.ToDatetime(tzinfo=UTC) if req.HasField("effective_from") else None
+        when = timestamps.optional(req, "effective_from")
         base = req.base_version if req.HasField("base_version") else None
         applied = await self.offload(
             functools.partial(
@@ -157,11 +157,7 @@ class RulesAdminServicer:
                 "PROGRAM_NOT_FOUND", "no program applied; pass a document to simulate"
             )
         p = req.purchase
-        when = (
-            p.occurred_at.ToDatetime(tzinfo=UTC)
-            if p.HasField("occurred_at")
-            else self.ledger.clock()
-        )
+        when = timestamps.optional(p, "occurred_at", "purchase.") or self.ledger.clock()
         purchase = Purchase(
             p.member_id,
             p.order_id,

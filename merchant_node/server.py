@@ -6,7 +6,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from coalition.exchange.v1 import exchange_pb2 as xpb
 from coalition.merchant.v1 import merchant_node_pb2 as pb
+from coalition_kernel import timestamps
 from coalition_kernel.db import utc_now
 from coalition_kernel.envelope import EXCHANGE_ID, Signer, StaticKeys, Verifier
 from coalition_kernel.errors import FailedPrecondition, InvalidArgument
@@ -35,8 +36,6 @@ from merchant_node.rules_admin import RulesAdminServicer
 
 SERVICE = pb.DESCRIPTOR.services_by_name["MerchantNodeService"]
 log = logging.getLogger(__name__)
-_MIN_TS = datetime(2000, 1, 1, tzinfo=UTC)
-_MAX_TS = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def _ts(value: datetime | None) -> Timestamp | None:
@@ -48,18 +47,7 @@ def _ts(value: datetime | None) -> Timestamp | None:
 
 
 def _time_of(msg, field: str) -> datetime | None:  # type: ignore[no-untyped-def]
-    if not msg.HasField(field):
-        return None
-    ts = getattr(msg, field)
-    if not 0 <= ts.nanos < 1_000_000_000:
-        raise InvalidArgument("MALFORMED_TIMESTAMP", f"{field}.nanos must be 0-999999999")
-    try:
-        value = ts.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError) as exc:
-        raise InvalidArgument("MALFORMED_TIMESTAMP", f"{field} is not a valid time") from exc
-    if not _MIN_TS <= value < _MAX_TS:
-        raise InvalidArgument("MALFORMED_TIMESTAMP", f"{field} is outside 2000-2200")
-    return value
+    return timestamps.optional(msg, field)
 
 
 @dataclass(frozen=True)
@@ -272,6 +260,8 @@ class MerchantNodeServicer:
             req.amount_fen,
             req.consent_code,
             req.quote_id,
+            req.consent_max_points,
+            req.consent_order_id,
         )
         return pb.AuthorizeCrossRedemptionResponse(
             authorization_id=a.authorization_id,
@@ -303,7 +293,11 @@ class MerchantNodeServicer:
         )
 
     async def get_portfolio(self, req: pb.GetPortfolioRequest, _ctx) -> pb.GetPortfolioResponse:  # type: ignore[no-untyped-def]
-        p = await self.cross.portfolio(req.member_id)
+        if len({c.issuer_id for c in req.consents}) != len(req.consents):
+            raise InvalidArgument("DUPLICATE_ISSUER", "each issuer may be named once in consents")
+        p = await self.cross.portfolio(
+            req.member_id, {c.issuer_id: c.consent_code for c in req.consents}
+        )
         lines = [
             pb.PortfolioLine(
                 issuer_id=b.issuer_id,
@@ -311,6 +305,7 @@ class MerchantNodeServicer:
                 available_points=b.available_points,
                 value_fen=b.value_fen,
                 reachable=b.reachable,
+                consent_refused=b.consent_refused,
             )
             for b in p.balances
         ]

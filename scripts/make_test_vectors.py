@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import hmac
 import json
 import pathlib
 import sys
@@ -33,6 +34,8 @@ from google.protobuf.message import Message  # noqa: E402
 from coalition.envelope.v1.envelope_pb2 import SignedEnvelope  # noqa: E402
 from coalition.exchange.v1 import exchange_pb2 as xpb  # noqa: E402
 from coalition.issuer.v1 import issuer_pb2 as ipb  # noqa: E402
+from coalition_kernel import consent  # noqa: E402
+from coalition_kernel.consent import spend_code  # noqa: E402
 from coalition_kernel.envelope import (  # noqa: E402
     DOMAIN_TAG,
     EXCHANGE_ID,
@@ -109,13 +112,16 @@ def build() -> dict[str, Any]:
     t_hold = datetime(2026, 1, 5, 9, 0, 0, 250_000, tzinfo=UTC)
     t_receipt = datetime(2026, 1, 5, 9, 0, 0, 400_000, tzinfo=UTC)
 
+    # The member's wallet showed "spend up to 450 tea points at noodles?": its bound code.
+    code = spend_code(TOTP_SECRET, "tea", "noodles", 450, t_authorize)
     noodles = _signer("noodles", t_authorize)
     authorize = xpb.AuthorizeCommand(
         issuer_id="tea",
         member_id="m1",
         order_id="bowl-1",
         points=300,
-        consent_code="287082",
+        consent_code=code,
+        consent_max_points=450,
     )
     authorize_env = noodles.seal(
         authorize, audience=EXCHANGE_ID, request_id="6d1f0c6e-2b9a-4c55-9a8e-3f0b7c2d1a90"
@@ -126,9 +132,10 @@ def build() -> dict[str, Any]:
         hold_id=AUTHORIZATION_ID,
         member_id="m1",
         points=300,
-        consent_code="287082",
+        consent_code=code,
         acquirer_id="noodles",
         ttl_seconds=900,
+        consent_max_points=450,
     )
     place_env = exchange.seal(place, audience="tea", request_id=f"{AUTHORIZATION_ID}:hold")
 
@@ -191,6 +198,8 @@ def build() -> dict[str, Any]:
 
     totp = pyotp.TOTP(TOTP_SECRET)
     return {
+        "consent_bound": _consent_vectors(),
+        "refusal_record": _refusal_record(),
         "format": "coalition envelope test vectors, version 1",
         "generator": "scripts/make_test_vectors.py",
         "specification": "docs/protocol.md",
@@ -204,6 +213,81 @@ def build() -> dict[str, Any]:
                 {"unix_time": t, "time_step": t // 30, "code": totp.at(t)} for t in TOTP_TIMES
             ],
         },
+    }
+
+
+def _consent_vectors() -> dict[str, Any]:
+    """Bound consent codes (docs/protocol.md, "The member's consent"), every step spelled out."""
+    cases = [
+        ("spend", "tea", "noodles", 450, "", 1767603600),  # 2026-01-05T09:00:00Z
+        ("spend", "tea", "noodles", 451, "", 1767603600),  # one point more: another code
+        ("spend", "tea", "salon", 450, "", 1767603600),  # another acquirer: another code
+        ("spend", "tea", "noodles", 100, "bowl-7", 1767603629),  # bound to an order
+        ("portfolio", "tea", "noodles", 0, "", 1767603600),
+        ("spend", "tea", "noodles", 450, "", 59),
+    ]
+    out = []
+    for purpose, issuer, acquirer, max_points, order, unix_time in cases:
+        step = unix_time // consent.STEP_SECONDS
+        message = consent.consent_message(purpose, issuer, acquirer, max_points, order, step)
+        mac = hmac.new(consent.secret_bytes(TOTP_SECRET), message, hashlib.sha256).digest()
+        out.append(
+            {
+                "purpose": purpose,
+                "issuer_id": issuer,
+                "acquirer_id": acquirer,
+                "max_points": max_points,
+                "order_id": order,
+                "unix_time": unix_time,
+                "time_step": step,
+                "message_hex": message.hex(),
+                "hmac_sha256_hex": mac.hex(),
+                "offset": mac[-1] & 0x0F,
+                "code": consent.truncate(mac),
+            }
+        )
+    return {
+        "description": (
+            "HMAC-SHA-256(base32-decoded wallet secret, message), RFC 4226 dynamic truncation "
+            "to 6 digits; message = tag 0x00 purpose 0x00 issuer 0x00 acquirer 0x00 "
+            "max_points (decimal) 0x00 order 0x00 time_step (uint64 big-endian)."
+        ),
+        "tag": consent.TAG.decode(),
+        "secret_base32": TOTP_SECRET,
+        "step_seconds": consent.STEP_SECONDS,
+        "cases": out,
+    }
+
+
+def _refusal_record() -> dict[str, Any]:
+    """What the audit log keeps of an envelope refused before its signature was proven."""
+    forged = SignedEnvelope(
+        payload=b"\x0a\x00",
+        payload_type="coalition.exchange.v1.QuoteCommand",
+        signer_id="tea",
+        key_id="0123456789abcdef",
+        signature=bytes(64),
+    )
+    raw = forged.SerializeToString()
+    record = xpb.RefusalRecord(
+        envelope_sha256=hashlib.sha256(raw).digest(),
+        envelope_size=len(raw),
+        claimed_signer_id=forged.signer_id,
+        claimed_key_id=forged.key_id,
+        payload_type=forged.payload_type,
+        reason="BAD_SIGNATURE",
+        peer="ipv4:203.0.113.7:50412",
+    )
+    body = record.SerializeToString()
+    return {
+        "description": (
+            "A forged envelope's bounded record: the audit entry's envelope bytes, peer_id "
+            "'unverified', outcome 'refused:BAD_SIGNATURE'."
+        ),
+        "envelope_hex": raw.hex(),
+        "record_json": json_format.MessageToDict(record, preserving_proto_field_name=True),
+        "record_hex": body.hex(),
+        "entry_envelope_sha256_hex": hashlib.sha256(body).hexdigest(),
     }
 
 

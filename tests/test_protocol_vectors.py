@@ -242,6 +242,72 @@ def test_consent_codes_are_rfc_6238() -> None:
         assert own_totp(totp["secret_base32"], case["unix_time"]) == case["code"]
 
 
+def own_bound_code(secret_base32: str, case: dict[str, Any]) -> tuple[bytes, bytes, str]:
+    """docs/protocol.md "The member's consent", from the page alone: message, HMAC, code."""
+    fields = [case["purpose"], case["issuer_id"], case["acquirer_id"], str(case["max_points"])]
+    fields.append(case["order_id"])
+    message = b"COALITION-CONSENT-V1\x00" + b"\x00".join(f.encode() for f in fields) + b"\x00"
+    message += (case["unix_time"] // 30).to_bytes(8, "big")
+    mac = hmac.new(base64.b32decode(secret_base32), message, hashlib.sha256).digest()
+    offset = mac[-1] & 0x0F
+    number = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
+    return message, mac, f"{number % 10**6:06d}"
+
+
+def test_bound_consent_codes_follow_the_documented_recipe() -> None:
+    bound = DATA["consent_bound"]
+    codes = set()
+    for case in bound["cases"]:
+        message, mac, code = own_bound_code(bound["secret_base32"], case)
+        assert case["time_step"] == case["unix_time"] // 30
+        assert message.hex() == case["message_hex"]
+        assert mac.hex() == case["hmac_sha256_hex"]
+        assert (mac[-1] & 0x0F, code) == (case["offset"], case["code"])
+        codes.add((case["unix_time"] // 30, code))
+    assert len(codes) == len(bound["cases"])  # amount, acquirer, order, purpose all bind
+    # The product's wallet and issuer compute the same codes.
+    from coalition_kernel import consent
+
+    for case in bound["cases"]:
+        assert (
+            consent.bound_code(
+                bound["secret_base32"],
+                purpose=case["purpose"],
+                issuer_id=case["issuer_id"],
+                acquirer_id=case["acquirer_id"],
+                max_points=case["max_points"],
+                order_id=case["order_id"],
+                step=case["time_step"],
+            )
+            == case["code"]
+        )
+
+
+def test_the_authorize_vector_carries_the_members_bound_code() -> None:
+    authorize = ENVELOPES["authorize_command"]["message_json"]
+    place = ENVELOPES["place_hold_command"]["message_json"]
+    (first,) = [
+        c
+        for c in DATA["consent_bound"]["cases"]
+        if c["max_points"] == 450 and c["unix_time"] > 59 and c["acquirer_id"] == "noodles"
+    ]
+    assert authorize["consent_code"] == place["consent_code"] == first["code"]
+    assert int(authorize["consent_max_points"]) == int(place["consent_max_points"]) == 450
+    assert int(authorize["points"]) <= 450
+
+
+def test_a_refusal_record_is_a_bounded_protobuf_of_the_refused_envelope() -> None:
+    vector = DATA["refusal_record"]
+    raw = h(vector["envelope_hex"])
+    record = json_format.ParseDict(vector["record_json"], xpb.RefusalRecord())
+    assert record.envelope_sha256 == hashlib.sha256(raw).digest()
+    assert record.envelope_size == len(raw)
+    assert record.SerializeToString().hex() == vector["record_hex"]
+    assert (
+        hashlib.sha256(h(vector["record_hex"])).hexdigest() == vector["entry_envelope_sha256_hex"]
+    )
+
+
 def test_the_generator_reproduces_the_committed_file(tmp_path: pathlib.Path) -> None:
     out = tmp_path / "envelope-v1.json"
     subprocess.run(

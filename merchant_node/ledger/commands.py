@@ -180,6 +180,11 @@ class PlaceHold:
     ttl_seconds: int
     consent_code: str = ""
     acquirer_id: str = ""
+    # What the member's code is bound to (merchant_node/ledger/consent.py): the most points she
+    # agreed to, the order (or ""), and this node's own merchant id, the issuer.
+    consent_max_points: int = 0
+    consent_order_id: str = ""
+    issuer_id: str = ""
 
     def __post_init__(self) -> None:
         check_request_id(self.request_id)
@@ -188,6 +193,10 @@ class PlaceHold:
         check_amount("points", self.points)
         if self.acquirer_id:
             check_id("acquirer_id", self.acquirer_id)
+        if self.consent_max_points:
+            check_amount("consent_max_points", self.consent_max_points)
+        if self.consent_order_id:
+            check_id("consent_order_id", self.consent_order_id)
         code = self.consent_code
         if code and not (len(code) <= 10 and code.isascii() and code.isdigit()):
             raise InvalidArgument("MALFORMED_CONSENT", "consent_code is the wallet's 6-digit code")

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Row, bindparam, select, update
 
+from coalition_kernel import consent as codes
 from coalition_kernel.errors import AlreadyExists, FailedPrecondition, NotFound
 from merchant_node.ledger import consent, domain
 from merchant_node.ledger.commands import PlaceHold, PostHold
@@ -49,13 +50,28 @@ class HoldResult:
 def place_hold(
     conn: Connection, cmd: PlaceHold, ctx: Context, *, require_consent: bool = True
 ) -> HoldResult:
-    member = lock_member(conn, member_id=cmd.member_id)
+    try:
+        member = lock_member(conn, member_id=cmd.member_id)
+    except NotFound:
+        if not require_consent:
+            raise
+        # Answered like a wrong code: a consent attempt never tells who is a member here.
+        consent.accept(conn, None, cmd.consent_code, _binding(cmd), ctx.now, points=cmd.points)
+        raise
     ctx = ctx.after_lock()
     sweep_member(conn, member.id, ctx)
     if conn.execute(select(holds.c.id).where(holds.c.hold_ref == cmd.hold_ref)).first():
         raise AlreadyExists("HOLD_EXISTS", f"hold {cmd.hold_ref} already exists")
     if require_consent:
-        consent.accept(conn, member, cmd.consent_code, cmd.hold_ref, ctx.now)
+        consent.accept(
+            conn,
+            member,
+            cmd.consent_code,
+            _binding(cmd),
+            ctx.now,
+            points=cmd.points,
+            hold_ref=cmd.hold_ref,
+        )
     candidates = spendable_lots(conn, member.id)
     taken = domain.allocate(candidates, cmd.points, ctx.now)
     expiries = {lot.id: lot.expires_at for lot in candidates}
@@ -83,6 +99,12 @@ def place_hold(
     postings.append(Posting(domain.MEMBER_HELD, cmd.points, member.id))
     post_journal(conn, ctx, domain.HOLD, postings, member_pk=member.id, order_id=cmd.hold_ref)
     return HoldResult(cmd.hold_ref, "pending", cmd.points, expires_at, cmd.member_id)
+
+
+def _binding(cmd: PlaceHold) -> consent.Binding:
+    return consent.Binding(
+        codes.SPEND, cmd.issuer_id, cmd.acquirer_id, cmd.consent_max_points, cmd.consent_order_id
+    )
 
 
 def _locked_hold(conn: Connection, hold_ref: str) -> Row:

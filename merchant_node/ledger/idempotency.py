@@ -109,6 +109,8 @@ def run_idempotent(
     except CoalitionError as err:
         if err.code.name in ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED", "INVALID_ARGUMENT"):
             raise  # transient or malformed: nothing was decided, a retry may go ahead
+        if getattr(err, "unrecorded", False):
+            raise  # kept elsewhere, bounded (a wrong consent code: ledger/consent.py's counters)
         refusal = err
     with contextlib.suppress(_Replay):
         run_in_transaction(engine, lambda c: record_refusal(c, refusal))

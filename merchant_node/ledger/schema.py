@@ -338,6 +338,30 @@ member_contacts = Table(
     Column("updated_at", TS, nullable=False),
 )
 
+# Bound consent (node migration 0008). Wrong consent codes counted per member: past the limit
+# her cross-shop use is locked until `locked_until` (merchant_node/ledger/consent.py). One row
+# per member who ever got a code wrong; a success clears the count.
+consent_guards = Table(
+    "consent_guards",
+    metadata,
+    Column("member_pk", ForeignKey("members.id"), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_started_at", TS, nullable=False),
+    Column("locked_until", TS),
+    CheckConstraint("failures >= 0", name="failures_non_negative"),
+)
+
+# Wrong consent codes per acquirer in its current window: one merchant spraying codes over many
+# members is slowed down. One row per acquirer (ids come from the exchange's registry).
+consent_acquirer_failures = Table(
+    "consent_acquirer_failures",
+    metadata,
+    Column("acquirer_id", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_started_at", TS, nullable=False),
+    CheckConstraint("failures >= 0", name="failures_non_negative"),
+)
+
 # Callers' API keys (merchant_node/auth/schema.py, migration 0007).
 from merchant_node.auth import schema as _auth_schema  # noqa: E402, F401
 

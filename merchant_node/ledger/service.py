@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
+from coalition_kernel import consent as codes
 from coalition_kernel.db import run_in_transaction, utc_now
 from coalition_kernel.errors import (
     Aborted,
@@ -415,17 +416,24 @@ class NodeLedger:
     def place_hold(self, cmd: PlaceHold, *, require_consent: bool = True) -> holds.HoldResult:
         """Reserves specific lots for a cross-merchant redemption until posted, voided or lapsed.
 
-        With `require_consent`, the member's one-time wallet code must be valid and unused.
+        With `require_consent`, the member's bound consent code must be valid and unused; a
+        wrong one is counted (and may lock her out) in a transaction of its own.
         """
-        return run_idempotent(
-            self.engine,
-            "place_hold",
-            cmd,
-            holds.HoldResult,
-            lambda conn: holds.place_hold(
-                conn, cmd, self._context(cmd.request_id), require_consent=require_consent
-            ),
-            self.clock,
+        try:
+            return run_idempotent(
+                self.engine,
+                "place_hold",
+                cmd,
+                holds.HoldResult,
+                lambda conn: holds.place_hold(
+                    conn, cmd, self._context(cmd.request_id), require_consent=require_consent
+                ),
+                self.clock,
+            )
+        except consent.ConsentFailure as wrong:
+            failure = wrong  # the except variable is gone once the block ends
+        raise run_in_transaction(
+            self.engine, lambda conn: consent.record_failure(conn, failure, self.clock())
         )
 
     def post_hold(
@@ -504,6 +512,27 @@ class NodeLedger:
         return run_in_transaction(
             self.engine,
             lambda conn: queries.balance(conn, member_id, now, expiring_within_days or 30),
+        )
+
+    def consented_balance(
+        self, member_id: str, code: str, issuer_id: str, acquirer_id: str
+    ) -> queries.Balance:
+        """The member's balance for `acquirer_id`'s portfolio, only with her portfolio code;
+        a member unknown here is refused exactly like a wrong code (CONSENT_INVALID)."""
+        check_id("member_id", member_id)
+        binding = consent.Binding(codes.PORTFOLIO, issuer_id, acquirer_id)
+
+        def check(conn: Connection) -> None:
+            member = conn.execute(select(members).where(members.c.member_id == member_id)).first()
+            consent.accept(conn, member, code, binding, self.clock())
+
+        try:
+            run_in_transaction(self.engine, check)
+            return self.balance(member_id)
+        except consent.ConsentFailure as wrong:
+            failure = wrong
+        raise run_in_transaction(
+            self.engine, lambda conn: consent.record_failure(conn, failure, self.clock())
         )
 
     def history(

@@ -6,21 +6,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import pyotp
 import pytest_asyncio
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from coalition_kernel import consent as codes
 from coalition_kernel.db import make_engine
 from coalition_kernel.envelope import OPERATOR_ID, Signer
 from exchange.issuers import IssuerGateway
 from exchange.migrate import upgrade
 from exchange.operator_client import OperatorClient
 from exchange.redemption import Settings
+from exchange.refusals import Limits as RefusalLimits
 from exchange.runtime import ExchangeApp
-from merchant_node.auth.vault import wallet_secret_of
 from merchant_node.client import MerchantNodeClient
+from merchant_node.ledger import consent
 from merchant_node.ledger.schema import members
 from merchant_node.ledger.service import NodeLedger
 from merchant_node.server import CoalitionLink, build_server
@@ -44,10 +45,24 @@ class Node:
     # The POS's API key (every scope), which `client` presents.
     api_key: str = ""
 
-    def wallet_code(self, member_id: str, clock: FakeClock) -> str:
+    def wallet_secret(self, member_id: str) -> str:
         with self.ledger.engine.connect() as conn:
             member = conn.execute(sa.select(members).where(members.c.member_id == member_id)).one()
-        return pyotp.TOTP(wallet_secret_of(member)).at(clock.now)
+        return consent.wallet_secret(member)
+
+    def wallet_code(
+        self, member_id: str, clock: FakeClock, acquirer: str, points: int, order_id: str = ""
+    ) -> str:
+        """What the member's wallet shows for "spend up to `points` of this shop's points at
+        `acquirer`" (a bound consent code, docs/protocol.md)."""
+        secret = self.wallet_secret(member_id)
+        return codes.spend_code(secret, self.merchant_id, acquirer, points, clock.now, order_id)
+
+    def portfolio_code(self, member_id: str, clock: FakeClock, acquirer: str) -> str:
+        """The member's wallet code letting `acquirer` see her balance at this shop."""
+        return codes.portfolio_code(
+            self.wallet_secret(member_id), self.merchant_id, acquirer, clock.now
+        )
 
 
 @dataclass
@@ -68,6 +83,7 @@ async def start_coalition(
     clock: FakeClock,
     settings: Settings | None = None,
     issuers: IssuerGateway | None = None,
+    refusal_limits: RefusalLimits | None = None,
 ) -> AsyncIterator[Coalition]:  # type: ignore[no-untyped-def]
     exchange_key, operator_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     engine = make_engine(new_database("exchange"))
@@ -80,6 +96,7 @@ async def start_coalition(
         clock=clock,
         recovery_interval=None,
         issuers=issuers,
+        refusal_limits=refusal_limits,
     )
     port = await exchange.start()
     target = f"127.0.0.1:{port}"

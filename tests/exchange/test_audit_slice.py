@@ -30,7 +30,7 @@ async def redeem_across(coalition) -> None:  # type: ignore[no-untyped-def]
     tea, noodles = coalition["tea"], coalition["noodles"]
     await tea.client.enroll_member("m1")
     await tea.client.earn("m1", "seed", 10_000)
-    code = tea.wallet_code("m1", coalition.clock)
+    code = tea.wallet_code("m1", coalition.clock, "noodles", 40)
     auth = await noodles.client.authorize_cross("tea", "m1", "o1", points=40, consent_code=code)
     await noodles.client.capture_cross(auth.authorization_id)
 

@@ -27,7 +27,7 @@ async def test_a_member_spends_tea_points_at_the_noodle_shop(coalition):
         metadata=noodles.client.auth,
     )
     assert (quote.points, quote.value_fen, quote.fee_fen) == (300, 300, 3)
-    code = tea.wallet_code("m1", coalition.clock)
+    code = tea.wallet_code("m1", coalition.clock, "noodles", 300)
     auth = await noodles.client.authorize_cross(
         "tea", "m1", "bowl-1", points=300, consent_code=code
     )
@@ -54,7 +54,7 @@ async def test_a_member_spends_tea_points_at_the_noodle_shop(coalition):
 
 async def test_void_releases_the_hold(coalition):
     tea, salon = await member_with_points(coalition), coalition["salon"]
-    code = tea.wallet_code("m1", coalition.clock)
+    code = tea.wallet_code("m1", coalition.clock, "salon", 250)
     auth = await salon.client.authorize_cross(
         "tea", "m1", "cut-1", amount_fen=250, consent_code=code
     )
@@ -69,7 +69,7 @@ async def test_void_releases_the_hold(coalition):
 
 async def test_an_uncaptured_hold_lapses_and_can_never_be_captured(coalition):
     tea, noodles = await member_with_points(coalition), coalition["noodles"]
-    code = tea.wallet_code("m1", coalition.clock)
+    code = tea.wallet_code("m1", coalition.clock, "noodles", 100)
     auth = await noodles.client.authorize_cross(
         "tea", "m1", "bowl-2", points=100, consent_code=code
     )
@@ -96,7 +96,7 @@ async def test_law_5_three_way_match_after_a_mixed_workload(coalition):
             issuer = coalition[issuer_id]
             acquirer = coalition[("noodles", "salon", "tea")[i]]
             clock.advance(seconds=31)  # a fresh one-time code each time
-            code = issuer.wallet_code(f"m{i}", clock)
+            code = issuer.wallet_code(f"m{i}", clock, acquirer.merchant_id, 10 + round_ * 7 + i)
             auth = await acquirer.client.authorize_cross(
                 issuer_id, f"m{i}", f"o{round_}-{i}", points=10 + round_ * 7 + i, consent_code=code
             )
@@ -145,7 +145,7 @@ async def test_a_quote_is_honoured_until_it_expires(coalition):
         metadata=noodles.client.auth,
     )
     await coalition.operator.set_terms("tea", fen_per_point="2")  # points now worth twice as much
-    code = tea.wallet_code("m1", coalition.clock)
+    code = tea.wallet_code("m1", coalition.clock, "noodles", 500)
     auth = await noodles.client.authorize_cross(
         "tea", "m1", "o1", quote_id=quote.quote_id, consent_code=code
     )
@@ -156,7 +156,7 @@ async def test_a_quote_is_honoured_until_it_expires(coalition):
     )
     assert quote2.points == 250
     coalition.clock.advance(seconds=121)
-    code = tea.wallet_code("m1", coalition.clock)
+    code = tea.wallet_code("m1", coalition.clock, "noodles", 250)
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await noodles.client.authorize_cross(
             "tea", "m1", "o2", quote_id=quote2.quote_id, consent_code=code
@@ -164,15 +164,15 @@ async def test_a_quote_is_honoured_until_it_expires(coalition):
     assert error_info_of(err.value).reason == "QUOTE_EXPIRED"
 
 
-async def test_the_portfolio_shows_balances_at_every_issuer(coalition):
+async def test_the_portfolio_shows_balances_at_every_issuer_the_member_consented_to(coalition):
     await member_with_points(coalition, "m1", at="tea", fen=10_000)
     await coalition["salon"].client.enroll_member("m1")
     await coalition["salon"].client.earn("m1", "s1", 5_000)
-    portfolio = await coalition["noodles"].client.stub.GetPortfolio(
-        __import__("coalition.merchant.v1.merchant_node_pb2", fromlist=["x"]).GetPortfolioRequest(
-            member_id="m1"
-        )
-    )
+    clock = coalition.clock
+    consents = {
+        shop: coalition[shop].portfolio_code("m1", clock, "noodles") for shop in ("tea", "salon")
+    }
+    portfolio = await coalition["noodles"].client.get_portfolio("m1", consents)
     assert {
         (line.issuer_id, line.available_points, line.value_fen) for line in portfolio.lines
     } == {
@@ -184,7 +184,7 @@ async def test_the_portfolio_shows_balances_at_every_issuer(coalition):
 
 async def test_a_retry_signed_anew_gets_the_first_answer_and_holds_once(coalition):
     tea, noodles = await member_with_points(coalition), coalition["noodles"]
-    code = tea.wallet_code("m1", coalition.clock)
+    code = tea.wallet_code("m1", coalition.clock, "noodles", 100)
     first = await noodles.client.authorize_cross(
         "tea", "m1", "o1", points=100, consent_code=code, request_id="r-1"
     )
@@ -199,7 +199,7 @@ async def test_a_retry_signed_anew_gets_the_first_answer_and_holds_once(coalitio
 
 async def test_voiding_a_hold_that_already_lapsed_reports_it_failed(coalition):
     tea, noodles = await member_with_points(coalition), coalition["noodles"]
-    code = tea.wallet_code("m1", coalition.clock)
+    code = tea.wallet_code("m1", coalition.clock, "noodles", 100)
     auth = await noodles.client.authorize_cross("tea", "m1", "o1", points=100, consent_code=code)
     coalition.clock.advance(minutes=16)
     voided = await noodles.client.void_cross(auth.authorization_id)

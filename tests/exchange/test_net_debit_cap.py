@@ -31,7 +31,7 @@ PERIOD = "2026-01-05"  # the Asia/Shanghai day of the fake clock's 09:00 UTC
 
 async def authorize(coalition, points, *, issuer="tea", member="m1", at="noodles", order="o"):  # type: ignore[no-untyped-def]
     coalition.clock.advance(seconds=31)  # a fresh one-time code each time
-    code = coalition[issuer].wallet_code(member, coalition.clock)
+    code = coalition[issuer].wallet_code(member, coalition.clock, at, points)
     return await coalition[at].client.authorize_cross(
         issuer, member, order, points=points, consent_code=code
     )
@@ -180,7 +180,7 @@ async def test_concurrent_authorizations_never_pass_the_cap_together(coalition):
         await member_with_points(coalition, member, fen=10_000)  # 100 points each
     await coalition.operator.set_terms("tea", net_debit_cap_fen=500)
     coalition.clock.advance(seconds=31)
-    codes = {m: coalition["tea"].wallet_code(m, coalition.clock) for m in members}
+    codes = {m: coalition["tea"].wallet_code(m, coalition.clock, "noodles", 100) for m in members}
     noodles = coalition["noodles"].client
 
     async def one(member: str) -> str:

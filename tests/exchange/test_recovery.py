@@ -52,7 +52,7 @@ async def faulty(new_database, clock) -> AsyncIterator[tuple[Coalition, FaultyIs
 
 async def authorize(c: Coalition, order: str, points: int = 100, request_id: str | None = None):  # type: ignore[no-untyped-def]
     c.clock.advance(seconds=31)
-    code = c["tea"].wallet_code("m1", c.clock)
+    code = c["tea"].wallet_code("m1", c.clock, "noodles", points)
     return await c["noodles"].client.authorize_cross(
         "tea", "m1", order, points=points, consent_code=code, request_id=request_id
     )
@@ -104,7 +104,7 @@ async def test_a_hold_whose_answer_was_lost_is_finished_by_the_acquirers_retry(f
     assert [h.status for h in rows(c["tea"].ledger.engine, holds)] == ["pending"]
     issuers.lose_answer.clear()
     # The POS retries with the same request id (a fresh code is not needed: the issuer replays).
-    code_was_used = c["tea"].wallet_code("m1", c.clock)
+    code_was_used = c["tea"].wallet_code("m1", c.clock, "noodles", 100)
     retried = await c["noodles"].client.authorize_cross(
         "tea", "m1", "o1", points=100, consent_code=code_was_used, request_id="auth-1"
     )

@@ -55,7 +55,7 @@ async def member_at(c: Coalition, issuer_id: str, fen: int = 100_000) -> str:
 
 async def authorize(c: Coalition, issuer_id: str, acquirer_id: str, points: int) -> str:
     c.clock.advance(seconds=31)  # a fresh one-time code each time
-    code = c[issuer_id].wallet_code(f"m-{issuer_id}", c.clock)
+    code = c[issuer_id].wallet_code(f"m-{issuer_id}", c.clock, acquirer_id, points)
     auth = await c[acquirer_id].client.authorize_cross(
         issuer_id, f"m-{issuer_id}", f"o-{uuid.uuid4().hex[:8]}", points=points, consent_code=code
     )

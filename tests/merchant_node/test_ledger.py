@@ -236,35 +236,45 @@ def test_the_journal_is_append_only(ledger):
     assert ledger.audit() == []
 
 
-def wallet_code(ledger, member_id, at):  # type: ignore[no-untyped-def]
-    import pyotp
-
-    from merchant_node.auth.vault import wallet_secret_of
+def wallet_code(ledger, member_id, at, points=10, acquirer="shop-b"):  # type: ignore[no-untyped-def]
+    """The member's wallet's code for "spend up to `points` of shop-a's points at shop-b"."""
+    from coalition_kernel.consent import spend_code
+    from merchant_node.ledger.consent import wallet_secret
     from merchant_node.ledger.schema import members
 
     with ledger.engine.connect() as conn:
         member = conn.execute(sa.select(members).where(members.c.member_id == member_id)).one()
-    return pyotp.TOTP(wallet_secret_of(member)).at(at)
+    return spend_code(wallet_secret(member), "shop-a", acquirer, points, at)
 
 
-def test_a_hold_needs_the_members_one_time_code_and_each_code_works_once(ledger, clock):
+def test_a_hold_needs_the_members_bound_code_and_each_code_works_once(ledger, clock):
     secret = enroll(ledger).wallet_secret
     assert len(secret) == 32
     earn(ledger, "o1", 10_000)
 
-    def hold(ref, code):  # type: ignore[no-untyped-def]
-        return ledger.place_hold(PlaceHold(f"req-{ref}", ref, "m1", 10, 600, code, "shop-b"))
+    def hold(ref, code, points=10, agreed=10, acquirer="shop-b"):  # type: ignore[no-untyped-def]
+        return ledger.place_hold(
+            PlaceHold(f"req-{ref}", ref, "m1", points, 600, code, acquirer, agreed, "", "shop-a")
+        )
 
-    for ref, code, reason in [("h1", "", "CONSENT_REQUIRED"), ("h2", "000000", "CONSENT_INVALID")]:
+    right = wallet_code(ledger, "m1", clock.now)
+    wrong = f"{(int(right) + 1) % 10**6:06d}"
+    for ref, code, reason in [("h1", "", "CONSENT_REQUIRED"), ("h2", wrong, "CONSENT_INVALID")]:
         with pytest.raises(PermissionDenied) as err:
-            hold(
-                ref,
-                code
-                if code != "000000" or wallet_code(ledger, "m1", clock.now) != code
-                else "111111",
-            )
+            hold(ref, code)
         assert err.value.reason == reason
-    code = wallet_code(ledger, "m1", clock.now)
+    # Bound: not for more points than agreed, not for another acquirer, not for another maximum.
+    for i, (kwargs, reason) in enumerate(
+        [
+            (dict(points=11), "CONSENT_EXCEEDED"),
+            (dict(acquirer="shop-c"), "CONSENT_INVALID"),
+            (dict(agreed=11), "CONSENT_INVALID"),
+        ]
+    ):
+        with pytest.raises(PermissionDenied) as err:
+            hold(f"hx-{i}", right, **kwargs)
+        assert err.value.reason == reason
+    code = right
     assert hold("h3", code).status == "pending"
     assert hold("h3", code).status == "pending"  # the same request replayed: same answer
     with pytest.raises(PermissionDenied) as err:

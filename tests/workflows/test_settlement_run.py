@@ -42,7 +42,9 @@ async def trade(coalition: Coalition) -> str:
         for i, issuer_id in enumerate(shops):
             acquirer = coalition[shops[(i + 1 + round_ % 2) % 3]]
             clock.advance(seconds=31)  # a fresh one-time code
-            code = coalition[issuer_id].wallet_code(f"m{i}", clock)
+            code = coalition[issuer_id].wallet_code(
+                f"m{i}", clock, acquirer.merchant_id, 100 * (round_ + i + 1)
+            )
             auth = await acquirer.client.authorize_cross(
                 issuer_id,
                 f"m{i}",

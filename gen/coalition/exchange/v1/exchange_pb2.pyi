@@ -231,7 +231,7 @@ class QuoteReceipt(_message.Message):
     def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., quote_id: _Optional[str] = ..., issuer_id: _Optional[str] = ..., points: _Optional[int] = ..., value_fen: _Optional[int] = ..., fee_fen: _Optional[int] = ..., rate_version: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AuthorizeCommand(_message.Message):
-    __slots__ = ("header", "issuer_id", "member_id", "order_id", "points", "amount_fen", "consent_code", "quote_id")
+    __slots__ = ("header", "issuer_id", "member_id", "order_id", "points", "amount_fen", "consent_code", "quote_id", "consent_max_points", "consent_order_id")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -240,6 +240,8 @@ class AuthorizeCommand(_message.Message):
     AMOUNT_FEN_FIELD_NUMBER: _ClassVar[int]
     CONSENT_CODE_FIELD_NUMBER: _ClassVar[int]
     QUOTE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     header: _envelope_pb2.MessageHeader
     issuer_id: str
     member_id: str
@@ -248,7 +250,9 @@ class AuthorizeCommand(_message.Message):
     amount_fen: int
     consent_code: str
     quote_id: str
-    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., issuer_id: _Optional[str] = ..., member_id: _Optional[str] = ..., order_id: _Optional[str] = ..., points: _Optional[int] = ..., amount_fen: _Optional[int] = ..., consent_code: _Optional[str] = ..., quote_id: _Optional[str] = ...) -> None: ...
+    consent_max_points: int
+    consent_order_id: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., issuer_id: _Optional[str] = ..., member_id: _Optional[str] = ..., order_id: _Optional[str] = ..., points: _Optional[int] = ..., amount_fen: _Optional[int] = ..., consent_code: _Optional[str] = ..., quote_id: _Optional[str] = ..., consent_max_points: _Optional[int] = ..., consent_order_id: _Optional[str] = ...) -> None: ...
 
 class AuthorizeReceipt(_message.Message):
     __slots__ = ("header", "authorization_id", "issuer_id", "member_id", "points", "value_fen", "fee_fen", "rate_version", "hold_expires_at", "status")
@@ -343,26 +347,56 @@ class ClearingRecord(_message.Message):
     def __init__(self, clearing_id: _Optional[str] = ..., authorization_id: _Optional[str] = ..., issuer_id: _Optional[str] = ..., acquirer_id: _Optional[str] = ..., member_id: _Optional[str] = ..., order_id: _Optional[str] = ..., points: _Optional[int] = ..., value_fen: _Optional[int] = ..., fee_fen: _Optional[int] = ..., rate_version: _Optional[int] = ..., settlement_period: _Optional[str] = ..., authorized_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acquirer_envelope: _Optional[bytes] = ..., issuer_envelope: _Optional[bytes] = ...) -> None: ...
 
 class PortfolioCommand(_message.Message):
-    __slots__ = ("header", "member_id")
+    __slots__ = ("header", "member_id", "consents")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSENTS_FIELD_NUMBER: _ClassVar[int]
     header: _envelope_pb2.MessageHeader
     member_id: str
-    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., member_id: _Optional[str] = ...) -> None: ...
+    consents: _containers.RepeatedCompositeFieldContainer[IssuerConsent]
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., member_id: _Optional[str] = ..., consents: _Optional[_Iterable[_Union[IssuerConsent, _Mapping]]] = ...) -> None: ...
+
+class IssuerConsent(_message.Message):
+    __slots__ = ("issuer_id", "consent_code")
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_CODE_FIELD_NUMBER: _ClassVar[int]
+    issuer_id: str
+    consent_code: str
+    def __init__(self, issuer_id: _Optional[str] = ..., consent_code: _Optional[str] = ...) -> None: ...
+
+class RefusalRecord(_message.Message):
+    __slots__ = ("envelope_sha256", "envelope_size", "claimed_signer_id", "claimed_key_id", "payload_type", "reason", "peer")
+    ENVELOPE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CLAIMED_SIGNER_ID_FIELD_NUMBER: _ClassVar[int]
+    CLAIMED_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_TYPE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    envelope_sha256: bytes
+    envelope_size: int
+    claimed_signer_id: str
+    claimed_key_id: str
+    payload_type: str
+    reason: str
+    peer: str
+    def __init__(self, envelope_sha256: _Optional[bytes] = ..., envelope_size: _Optional[int] = ..., claimed_signer_id: _Optional[str] = ..., claimed_key_id: _Optional[str] = ..., payload_type: _Optional[str] = ..., reason: _Optional[str] = ..., peer: _Optional[str] = ...) -> None: ...
 
 class IssuerBalance(_message.Message):
-    __slots__ = ("issuer_id", "display_name", "available_points", "value_fen", "reachable")
+    __slots__ = ("issuer_id", "display_name", "available_points", "value_fen", "reachable", "consent_refused")
     ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_POINTS_FIELD_NUMBER: _ClassVar[int]
     VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
     REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_REFUSED_FIELD_NUMBER: _ClassVar[int]
     issuer_id: str
     display_name: str
     available_points: int
     value_fen: int
     reachable: bool
-    def __init__(self, issuer_id: _Optional[str] = ..., display_name: _Optional[str] = ..., available_points: _Optional[int] = ..., value_fen: _Optional[int] = ..., reachable: _Optional[bool] = ...) -> None: ...
+    consent_refused: bool
+    def __init__(self, issuer_id: _Optional[str] = ..., display_name: _Optional[str] = ..., available_points: _Optional[int] = ..., value_fen: _Optional[int] = ..., reachable: _Optional[bool] = ..., consent_refused: _Optional[bool] = ...) -> None: ...
 
 class PortfolioReceipt(_message.Message):
     __slots__ = ("header", "member_id", "balances")

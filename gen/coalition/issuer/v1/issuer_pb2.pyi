@@ -106,7 +106,7 @@ class GetBreakageResponse(_message.Message):
     def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
 
 class PlaceHoldCommand(_message.Message):
-    __slots__ = ("header", "hold_id", "member_id", "points", "consent_code", "acquirer_id", "ttl_seconds")
+    __slots__ = ("header", "hold_id", "member_id", "points", "consent_code", "acquirer_id", "ttl_seconds", "consent_max_points", "consent_order_id")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     HOLD_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +114,8 @@ class PlaceHoldCommand(_message.Message):
     CONSENT_CODE_FIELD_NUMBER: _ClassVar[int]
     ACQUIRER_ID_FIELD_NUMBER: _ClassVar[int]
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     header: _envelope_pb2.MessageHeader
     hold_id: str
     member_id: str
@@ -121,7 +123,9 @@ class PlaceHoldCommand(_message.Message):
     consent_code: str
     acquirer_id: str
     ttl_seconds: int
-    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., hold_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., consent_code: _Optional[str] = ..., acquirer_id: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+    consent_max_points: int
+    consent_order_id: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., hold_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., consent_code: _Optional[str] = ..., acquirer_id: _Optional[str] = ..., ttl_seconds: _Optional[int] = ..., consent_max_points: _Optional[int] = ..., consent_order_id: _Optional[str] = ...) -> None: ...
 
 class PostHoldCommand(_message.Message):
     __slots__ = ("header", "hold_id", "settlement_period")
@@ -158,12 +162,16 @@ class HoldReceipt(_message.Message):
     def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., hold_id: _Optional[str] = ..., status: _Optional[_Union[HoldStatus, str]] = ..., points: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., member_id: _Optional[str] = ...) -> None: ...
 
 class MemberBalanceCommand(_message.Message):
-    __slots__ = ("header", "member_id")
+    __slots__ = ("header", "member_id", "consent_code", "acquirer_id")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_CODE_FIELD_NUMBER: _ClassVar[int]
+    ACQUIRER_ID_FIELD_NUMBER: _ClassVar[int]
     header: _envelope_pb2.MessageHeader
     member_id: str
-    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., member_id: _Optional[str] = ...) -> None: ...
+    consent_code: str
+    acquirer_id: str
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., member_id: _Optional[str] = ..., consent_code: _Optional[str] = ..., acquirer_id: _Optional[str] = ...) -> None: ...
 
 class MemberBalanceReceipt(_message.Message):
     __slots__ = ("header", "member_id", "available_points", "enrolled")

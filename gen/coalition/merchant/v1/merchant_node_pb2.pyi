@@ -310,7 +310,7 @@ class QuoteCrossRedemptionResponse(_message.Message):
     def __init__(self, quote_id: _Optional[str] = ..., points: _Optional[int] = ..., value_fen: _Optional[int] = ..., fee_fen: _Optional[int] = ..., rate_version: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AuthorizeCrossRedemptionRequest(_message.Message):
-    __slots__ = ("request_id", "issuer_id", "member_id", "order_id", "points", "amount_fen", "consent_code", "quote_id")
+    __slots__ = ("request_id", "issuer_id", "member_id", "order_id", "points", "amount_fen", "consent_code", "quote_id", "consent_max_points", "consent_order_id")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -319,6 +319,8 @@ class AuthorizeCrossRedemptionRequest(_message.Message):
     AMOUNT_FEN_FIELD_NUMBER: _ClassVar[int]
     CONSENT_CODE_FIELD_NUMBER: _ClassVar[int]
     QUOTE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     issuer_id: str
     member_id: str
@@ -327,7 +329,9 @@ class AuthorizeCrossRedemptionRequest(_message.Message):
     amount_fen: int
     consent_code: str
     quote_id: str
-    def __init__(self, request_id: _Optional[str] = ..., issuer_id: _Optional[str] = ..., member_id: _Optional[str] = ..., order_id: _Optional[str] = ..., points: _Optional[int] = ..., amount_fen: _Optional[int] = ..., consent_code: _Optional[str] = ..., quote_id: _Optional[str] = ...) -> None: ...
+    consent_max_points: int
+    consent_order_id: str
+    def __init__(self, request_id: _Optional[str] = ..., issuer_id: _Optional[str] = ..., member_id: _Optional[str] = ..., order_id: _Optional[str] = ..., points: _Optional[int] = ..., amount_fen: _Optional[int] = ..., consent_code: _Optional[str] = ..., quote_id: _Optional[str] = ..., consent_max_points: _Optional[int] = ..., consent_order_id: _Optional[str] = ...) -> None: ...
 
 class AuthorizeCrossRedemptionResponse(_message.Message):
     __slots__ = ("authorization_id", "points", "value_fen", "fee_fen", "hold_expires_at")
@@ -384,24 +388,36 @@ class VoidCrossRedemptionResponse(_message.Message):
     def __init__(self, authorization_id: _Optional[str] = ..., voided: _Optional[bool] = ...) -> None: ...
 
 class GetPortfolioRequest(_message.Message):
-    __slots__ = ("member_id",)
+    __slots__ = ("member_id", "consents")
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSENTS_FIELD_NUMBER: _ClassVar[int]
     member_id: str
-    def __init__(self, member_id: _Optional[str] = ...) -> None: ...
+    consents: _containers.RepeatedCompositeFieldContainer[PortfolioConsent]
+    def __init__(self, member_id: _Optional[str] = ..., consents: _Optional[_Iterable[_Union[PortfolioConsent, _Mapping]]] = ...) -> None: ...
+
+class PortfolioConsent(_message.Message):
+    __slots__ = ("issuer_id", "consent_code")
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_CODE_FIELD_NUMBER: _ClassVar[int]
+    issuer_id: str
+    consent_code: str
+    def __init__(self, issuer_id: _Optional[str] = ..., consent_code: _Optional[str] = ...) -> None: ...
 
 class PortfolioLine(_message.Message):
-    __slots__ = ("issuer_id", "display_name", "available_points", "value_fen", "reachable")
+    __slots__ = ("issuer_id", "display_name", "available_points", "value_fen", "reachable", "consent_refused")
     ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_POINTS_FIELD_NUMBER: _ClassVar[int]
     VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
     REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_REFUSED_FIELD_NUMBER: _ClassVar[int]
     issuer_id: str
     display_name: str
     available_points: int
     value_fen: int
     reachable: bool
-    def __init__(self, issuer_id: _Optional[str] = ..., display_name: _Optional[str] = ..., available_points: _Optional[int] = ..., value_fen: _Optional[int] = ..., reachable: _Optional[bool] = ...) -> None: ...
+    consent_refused: bool
+    def __init__(self, issuer_id: _Optional[str] = ..., display_name: _Optional[str] = ..., available_points: _Optional[int] = ..., value_fen: _Optional[int] = ..., reachable: _Optional[bool] = ..., consent_refused: _Optional[bool] = ...) -> None: ...
 
 class GetPortfolioResponse(_message.Message):
     __slots__ = ("lines", "total_value_fen")
