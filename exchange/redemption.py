@@ -40,8 +40,10 @@ from exchange.pricing import Price, price
 from exchange.schema import authorizations, clearing_records, quotes
 from exchange.statements import fetch_breakage, fetch_statement
 from merchant_node.ledger.commands import check_id
+from settlement.commitment import leaf_hash
 from settlement.obligations import StatedBreakage
 from settlement.reconcile import NodeStatement
+from settlement.records import ClearingRecord
 
 _STATUS = {
     "pending": xpb.AUTHORIZATION_STATUS_PENDING,
@@ -345,9 +347,24 @@ class Redemptions:
         def record(conn: Connection) -> Row:
             current = _auth(conn, auth.authorization_id)
             if current.status != "captured":
+                clearing_id = f"c-{uuid.uuid4().hex}"
+                # Its Merkle leaf, hashed now: closing the period reads hashes, not records.
+                leaf = leaf_hash(
+                    ClearingRecord(
+                        auth.authorization_id,
+                        clearing_id,
+                        auth.issuer_id,
+                        auth.acquirer_id,
+                        auth.points,
+                        auth.value_fen,
+                        auth.fee_fen,
+                        auth.rate_version,
+                        period,
+                    )
+                )
                 conn.execute(
                     insert(clearing_records).values(
-                        clearing_id=f"c-{uuid.uuid4().hex}",
+                        clearing_id=clearing_id,
                         authorization_id=auth.authorization_id,
                         issuer_id=auth.issuer_id,
                         acquirer_id=auth.acquirer_id,
@@ -362,6 +379,7 @@ class Redemptions:
                         captured_at=now,
                         acquirer_envelope=auth.capture_envelope,
                         issuer_envelope=answer.SerializeToString(),
+                        leaf_hash=leaf,
                     )
                 )
                 conn.execute(

@@ -142,6 +142,9 @@ clearing_records = Table(
     Column("captured_at", TS, nullable=False),
     Column("acquirer_envelope", LargeBinary, nullable=False),
     Column("issuer_envelope", LargeBinary, nullable=False),
+    # settlement.commitment.leaf_hash of the record, computed when it is written (exchange
+    # migration 0005): closing a period reads these 32 bytes a record, not the records.
+    Column("leaf_hash", LargeBinary),
     CheckConstraint("points > 0", name="points_positive"),
     CheckConstraint("fee_fen >= 0 AND fee_fen <= value_fen", name="fee_in_range"),
     Index("ix_clearing_records_period", "settlement_period", "issuer_id", "acquirer_id"),

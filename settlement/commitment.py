@@ -75,6 +75,56 @@ def merkle_root(sorted_records: Iterable[ClearingRecord]) -> bytes:
     return digest
 
 
+# Leaves hashed a subtree at a time, level by level: 2^16 of them (2 MiB of hashes) at once.
+_SUBTREE_HEIGHT = 16
+_SUBTREE_BYTES = 32 << _SUBTREE_HEIGHT
+
+
+def root_of_leaf_hashes(chunks: Iterable[bytes]) -> tuple[bytes, int]:
+    """The root, and the number of leaves, over leaf hashes already computed (each record's,
+    stored when it was written: leaf_hash(record)), given in commitment order as concatenated
+    32-byte digests, in chunks of any size. The same tree as merkle_root: full subtrees of
+    2^16 leaves are hashed level by level (no odd node inside one), each then enters the
+    streaming fold at its height, exactly as its leaves one by one would have."""
+    pending: list[tuple[int, bytes]] = []
+    count, carry = 0, b""
+
+    def push(height: int, digest: bytes) -> None:
+        while pending and pending[-1][0] == height:
+            digest = node_hash(pending.pop()[1], digest)
+            height += 1
+        pending.append((height, digest))
+
+    for chunk in chunks:
+        if len(chunk) % 32:
+            raise ValueError("leaf hashes come in 32-byte digests")
+        count += len(chunk) // 32
+        data, at = carry + chunk if carry else chunk, 0
+        while len(data) - at >= _SUBTREE_BYTES:
+            push(_SUBTREE_HEIGHT, _subtree_root(data[at : at + _SUBTREE_BYTES]))
+            at += _SUBTREE_BYTES
+        carry = data[at:]
+    for at in range(0, len(carry), 32):
+        push(0, carry[at : at + 32])
+    if not pending:
+        return EMPTY_ROOT, count
+    digest = pending.pop()[1]
+    while pending:
+        digest = node_hash(pending.pop()[1], digest)
+    return digest, count
+
+
+def _subtree_root(leaves: bytes) -> bytes:
+    """The root of a full subtree (a power of two of leaves), one level at a time."""
+    sha256 = hashlib.sha256
+    level = [leaves[i : i + 32] for i in range(0, len(leaves), 32)]
+    while len(level) > 1:
+        level = [
+            sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)
+        ]
+    return level[0]
+
+
 @dataclass(frozen=True)
 class InclusionProof:
     """That `record` is leaf `leaf_index` of a batch of `tree_size` records: the sibling

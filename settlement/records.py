@@ -8,7 +8,7 @@ customers) and the signed envelopes stay in the audit trail, where disputes are 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, Select, collate, select
 
@@ -77,3 +77,66 @@ def stream_records(
     result = conn.execution_options(yield_per=STREAM_CHUNK).execute(stmt)
     for row in result:
         yield ClearingRecord._make(row)
+
+
+class MissingLeafHash(LookupError):
+    """A record of the period was written without its leaf hash (by hand, not by a capture)."""
+
+
+def stream_leaf_hashes(
+    conn: Connection, period: str, calendar: Calendar = DAILY
+) -> Iterator[bytes]:
+    """A period's leaf hashes (clearing_records.leaf_hash, written with each record) in
+    commitment order, as chunks of concatenated 32-byte digests: closing a period reads 32
+    bytes a record, not the record, through the commitment-order index that carries them.
+
+    On PostgreSQL each chunk is one value: the database concatenates the next LEAF_CHUNK hashes
+    after the last id read (an index-only scan; the ORDER BY inside the aggregate is what fixes
+    the order), so a million records cross the wire as 16 values, not a million rows."""
+    first, last = calendar.day_stamps(period)
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            yield from _pg_leaf_hashes(cursor, period, first, last)
+            return
+        cursor.execute(
+            "SELECT leaf_hash FROM clearing_records WHERE settlement_period BETWEEN ? AND ? "
+            "ORDER BY authorization_id",
+            (first, last),
+        )
+        while rows := cursor.fetchmany(STREAM_CHUNK):
+            if any(row[0] is None for row in rows):
+                raise MissingLeafHash(f"period {period}: a clearing record has no leaf hash")
+            yield b"".join(row[0] for row in rows)
+    finally:
+        cursor.close()
+
+
+LEAF_CHUNK = 65_536
+# The period as an equality when it is one day: the index's first column then bounds the scan
+# (a range on it would make the planner sort instead).
+_PG_CHUNK = """
+SELECT string_agg(h, ''::bytea ORDER BY k), count(*), count(h), max(k)
+FROM (
+    SELECT leaf_hash AS h, authorization_id COLLATE "C" AS k FROM clearing_records
+    WHERE {period} AND authorization_id COLLATE "C" > %(after)s
+    ORDER BY authorization_id COLLATE "C" LIMIT %(chunk)s
+) AS chunk
+"""
+
+
+def _pg_leaf_hashes(cursor: Any, period: str, first: str, last: str) -> Iterator[bytes]:
+    one_day = "settlement_period = %(first)s"
+    days = "settlement_period BETWEEN %(first)s AND %(last)s"
+    sql = _PG_CHUNK.format(period=one_day if first == last else days)
+    after = ""  # below every id in code-point order
+    while True:
+        cursor.execute(sql, {"first": first, "last": last, "after": after, "chunk": LEAF_CHUNK})
+        hashes, rows, hashed, after = cursor.fetchone()
+        if not rows:
+            return
+        if hashed != rows:
+            raise MissingLeafHash(f"period {period}: a clearing record has no leaf hash")
+        yield bytes(hashes)
