@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, func, select
 
 from coalition.merchant.v1 import mall_pb2 as pb
 from coalition_kernel.db import run_in_transaction
+from merchant_node.ledger.schema import cross_redemptions
 from merchant_node.mall.schema import lottery_draws, mall_coupons, mall_items, mall_orders
 
 SOLD = ("confirmed", "fulfilled")  # paid and not refunded
@@ -34,7 +35,7 @@ def build(
             select(
                 o.c.item_id,
                 func.sum(o.c.quantity).label("sold"),
-                func.sum(o.c.points).label("points"),
+                func.sum(case((o.c.issuer_id == "", o.c.points), else_=0)).label("points"),
                 func.sum(o.c.cash_fen).label("cash"),
             )
             .where(o.c.status.in_(SOLD), _window(o.c.created_at, start, end))
@@ -71,8 +72,20 @@ def build(
             _window(lottery_draws.c.at, start, end)
         )
     ).scalar_one()
+    cross = conn.execute(
+        select(func.count(), func.coalesce(func.sum(cross_redemptions.c.value_fen), 0))
+        .select_from(o.join(cross_redemptions, cross_redemptions.c.order_id == o.c.order_id))
+        .where(
+            o.c.status.in_(SOLD),
+            o.c.issuer_id != "",
+            cross_redemptions.c.status == "captured",
+            _window(o.c.created_at, start, end),
+        )
+    ).one()
     return pb.GetMallReportResponse(
         items=lines,
+        cross_shop_orders=int(cross[0]),
+        cross_shop_value_fen=int(cross[1]),
         points_taken=sum(line.points_taken for line in lines),
         cash_taken_fen=sum(line.cash_taken_fen for line in lines),
         coupons_issued=count(issued_window),
@@ -105,6 +118,8 @@ def district(reports: list[pb.GetMallReportResponse]) -> pb.GetMallReportRespons
             "coupons_expired",
             "coupon_liability_fen",
             "lottery_points_taken",
+            "cross_shop_orders",
+            "cross_shop_value_fen",
         ):
             setattr(out, name, getattr(out, name) + getattr(r, name))
     return out

@@ -318,7 +318,7 @@ class ItemReportLine(_message.Message):
     def __init__(self, item_id: _Optional[str] = ..., sold: _Optional[int] = ..., points_taken: _Optional[int] = ..., cash_taken_fen: _Optional[int] = ..., stock_left: _Optional[int] = ...) -> None: ...
 
 class GetMallReportResponse(_message.Message):
-    __slots__ = ("merchant_id", "items", "points_taken", "cash_taken_fen", "coupons_issued", "coupons_redeemed", "coupons_expired", "coupon_liability_fen", "lottery_points_taken")
+    __slots__ = ("merchant_id", "items", "points_taken", "cash_taken_fen", "coupons_issued", "coupons_redeemed", "coupons_expired", "coupon_liability_fen", "lottery_points_taken", "cross_shop_orders", "cross_shop_value_fen")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     POINTS_TAKEN_FIELD_NUMBER: _ClassVar[int]
@@ -328,6 +328,8 @@ class GetMallReportResponse(_message.Message):
     COUPONS_EXPIRED_FIELD_NUMBER: _ClassVar[int]
     COUPON_LIABILITY_FEN_FIELD_NUMBER: _ClassVar[int]
     LOTTERY_POINTS_TAKEN_FIELD_NUMBER: _ClassVar[int]
+    CROSS_SHOP_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    CROSS_SHOP_VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     items: _containers.RepeatedCompositeFieldContainer[ItemReportLine]
     points_taken: int
@@ -337,7 +339,9 @@ class GetMallReportResponse(_message.Message):
     coupons_expired: int
     coupon_liability_fen: int
     lottery_points_taken: int
-    def __init__(self, merchant_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[ItemReportLine, _Mapping]]] = ..., points_taken: _Optional[int] = ..., cash_taken_fen: _Optional[int] = ..., coupons_issued: _Optional[int] = ..., coupons_redeemed: _Optional[int] = ..., coupons_expired: _Optional[int] = ..., coupon_liability_fen: _Optional[int] = ..., lottery_points_taken: _Optional[int] = ...) -> None: ...
+    cross_shop_orders: int
+    cross_shop_value_fen: int
+    def __init__(self, merchant_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[ItemReportLine, _Mapping]]] = ..., points_taken: _Optional[int] = ..., cash_taken_fen: _Optional[int] = ..., coupons_issued: _Optional[int] = ..., coupons_redeemed: _Optional[int] = ..., coupons_expired: _Optional[int] = ..., coupon_liability_fen: _Optional[int] = ..., lottery_points_taken: _Optional[int] = ..., cross_shop_orders: _Optional[int] = ..., cross_shop_value_fen: _Optional[int] = ...) -> None: ...
 
 class BrowseItemsRequest(_message.Message):
     __slots__ = ()
