@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import grpc
 import pyotp
@@ -135,6 +136,16 @@ async def live(tmp_path, new_database) -> AsyncIterator[LiveCoalition]:  # type:
         engine.dispose()
 
 
+def spend_consent(secret: str, issuer: str, acquirer: str, points: int) -> str:
+    """The member's wallet code for this spend, on the real clock: a consent code bound to the
+    issuer, the acquirer and the points (issue 10), or, before those, the plain one-time code."""
+    try:
+        from coalition_kernel import consent as codes
+    except ImportError:
+        return pyotp.TOTP(secret).now()
+    return codes.spend_code(secret, issuer, acquirer, points, datetime.now(UTC))
+
+
 async def redeem_at_noodles(live: LiveCoalition, member_id: str, secret: str, order: str) -> None:
     """One cross-shop redemption of tea's points at noodles: authorize, then capture."""
     noodles = live.nodes["noodles"].client
@@ -143,7 +154,7 @@ async def redeem_at_noodles(live: LiveCoalition, member_id: str, secret: str, or
         member_id,
         order,
         points=100,
-        consent_code=pyotp.TOTP(secret).now(),
+        consent_code=spend_consent(secret, "tea", "noodles", 100),
         request_id=f"auth-{order}",
     )
     await noodles.capture_cross(auth.authorization_id, request_id=f"capture-{order}")
