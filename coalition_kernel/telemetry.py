@@ -207,19 +207,29 @@ class ServerTelemetry(grpc.aio.ServerInterceptor):
     def __init__(self, tracing: bool) -> None:
         self.tracing = tracing
         self.tracer = trace.get_tracer("coalition.rpc")
+        # One wrapped handler per method, made on its first call (not one per call).
+        self.wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Any],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
-        handler = await continuation(handler_call_details)
         method = handler_call_details.method  # type: ignore[attr-defined]
+        known = self.wrapped.get(method)
+        if known is not None:
+            return known
+        handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None or method.startswith("/grpc."):
             return handler
+        wrapped = self._wrap(method, handler)
+        self.wrapped[method] = wrapped
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         inner = handler.unary_unary
         latency = RPC_LATENCY.labels(method)
-        carrier = _metadata_getter(handler_call_details.invocation_metadata)  # type: ignore[attr-defined]
+        ok = RPC_CALLS.labels(method, "OK")
         tracer = self.tracer if self.tracing else None
 
         async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -228,18 +238,18 @@ class ServerTelemetry(grpc.aio.ServerInterceptor):
             token = None
             span = None
             if tracer is not None:
-                parent = propagate.extract(carrier)
+                parent = propagate.extract(_metadata_getter(context.invocation_metadata()))
                 span = tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
                 token = otel_context.attach(trace.set_span_in_context(span, parent))
             try:
-                return await inner(request, context)
+                return await inner(request, context)  # type: ignore[misc]
             except BaseException:
                 found = context.code()
                 code = found.name if isinstance(found, grpc.StatusCode) else "UNKNOWN"
                 raise
             finally:
                 latency.observe(time.perf_counter() - started)
-                RPC_CALLS.labels(method, code).inc()
+                (ok if code == "OK" else RPC_CALLS.labels(method, code)).inc()
                 if span is not None:
                     span.set_attribute("rpc.grpc.status_code", code)
                     if code != "OK":
