@@ -11,6 +11,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import sqlalchemy as sa
 
 from console import alert_rules
 from console.alerting import deliver, run_rules, webhook
@@ -134,3 +135,32 @@ def test_rules_are_validated_whole():
     with pytest.raises(ValueError, match="measure"):
         alert_rules.parse("rules: [{id: x, kind: hourly_band, measure: sales}]")
     assert len(alert_rules.load("").rules) == 5
+
+
+async def test_compacting_old_minutes_into_hours_keeps_every_figure(ledger, clock):
+    from merchant_node.figures import queries
+    from merchant_node.figures.compaction import compact
+    from merchant_node.figures.schema import ledger_minutes
+
+    usual_weeks(ledger, clock)
+    trade_hour(ledger, clock, 0, redemptions=2)
+
+    def snapshot():  # type: ignore[no-untyped-def]
+        with ledger.engine.connect() as conn:
+            hours = [
+                queries.flows(conn, queries.minute_of(h), queries.minute_of(h) + 60)
+                for h in (
+                    clock.now.replace(hour=12, minute=0) - timedelta(weeks=w) for w in range(5)
+                )
+            ]
+            rows = conn.execute(sa.select(sa.func.count()).select_from(ledger_minutes)).scalar()
+            return queries.flows(conn), hours, rows
+
+    before = snapshot()
+    removed = compact(ledger.engine, clock.now)
+    after = snapshot()
+    assert removed > 0 and after[2] < before[2]
+    assert after[:2] == before[:2]  # the totals and every hour are what they were
+    assert compact(ledger.engine, clock.now) == 0  # idempotent
+    raised = await run_rules(RULES, {"tea": ledger.engine}, None, clock.now)
+    assert [a.rule_id for a in raised["tea"]] == ["redemptions-drop"]
