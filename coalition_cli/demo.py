@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import grpc
 import sqlalchemy as sa
 
+from coalition_cli.demo_mall import mall_chapter
 from coalition_kernel.consent import portfolio_code, spend_code
 from coalition_kernel.db import run_in_transaction, utc_now
 from coalition_kernel.envelope import OPERATOR_ID, Signer
@@ -161,6 +162,7 @@ async def _run(root: pathlib.Path, keep: bool) -> int:
         story_day = clock().astimezone(ZoneInfo("Asia/Shanghai")).date()
         print(f"-- {story_day} (the demo clock is set back a day for the story)")
         await _story(shops, clock)
+        await mall_chapter(shops, clock)  # coalition_cli/demo_mall.py
         await _proof(exchange, shops, clock)
 
         clock.offset = timedelta(0)
@@ -340,6 +342,12 @@ async def _story(shops: dict[str, Shop], clock: DemoClock) -> None:
         )
     except grpc.aio.AioRpcError as err:
         print(f"noodle-bar tries m-chen's code (made for hair-salon): {_refusal(err)}")
+    try:
+        await salon.client.authorize_cross(
+            "tea-house", "m-chen", "cut-2", points=200, consent_code=code
+        )
+    except grpc.aio.AioRpcError as err:
+        print(f"hair-salon replays m-chen's used code: {_refusal(err)}")
 
     print("\nbalances at tea-house")
     for member_id in wallets:
