@@ -57,6 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="a node's gRPC address and its admin credential (repeat per node)",
     )
     district.set_defaults(run=_district)
+    shelves = mall.add_parser(
+        "district-items", help="every merchant's items on sale, one district mall"
+    )
+    shelves.add_argument("--node", action="append", required=True, metavar="TARGET=CREDENTIAL")
+    shelves.set_defaults(run=_district_items)
     lottery = command("lottery-create", "create a lottery from a JSON file (commits)", _create)
     lottery.add_argument("file", type=pathlib.Path)
     reveal = command("lottery-reveal", "publish a closed lottery's seed", _reveal)
@@ -181,6 +186,31 @@ def _district(args: argparse.Namespace) -> int:
             )
             return 1
         return _show(district(list(reports)))
+
+    return asyncio.run(go())
+
+
+def _district_items(args: argparse.Namespace) -> int:
+    async def one(spec: str) -> tuple[str, list[pb.Item]]:
+        target, _, credential = spec.partition("=")
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = mall_pb2_grpc.MallAdminServiceStub(channel)
+            auth = (("authorization", f"Bearer {credential}"),)
+            report = await stub.GetMallReport(pb.GetMallReportRequest(), metadata=auth)
+            items = (await stub.ListItems(pb.ListItemsRequest(), metadata=auth)).items
+            return report.merchant_id or target, [i for i in items if i.active and i.stock_left]
+
+    async def go() -> int:
+        try:
+            shops = await asyncio.gather(*(one(spec) for spec in args.node))
+        except grpc.aio.AioRpcError as err:
+            print(f"coalition mall: {err.code().name}: {err.details()}", file=sys.stderr)
+            return 1
+        for merchant, items in shops:
+            for i in items:
+                cash = f" + {i.price_fen} fen" if i.price_fen else ""
+                print(f"{merchant:16} {i.item_id:24} {i.price_points:>8} pts{cash}  {i.title}")
+        return 0
 
     return asyncio.run(go())
 

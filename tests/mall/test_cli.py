@@ -68,7 +68,11 @@ async def test_district_report_sums_every_merchants_mall(ledger, new_database, c
             for r in (tea, salon):
                 argv += ["--node", f"{r.target}={ADMIN_TOKEN}"]
             assert await asyncio.to_thread(main, argv) == 0
-        report = json.loads(capsys.readouterr().out)
+            report = json.loads(capsys.readouterr().out)
+            argv[1] = "district-items"
+            assert await asyncio.to_thread(main, argv) == 0
+            shelves = capsys.readouterr().out
+        assert "tea-5" in shelves and "cut-5" in shelves
         assert report["pointsTaken"] == "1900" and report["couponsIssued"] == "3"
         assert report["couponLiabilityFen"] == "1500"
         sold = {i["itemId"].split("/")[1]: i.get("sold", "0") for i in report["items"]}
