@@ -122,12 +122,15 @@ class Counts:
         self.rpcs: Counter[str] = Counter()
         self.tx: Counter[str] = Counter()
         self.statements: Counter[str] = Counter()
+        self.shapes: Counter[str] = Counter()  # the exchange's statements by kind and table
         self.on = False
 
     def listen(self, name: str, engine: Any) -> None:
-        def statement(*_args: object) -> None:
+        def statement(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
             if self.on:
                 self.statements[name] += 1
+                if name == "exchange":
+                    self.shapes[_shape(sql)] += 1
 
         def begin(*_args: object) -> None:
             if self.on:
@@ -135,6 +138,17 @@ class Counts:
 
         event.listen(engine, "before_cursor_execute", statement)
         event.listen(engine, "begin", begin)
+
+
+def _shape(sql: str) -> str:
+    """A statement's kind and table: SELECT authorizations, INSERT audit_log, SAVEPOINT, ..."""
+    words = sql.split()
+    upper = [w.upper() for w in words]
+    verb = upper[0] if upper else "?"
+    marker = {"SELECT": "FROM", "DELETE": "FROM", "INSERT": "INTO", "UPDATE": "UPDATE"}.get(verb)
+    if marker in upper and upper.index(marker) + 1 < len(words):
+        return f"{verb} {words[upper.index(marker) + 1]}"
+    return verb
 
 
 class RpcCounter(logging.Handler):
@@ -200,6 +214,7 @@ async def _serve_coalition(db: str, pg_admin_url: str, members: int, pipe: Pipe)
                     pipe.send(codes)
                 elif command == "count":
                     counts.rpcs.clear(), counts.tx.clear(), counts.statements.clear()
+                    counts.shapes.clear()
                     handler, level = RpcCounter(counts), rpc_log.level
                     rpc_log.addHandler(handler)
                     rpc_log.setLevel(logging.INFO)
@@ -209,7 +224,14 @@ async def _serve_coalition(db: str, pg_admin_url: str, members: int, pipe: Pipe)
                     counts.on = False
                     rpc_log.removeHandler(handler)
                     rpc_log.setLevel(level)
-                    pipe.send((dict(counts.rpcs), dict(counts.tx), dict(counts.statements)))
+                    pipe.send(
+                        (
+                            dict(counts.rpcs),
+                            dict(counts.tx),
+                            dict(counts.statements),
+                            dict(counts.shapes),
+                        )
+                    )
                 else:
                     break
 
@@ -339,6 +361,7 @@ class PerRedemption:
     rpcs: dict[str, int]
     tx: dict[str, int]
     statements: dict[str, int]
+    shapes: dict[str, int]
 
 
 @dataclass
@@ -386,8 +409,8 @@ async def bench_db(db: str, args: argparse.Namespace, echo: tuple[int, int], out
             for _ in range(args.count):
                 done += bool(await redeem(client, codes, seq))
             await asyncio.to_thread(pipe.send, "counted")
-            rpcs, tx, statements = await asyncio.to_thread(pipe.recv)
-            out.counted.append(PerRedemption(db, done, rpcs, tx, statements))
+            rpcs, tx, statements, shapes = await asyncio.to_thread(pipe.recv)
+            out.counted.append(PerRedemption(db, done, rpcs, tx, statements, shapes))
         finally:
             await client.close()
             await echo_client.close()
@@ -447,6 +470,12 @@ def report(results: Results) -> str:
             f"    RPCs        {_per(p.rpcs, p.redemptions)}",
             f"    txns        {_per(p.tx, p.redemptions)}",
             f"    statements  {_per(p.statements, p.redemptions)}",
+            "    the exchange's statements: "
+            + ", ".join(
+                f"{shape} {n / p.redemptions:.1f}"
+                for shape, n in sorted(p.shapes.items(), key=lambda kv: -kv[1])
+                if p.redemptions
+            ),
         ]
     errors = [f"  {c.db} conc {c.concurrency}: {dict(c.sample.errors)}" for c in results.cells]
     if any(c.sample.errors for c in results.cells):
