@@ -3,6 +3,7 @@ return window if the program says so), with pools reserved, referral paid and ti
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
@@ -24,7 +25,7 @@ from merchant_node.ledger.store import (
     post_journal,
 )
 from merchant_node.marketing.store import record_order_lines
-from merchant_node.rules.base import EarningRules, Purchase, RuleLine
+from merchant_node.rules.base import Earning, EarningRules, Purchase, RuleLine
 from merchant_node.rules.engine import MemberContext, ProgramRules, apply_pool_grants
 from merchant_node.rules.program import Program
 
@@ -166,18 +167,57 @@ def earn(
         cmd.line_items,
         cmd.points_paid_fen,
     )
-    available_at = None
-    first_purchase = False
     if program is None:
         earning = base_rules.evaluate(purchase, rate)
-    else:
-        context = member_context(conn, member, program, occurred_at)
-        first_purchase = context.first_purchase
-        earning = ProgramRules(program, ctx.rule_version).evaluate(purchase, rate, context)
-        if earning.pool_draws:
-            earning = apply_pool_grants(earning, programs.grant(conn, earning.pool_draws))
-        if earning.pending_days:
-            available_at = occurred_at + timedelta(days=earning.pending_days)
+        return _book(conn, cmd, ctx, member, program, policy, earning, occurred_at, False)
+    context = member_context(conn, member, program, occurred_at)
+    earning = ProgramRules(program, ctx.rule_version).evaluate(purchase, rate, context)
+    book = functools.partial(
+        _book,
+        conn,
+        cmd,
+        ctx,
+        member,
+        program,
+        policy,
+        occurred_at=occurred_at,
+        first_purchase=context.first_purchase,
+    )
+    if not earning.pool_draws:
+        return book(earning)
+    # Budget pools last and short: their rows are hot (every earn of a campaign draws on the
+    # same few), and a row lock is held to the commit. So the earning is booked first as if
+    # every pool grants in full, then the pools are asked, one UPDATE each; only when one runs
+    # short is the booking undone (to the savepoint) and redone with what the pools granted.
+    savepoint = conn.begin_nested()
+    try:
+        booked = book(earning)
+        in_full = programs.grant_in_full(conn, earning.pool_draws)
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if in_full:
+        savepoint.commit()
+        return booked
+    savepoint.rollback()
+    return book(apply_pool_grants(earning, programs.grant(conn, earning.pool_draws)))
+
+
+def _book(
+    conn: Connection,
+    cmd: Earn,
+    ctx: Context,
+    member: Row,
+    program: Program | None,
+    policy: EarnPolicy,
+    earning: Earning,
+    occurred_at: datetime,
+    first_purchase: bool,
+) -> EarnResult:
+    """Writes an evaluated earning: its lot (or debt repaid), journal, earning row, order lines,
+    referral and tier."""
+    pending_days = getattr(earning, "pending_days", 0)
+    available_at = occurred_at + timedelta(days=pending_days) if pending_days else None
     points = earning.points
     expires_at = (
         occurred_at + timedelta(days=policy.points_ttl_days) if policy.points_ttl_days else None

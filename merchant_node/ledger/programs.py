@@ -120,6 +120,19 @@ _GRANT_IN_FULL = (
 )
 
 
+def grant_in_full(conn: Connection, draws: list[PoolDraw]) -> bool:
+    """Reserves every draw in full, one UPDATE a pool (in id order), if every pool has room;
+    False as soon as one has not (the caller rolls back what was reserved)."""
+    asked: dict[str, int] = {}
+    for draw in draws:
+        asked[draw.pool_id] = asked.get(draw.pool_id, 0) + draw.points
+    return all(
+        conn.execute(_GRANT_IN_FULL, {"pool": pool_id, "ask": asked[pool_id]}).rowcount
+        for pool_id in sorted(asked)
+        if asked[pool_id] > 0
+    )
+
+
 def grant(conn: Connection, draws: list[PoolDraw]) -> dict[str, int]:
     """Reserves what each pool can still give, atomically: pools are locked in id order, so
     concurrent earnings never overspend a pool nor deadlock on it. A pool with room for the
