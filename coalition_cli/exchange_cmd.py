@@ -43,6 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     verify.add_argument("--config", type=pathlib.Path, required=True)
     verify.set_defaults(run=_verify)
+    refusals = audit.add_parser(
+        "refusals",
+        help="requests refused before their signature was proven, per network peer, for a UTC "
+        "day: records kept in the log, refusals only counted, rate-limited ones, bytes received",
+    )
+    refusals.add_argument("--config", type=pathlib.Path, required=True)
+    refusals.add_argument("--day", help="YYYY-MM-DD (UTC); default: today")
+    refusals.set_defaults(run=_refusals)
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -134,3 +142,27 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         print(f"clearing intact: {checked}")
     return 1 if problems or clearing.problems else 0
+
+
+def _refusals(args: argparse.Namespace) -> int:
+    from datetime import UTC, date, datetime
+
+    from coalition_kernel.db import make_engine, run_in_transaction
+    from exchange import refusals
+    from exchange.runtime import ExchangeConfig
+
+    try:
+        day = date.fromisoformat(args.day) if args.day else datetime.now(UTC).date()
+    except ValueError:
+        print(f"coalition: --day {args.day!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    engine = make_engine(ExchangeConfig.load(args.config).database_url, pool_size=1)
+    rows = run_in_transaction(engine, lambda conn: refusals.report(conn, day.isoformat()))
+    engine.dispose()
+    print(f"unproven refusals on {day.isoformat()} (UTC): {len(rows)} peers")
+    for r in rows:
+        print(
+            f"  {r['peer']:<40} logged {r['logged']:>6}  counted only {r['counted_only']:>6}  "
+            f"rate-limited {r['rate_limited']:>8}  bytes {r['bytes']:>12}"
+        )
+    return 0

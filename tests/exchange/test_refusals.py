@@ -8,6 +8,7 @@ only. The tally per peer and day reports it. What a proven signer sends is still
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -19,10 +20,12 @@ import sqlalchemy as sa
 from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
 from coalition.exchange.v1 import exchange_pb2 as xpb
 from coalition.exchange.v1 import exchange_pb2_grpc
+from coalition_cli import exchange_cmd
 from coalition_kernel.envelope import EXCHANGE_ID, Signer
 from coalition_kernel.errors import error_info_of
 from coalition_kernel.keys import key_id
 from exchange import audit, refusals
+from exchange.runtime import ExchangeConfig
 from exchange.schema import audit_log, inbound_requests, refusal_tally
 from tests.exchange.conftest import Coalition, start_coalition
 
@@ -150,7 +153,9 @@ async def test_a_forged_signature_is_kept_as_a_digest_and_the_genuine_signer_is_
         assert genuine.SerializeToString() in list(whole)  # a proven signer's bytes are kept
 
 
-async def test_past_the_daily_cap_a_peer_s_refusals_are_only_counted(new_database, clock):
+async def test_past_the_daily_cap_a_peer_s_refusals_are_only_counted(
+    new_database, clock, tmp_path, capsys
+):
     capped = refusals.Limits(burst=1000, per_second=1000, daily_records=5)
     async for c in start_coalition(new_database, clock, refusal_limits=capped):
         envelope = forged(c, b"\x0a\x00")
@@ -161,6 +166,14 @@ async def test_past_the_daily_cap_a_peer_s_refusals_are_only_counted(new_databas
         with c.exchange.engine.connect() as conn:
             assert len([e for e in audit.read(conn) if e.peer_id == "unverified"]) == 5
             assert refusals.report(conn, clock.now.date().isoformat())[0]["counted_only"] == 7
+        # The operator's report: `coalition exchange audit refusals --config … --day …`.
+        config = tmp_path / "exchange.toml"
+        ExchangeConfig(database_url=c.exchange.engine.url.render_as_string(False)).save(config)
+        day = clock.now.date().isoformat()
+        assert exchange_cmd._refusals(argparse.Namespace(config=config, day=day)) == 0
+        printed = capsys.readouterr().out
+        assert f"on {day} (UTC): 1 peers" in printed
+        assert "127.0.0.1" in printed and "counted only      7" in printed
         clock.advance(days=1)  # a new UTC day: a new allowance
         await send(c, envelope)
         assert sorted((r.day, r.logged) for r in tally(c))[-1] == (
