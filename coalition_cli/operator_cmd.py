@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 
 from coalition.exchange.v1 import exchange_pb2 as xpb
+from coalition_cli.args import iso_time
 from coalition_cli.connection import add_connection_flags
 
 
@@ -96,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rotate.add_argument(
         "--public-key", type=pathlib.Path, required=True, help="new public key (PEM)"
     )
-    rotate.add_argument("--old-valid-until", help="ISO time (default: now)")
+    rotate.add_argument("--old-valid-until", type=iso_time, help="ISO time (default: now)")
     rotate.set_defaults(run=lambda a: _run(a, _rotate))
 
 
@@ -182,7 +183,5 @@ async def _rotate(client, args):  # type: ignore[no-untyped-def]
     raw = load_public_key(args.public_key).public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
-    until = (
-        datetime.fromisoformat(args.old_valid_until) if args.old_valid_until else datetime.now(UTC)
-    )
+    until = args.old_valid_until if args.old_valid_until else datetime.now(UTC)
     return await client.rotate_key(args.merchant_id, raw, old_keys_valid_until=until)

@@ -69,6 +69,11 @@ def test_bad_flag_values_are_refused_by_name_before_anything_is_done(tmp_path):
     refused(run(*extend, "tomorrow"), 2, 'argument --until: "tomorrow" is not an ISO time')
     refused(run(*extend, "2026-03-14T10:00:00"), 2, "argument --until:", "has no UTC offset")
     refused(run("campaign", "create", str(tmp_path / "none.yaml")), 2, "argument file:")
+    refused(
+        run("operator", "rotate-key", "tea", "--public-key", "k.pem", "--old-valid-until", "soon"),
+        2,
+        'argument --old-valid-until: "soon" is not an ISO time',
+    )
     worker = ("worker", "--exchange-config", str(tmp_path / "exchange.toml"))
     refused(
         run(*worker, "--zone", "Asia/Shangai"),
