@@ -9,6 +9,7 @@ import sys
 
 from coalition_cli import (
     campaign_cmd,
+    console_cmd,
     exchange_cmd,
     mall_cmd,
     node_cmd,
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     settle_cmd.register(sub)
     worker_cmd.register(sub)
     campaign_cmd.register(sub)
+    console_cmd.register(sub)
     mall_cmd.register(sub)
     demo = sub.add_parser(
         "demo", help="a local coalition on SQLite: a short story, then a clean stop"

@@ -1,0 +1,172 @@
+"""The console over HTTP (no browser): logins, a merchant kept to its own shop, the operator's
+pages closed to merchants, figures from the rollups matching the workload, live events."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator
+from http.cookiejar import CookieJar
+
+import pytest_asyncio
+
+from merchant_node.ledger.commands import Earn, Enroll, Redeem
+from tests.conftest import issue_key, open_test_ledger
+from tests.console.support import Served, make_console, serve
+
+
+@pytest_asyncio.fixture
+async def shops(new_database, clock) -> AsyncIterator[Served]:  # type: ignore[no-untyped-def]
+    ledgers = {m: open_test_ledger(new_database(m), clock) for m in ("tea", "noodles")}
+    console = make_console({m: ledger.engine for m, ledger in ledgers.items()}, clock=clock)
+    try:
+        async for url in serve(console):
+            served = Served(url, console)
+            served.keys = {
+                m: issue_key(ledger, "admin", "console") for m, ledger in ledgers.items()
+            }
+            served.keys["tea-pos"] = issue_key(ledgers["tea"], "pos", "till")
+            served.ledgers = ledgers  # type: ignore[attr-defined]
+            yield served
+    finally:
+        for ledger in ledgers.values():
+            ledger.engine.dispose()
+
+
+class Browser:
+    """urllib with cookies, not following redirects (a login answers 303)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.jar = CookieJar()
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+                return None
+
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), NoRedirect
+        )
+
+    def call(self, path: str, form=None, headers=None, data=None) -> tuple[int, bytes, dict]:  # type: ignore[no-untyped-def]
+        body = urllib.parse.urlencode(form).encode() if form is not None else data
+        request = urllib.request.Request(self.base + path, data=body, headers=headers or {})
+        try:
+            with self.opener.open(request, timeout=10) as r:
+                return r.status, r.read(), dict(r.headers)
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), dict(e.headers)
+
+    def login_merchant(self, merchant_id: str, key: str) -> str:
+        status, _, headers = self.call(
+            "/login", {"role": "merchant", "merchant_id": merchant_id, "key": key}
+        )
+        assert status == 303
+        return headers["location"]
+
+
+def workload(ledger) -> None:  # type: ignore[no-untyped-def]
+    for i in range(3):
+        ledger.enroll(Enroll(f"en-{i}", f"m-{i}"))
+        ledger.earn(Earn(f"e-{i}", f"m-{i}", f"o-{i}", 10_000 * (i + 1), "POS", None))
+    ledger.redeem(Redeem("r-0", "m-2", "ro-0", points=120))
+
+
+async def test_a_merchant_logs_in_with_its_admin_key_and_sees_its_figures(shops):
+    await asyncio.to_thread(workload, shops.ledgers["tea"])
+    tea = Browser(shops.url)
+    assert await asyncio.to_thread(tea.login_merchant, "tea", shops.keys["tea"]) == "/shop/tea"
+    status, body, _ = await asyncio.to_thread(tea.call, "/api/shop/tea/figures")
+    assert status == 200
+    figures = json.loads(body)
+    assert figures["today"]["issued"] == 100 + 200 + 300
+    assert figures["today"]["redeemed"] == 120
+    assert figures["today"]["earns"] == 3 and figures["today"]["redemptions"] == 1
+    assert figures["today"]["enrolled"] == 3 and figures["today"]["active_members"] == 3
+    assert figures["today"]["participation_rate_bps"] == 10_000
+    assert figures["today"]["redemption_rate_bps"] == 120 * 10_000 // 600
+    assert figures["totals"]["outstanding"] == 600 - 120
+    assert figures["trend"][-1]["issued"] == 600 and len(figures["trend"]) == 14
+
+
+async def test_a_merchant_cannot_see_another_shop(shops):
+    await asyncio.to_thread(workload, shops.ledgers["noodles"])
+    tea = Browser(shops.url)
+    await asyncio.to_thread(tea.login_merchant, "tea", shops.keys["tea"])
+    for path in (
+        "/shop/noodles",
+        "/api/shop/noodles/figures",
+        "/api/shop/noodles/events",
+        "/api/shop/noodles/alerts",
+        "/api/shop/nowhere/figures",
+        "/district",
+        "/api/district/figures",
+    ):
+        status, body, _ = await asyncio.to_thread(tea.call, path)
+        assert status == 403, path
+        assert b"issued" not in body
+
+
+async def test_logins_refused_change_nothing(shops):
+    anon = Browser(shops.url)
+    for form in (
+        {"role": "merchant", "merchant_id": "tea", "key": shops.keys["noodles"]},  # other node's
+        {"role": "merchant", "merchant_id": "tea", "key": shops.keys["tea-pos"]},  # not admin
+        {"role": "merchant", "merchant_id": "tea", "key": "cpk_nonsense"},
+        {"role": "operator", "name": "ops-lin", "password": "guess"},  # no exchange anyway
+    ):
+        status, _, headers = await asyncio.to_thread(anon.call, "/login", form)
+        assert (status, headers["location"]) == (303, "/?failed=1")
+    status, _, _ = await asyncio.to_thread(anon.call, "/api/shop/tea/figures")
+    assert status == 403
+
+
+async def test_a_forged_or_altered_cookie_is_no_session(shops):
+    tea = Browser(shops.url)
+    await asyncio.to_thread(tea.login_merchant, "tea", shops.keys["tea"])
+    (cookie,) = list(tea.jar)
+    body, mac = cookie.value.rsplit(".", 1)
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    assert payload["s"] == "tea"
+    payload["s"] = "noodles"  # the same session, claiming the other shop, with tea's MAC
+    other = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    for forged, path in (
+        (f"{other}.{mac}", "/api/shop/noodles/figures"),
+        (f"{body}.{'0' * len(mac)}", "/api/shop/tea/figures"),
+    ):
+        status, _, _ = await asyncio.to_thread(
+            Browser(shops.url).call, path, headers={"Cookie": f"coalition_console={forged}"}
+        )
+        assert status == 403, path
+
+
+async def test_live_events_carry_a_new_figure_after_an_earn(shops):
+    tea = Browser(shops.url)
+    await asyncio.to_thread(tea.login_merchant, "tea", shops.keys["tea"])
+    (cookie,) = list(tea.jar)
+    host, port = shops.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"GET /api/shop/tea/events HTTP/1.1\r\nHost: {host}\r\n"
+        f"Cookie: coalition_console={cookie.value}\r\n\r\n".encode()
+    )
+    await writer.drain()
+
+    async def next_event() -> dict:  # type: ignore[type-arg]
+        while True:
+            line = await asyncio.wait_for(reader.readline(), 10)
+            if line.startswith(b"data: "):
+                return json.loads(line[6:])
+
+    first = await next_event()
+    assert first["today"]["issued"] == 0
+    ledger = shops.ledgers["tea"]
+    await asyncio.to_thread(ledger.enroll, Enroll("en-x", "m-x"))
+    await asyncio.to_thread(ledger.earn, Earn("e-x", "m-x", "o-x", 4_200, "POS", None))
+    while (event := await next_event())["today"]["issued"] != 42:
+        assert event["today"]["issued"] == 0
+    writer.close()
