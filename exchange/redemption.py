@@ -31,7 +31,7 @@ from coalition_kernel.errors import (
     PermissionDenied,
     Unavailable,
 )
-from coalition_kernel.points import MAX_AMOUNT
+from coalition_kernel.points import MAX_AMOUNT, format_ratio
 from coalition_kernel.rpc import Offload
 from exchange import audit, registry
 from exchange.issuers import IssuerGateway
@@ -263,6 +263,9 @@ class Redemptions:
             consent_max_points=auth.consent_max_points or auth.points,
             consent_order_id=auth.consent_order_id or "",
         )
+        if issuer.rate_version == auth.rate_version:  # the issuer checks the value it is priced at
+            command.fen_per_point = format_ratio(issuer.fen_per_point)
+            command.rate_version = auth.rate_version
         try:
             receipt, _ = await self._ask(
                 issuer, "PlaceHold", command, f"{auth.authorization_id}:hold"

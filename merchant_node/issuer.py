@@ -7,17 +7,22 @@ and every answer is signed by this node, binding it to the command it answers.
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
 from coalition.issuer.v1 import issuer_pb2 as ipb
 from coalition_kernel.envelope import EXCHANGE_ID, Signer, Verifier
+from coalition_kernel.errors import FailedPrecondition
+from coalition_kernel.points import format_ratio, parse_ratio
 from coalition_kernel.rpc import Offload
 from merchant_node.ledger.commands import PlaceHold, check_period
 from merchant_node.ledger.expiry import BreakageReport, day_range
 from merchant_node.ledger.holds import HoldResult
 from merchant_node.ledger.service import NodeLedger
 from merchant_node.ledger.statement import StatementPage, StatementQuery
+
+log = logging.getLogger(__name__)
 
 SERVICE = ipb.DESCRIPTOR.services_by_name["IssuerService"]
 _STATUS = {
@@ -73,6 +78,7 @@ class IssuerServicer:
 
     async def place_hold(self, req: ipb.PlaceHoldRequest, _ctx) -> ipb.PlaceHoldResponse:  # type: ignore[no-untyped-def]
         cmd = await self._open(req.envelope, ipb.PlaceHoldCommand)
+        self._check_point_value(cmd)
         hold = PlaceHold(
             request_id=f"x:{cmd.header.request_id}",  # the exchange's ids, apart from the POS's
             hold_ref=cmd.hold_id,
@@ -88,6 +94,37 @@ class IssuerServicer:
         result = await self.offload(self.ledger.place_hold, hold)
         return ipb.PlaceHoldResponse(
             envelope=self._receipt(result, req.envelope, cmd.header.request_id)
+        )
+
+    def _check_point_value(self, cmd: ipb.PlaceHoldCommand) -> None:
+        """One value of a point on both sides: the exchange prices a redemption at the value it
+        registered for this merchant; a value this node does not hold is refused before anything
+        is held (and said in the node's log, for the merchant to take up with the operator)."""
+        if not cmd.fen_per_point:
+            return  # an exchange that does not say: nothing to compare
+        own = self.ledger.rate.fen_per_point
+        try:
+            registered = parse_ratio(cmd.fen_per_point)
+        except (ValueError, ZeroDivisionError):
+            registered = None
+        if registered == own:
+            return
+        log.error(
+            "the exchange prices this merchant's points at %s fen (registry rate version %d); "
+            "this node's configuration says %s: holds are refused until they agree",
+            cmd.fen_per_point,
+            cmd.rate_version,
+            format_ratio(own),
+        )
+        raise FailedPrecondition(
+            "POINT_VALUE_MISMATCH",
+            f"the exchange prices {self.signer.signer_id}'s points at {cmd.fen_per_point} fen "
+            f"(rate version {cmd.rate_version}) but the issuer values them at "
+            f"{format_ratio(own)} fen: nothing was held; the operator and the merchant must agree "
+            "on one value (coalition operator set-terms --fen-per-point, or the node's "
+            "fen_per_point)",
+            registered_fen_per_point=cmd.fen_per_point,
+            issuer_fen_per_point=format_ratio(own),
         )
 
     async def post_hold(self, req: ipb.PostHoldRequest, _ctx) -> ipb.PostHoldResponse:  # type: ignore[no-untyped-def]

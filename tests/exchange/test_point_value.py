@@ -12,7 +12,10 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import grpc
+import pytest
 import pytest_asyncio
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from coalition.exchange.v1 import exchange_pb2 as xpb
@@ -146,3 +149,30 @@ async def test_a_node_in_another_language_is_onboarded_from_its_key_endpoint_and
     noodles = await registry.node_init("noodles", "1")
     await registry.operator("onboard", "--node-config", str(noodles), "--name", "Noodles")
     assert await registry.quote(noodles, "partner", 10) == 30
+
+
+async def test_an_issuer_refuses_a_hold_priced_at_a_value_it_does_not_hold(coalition):
+    """The node learns the registered value with every hold: a registry that says 5 fen while
+    the node says 1 is refused before any point is held; once both say 5, redemptions go on."""
+    from coalition_kernel.errors import error_info_of
+    from exchange.schema import authorizations
+    from tests.exchange.test_cross_redemption import member_with_points
+    from tests.exchange.test_net_debit_cap import authorize
+
+    tea = await member_with_points(coalition)  # tea values a point at 1 fen
+    await coalition.operator.set_terms("tea", fen_per_point="5")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await authorize(coalition, 100)
+    info = error_info_of(err.value)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert info is not None and info.reason == "POINT_VALUE_MISMATCH"
+    assert dict(info.metadata) == {"registered_fen_per_point": "5", "issuer_fen_per_point": "1"}
+    balance = await tea.client.get_balance("m1")
+    assert (balance.available_points, balance.held_points) == (1000, 0)  # nothing held
+    with coalition.exchange.engine.connect() as conn:
+        statuses = conn.execute(sa.select(authorizations.c.status)).scalars().all()
+    assert statuses == ["failed"]
+
+    tea.ledger.configure_rate("1", "5")  # the merchant agrees: its node now says 5 too
+    auth = await authorize(coalition, 100, order="o2")
+    assert (auth.points, auth.value_fen) == (100, 500)

@@ -26,17 +26,17 @@ from coalition.envelope.v1 import envelope_pb2 as coalition_dot_envelope_dot_v1_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n coalition/issuer/v1/issuer.proto\x12\x13\x63oalition.issuer.v1\x1a$coalition/envelope/v1/envelope.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"K\n\x10PlaceHoldRequest\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"L\n\x11PlaceHoldResponse\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"J\n\x0fPostHoldRequest\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"K\n\x10PostHoldResponse\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"J\n\x0fVoidHoldRequest\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"K\n\x10VoidHoldResponse\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"R\n\x17GetMemberBalanceRequest\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"S\n\x18GetMemberBalanceResponse\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"N\n\x13GetStatementRequest\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"O\n\x14GetStatementResponse\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"M\n\x12GetBreakageRequest\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"N\n\x13GetBreakageResponse\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"\xf2\x01\n\x10PlaceHoldCommand\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x0f\n\x07hold_id\x18\x02 \x01(\t\x12\x11\n\tmember_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x14\n\x0c\x63onsent_code\x18\x05 \x01(\t\x12\x13\n\x0b\x61\x63quirer_id\x18\x06 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x07 \x01(\x03\x12\x1a\n\x12\x63onsent_max_points\x18\x08 \x01(\x03\x12\x18\n\x10\x63onsent_order_id\x18\t \x01(\t\"s\n\x0fPostHoldCommand\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x0f\n\x07hold_id\x18\x02 \x01(\t\x12\x19\n\x11settlement_period\x18\x03 \x01(\t\"X\n\x0fVoidHoldCommand\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x0f\n\x07hold_id\x18\x02 \x01(\t\"\xd8\x01\n\x0bHoldReceipt\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x0f\n\x07hold_id\x18\x02 \x01(\t\x12/\n\x06status\x18\x03 \x01(\x0e\x32\x1f.coalition.issuer.v1.HoldStatus\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tmember_id\x18\x06 \x01(\t\"\x8a\x01\n\x14MemberBalanceCommand\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x14\n\x0c\x63onsent_code\x18\x03 \x01(\t\x12\x13\n\x0b\x61\x63quirer_id\x18\x04 \x01(\t\"\x8b\x01\n\x14MemberBalanceReceipt\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x18\n\x10\x61vailable_points\x18\x03 \x01(\x03\x12\x10\n\x08\x65nrolled\x18\x04 \x01(\x08\"\xb6\x01\n\x10StatementCommand\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x19\n\x11settlement_period\x18\x02 \x01(\t\x12\x30\n\x04side\x18\x03 \x01(\x0e\x32\".coalition.issuer.v1.StatementSide\x12\x10\n\x08\x61\x66ter_id\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\x05\"q\n\x0eStatementEntry\x12\x18\n\x10\x61uthorization_id\x18\x01 \x01(\t\x12\x11\n\tissuer_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x11\n\tvalue_fen\x18\x04 \x01(\x03\x12\x0f\n\x07\x66\x65\x65_fen\x18\x05 \x01(\x03\"\xe2\x01\n\x10StatementReceipt\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x19\n\x11settlement_period\x18\x02 \x01(\t\x12\x30\n\x04side\x18\x03 \x01(\x0e\x32\".coalition.issuer.v1.StatementSide\x12\x34\n\x07\x65ntries\x18\x04 \x03(\x0b\x32#.coalition.issuer.v1.StatementEntry\x12\x15\n\rnext_after_id\x18\x05 \x01(\t\"b\n\x0f\x42reakageCommand\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x19\n\x11settlement_period\x18\x02 \x01(\t\"G\n\x0c\x42reakageLine\x12\x14\n\x0crate_version\x18\x01 \x01(\x03\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x11\n\tvalue_fen\x18\x03 \x01(\x03\"\x94\x01\n\x0f\x42reakageReceipt\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x19\n\x11settlement_period\x18\x02 \x01(\t\x12\x30\n\x05lines\x18\x03 \x03(\x0b\x32!.coalition.issuer.v1.BreakageLine*\x8b\x01\n\nHoldStatus\x12\x1b\n\x17HOLD_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13HOLD_STATUS_PENDING\x10\x01\x12\x16\n\x12HOLD_STATUS_POSTED\x10\x02\x12\x16\n\x12HOLD_STATUS_VOIDED\x10\x03\x12\x17\n\x13HOLD_STATUS_EXPIRED\x10\x04*g\n\rStatementSide\x12\x1e\n\x1aSTATEMENT_SIDE_UNSPECIFIED\x10\x00\x12\x19\n\x15STATEMENT_SIDE_ISSUER\x10\x01\x12\x1b\n\x17STATEMENT_SIDE_ACQUIRER\x10\x02\x32\xd5\x04\n\rIssuerService\x12Z\n\tPlaceHold\x12%.coalition.issuer.v1.PlaceHoldRequest\x1a&.coalition.issuer.v1.PlaceHoldResponse\x12W\n\x08PostHold\x12$.coalition.issuer.v1.PostHoldRequest\x1a%.coalition.issuer.v1.PostHoldResponse\x12W\n\x08VoidHold\x12$.coalition.issuer.v1.VoidHoldRequest\x1a%.coalition.issuer.v1.VoidHoldResponse\x12o\n\x10GetMemberBalance\x12,.coalition.issuer.v1.GetMemberBalanceRequest\x1a-.coalition.issuer.v1.GetMemberBalanceResponse\x12\x63\n\x0cGetStatement\x12(.coalition.issuer.v1.GetStatementRequest\x1a).coalition.issuer.v1.GetStatementResponse\x12`\n\x0bGetBreakage\x12\'.coalition.issuer.v1.GetBreakageRequest\x1a(.coalition.issuer.v1.GetBreakageResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n coalition/issuer/v1/issuer.proto\x12\x13\x63oalition.issuer.v1\x1a$coalition/envelope/v1/envelope.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"K\n\x10PlaceHoldRequest\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"L\n\x11PlaceHoldResponse\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"J\n\x0fPostHoldRequest\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"K\n\x10PostHoldResponse\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"J\n\x0fVoidHoldRequest\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"K\n\x10VoidHoldResponse\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"R\n\x17GetMemberBalanceRequest\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"S\n\x18GetMemberBalanceResponse\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"N\n\x13GetStatementRequest\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"O\n\x14GetStatementResponse\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"M\n\x12GetBreakageRequest\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"N\n\x13GetBreakageResponse\x12\x37\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32%.coalition.envelope.v1.SignedEnvelope\"\x9f\x02\n\x10PlaceHoldCommand\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x0f\n\x07hold_id\x18\x02 \x01(\t\x12\x11\n\tmember_id\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x14\n\x0c\x63onsent_code\x18\x05 \x01(\t\x12\x13\n\x0b\x61\x63quirer_id\x18\x06 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x07 \x01(\x03\x12\x1a\n\x12\x63onsent_max_points\x18\x08 \x01(\x03\x12\x18\n\x10\x63onsent_order_id\x18\t \x01(\t\x12\x15\n\rfen_per_point\x18\n \x01(\t\x12\x14\n\x0crate_version\x18\x0b \x01(\x03\"s\n\x0fPostHoldCommand\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x0f\n\x07hold_id\x18\x02 \x01(\t\x12\x19\n\x11settlement_period\x18\x03 \x01(\t\"X\n\x0fVoidHoldCommand\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x0f\n\x07hold_id\x18\x02 \x01(\t\"\xd8\x01\n\x0bHoldReceipt\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x0f\n\x07hold_id\x18\x02 \x01(\t\x12/\n\x06status\x18\x03 \x01(\x0e\x32\x1f.coalition.issuer.v1.HoldStatus\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tmember_id\x18\x06 \x01(\t\"\x8a\x01\n\x14MemberBalanceCommand\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x14\n\x0c\x63onsent_code\x18\x03 \x01(\t\x12\x13\n\x0b\x61\x63quirer_id\x18\x04 \x01(\t\"\x8b\x01\n\x14MemberBalanceReceipt\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x18\n\x10\x61vailable_points\x18\x03 \x01(\x03\x12\x10\n\x08\x65nrolled\x18\x04 \x01(\x08\"\xb6\x01\n\x10StatementCommand\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x19\n\x11settlement_period\x18\x02 \x01(\t\x12\x30\n\x04side\x18\x03 \x01(\x0e\x32\".coalition.issuer.v1.StatementSide\x12\x10\n\x08\x61\x66ter_id\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\x05\"q\n\x0eStatementEntry\x12\x18\n\x10\x61uthorization_id\x18\x01 \x01(\t\x12\x11\n\tissuer_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x11\n\tvalue_fen\x18\x04 \x01(\x03\x12\x0f\n\x07\x66\x65\x65_fen\x18\x05 \x01(\x03\"\xe2\x01\n\x10StatementReceipt\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x19\n\x11settlement_period\x18\x02 \x01(\t\x12\x30\n\x04side\x18\x03 \x01(\x0e\x32\".coalition.issuer.v1.StatementSide\x12\x34\n\x07\x65ntries\x18\x04 \x03(\x0b\x32#.coalition.issuer.v1.StatementEntry\x12\x15\n\rnext_after_id\x18\x05 \x01(\t\"b\n\x0f\x42reakageCommand\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x19\n\x11settlement_period\x18\x02 \x01(\t\"G\n\x0c\x42reakageLine\x12\x14\n\x0crate_version\x18\x01 \x01(\x03\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x11\n\tvalue_fen\x18\x03 \x01(\x03\"\x94\x01\n\x0f\x42reakageReceipt\x12\x34\n\x06header\x18\x01 \x01(\x0b\x32$.coalition.envelope.v1.MessageHeader\x12\x19\n\x11settlement_period\x18\x02 \x01(\t\x12\x30\n\x05lines\x18\x03 \x03(\x0b\x32!.coalition.issuer.v1.BreakageLine*\x8b\x01\n\nHoldStatus\x12\x1b\n\x17HOLD_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13HOLD_STATUS_PENDING\x10\x01\x12\x16\n\x12HOLD_STATUS_POSTED\x10\x02\x12\x16\n\x12HOLD_STATUS_VOIDED\x10\x03\x12\x17\n\x13HOLD_STATUS_EXPIRED\x10\x04*g\n\rStatementSide\x12\x1e\n\x1aSTATEMENT_SIDE_UNSPECIFIED\x10\x00\x12\x19\n\x15STATEMENT_SIDE_ISSUER\x10\x01\x12\x1b\n\x17STATEMENT_SIDE_ACQUIRER\x10\x02\x32\xd5\x04\n\rIssuerService\x12Z\n\tPlaceHold\x12%.coalition.issuer.v1.PlaceHoldRequest\x1a&.coalition.issuer.v1.PlaceHoldResponse\x12W\n\x08PostHold\x12$.coalition.issuer.v1.PostHoldRequest\x1a%.coalition.issuer.v1.PostHoldResponse\x12W\n\x08VoidHold\x12$.coalition.issuer.v1.VoidHoldRequest\x1a%.coalition.issuer.v1.VoidHoldResponse\x12o\n\x10GetMemberBalance\x12,.coalition.issuer.v1.GetMemberBalanceRequest\x1a-.coalition.issuer.v1.GetMemberBalanceResponse\x12\x63\n\x0cGetStatement\x12(.coalition.issuer.v1.GetStatementRequest\x1a).coalition.issuer.v1.GetStatementResponse\x12`\n\x0bGetBreakage\x12\'.coalition.issuer.v1.GetBreakageRequest\x1a(.coalition.issuer.v1.GetBreakageResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'coalition.issuer.v1.issuer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HOLDSTATUS']._serialized_start=2886
-  _globals['_HOLDSTATUS']._serialized_end=3025
-  _globals['_STATEMENTSIDE']._serialized_start=3027
-  _globals['_STATEMENTSIDE']._serialized_end=3130
+  _globals['_HOLDSTATUS']._serialized_start=2931
+  _globals['_HOLDSTATUS']._serialized_end=3070
+  _globals['_STATEMENTSIDE']._serialized_start=3072
+  _globals['_STATEMENTSIDE']._serialized_end=3175
   _globals['_PLACEHOLDREQUEST']._serialized_start=128
   _globals['_PLACEHOLDREQUEST']._serialized_end=203
   _globals['_PLACEHOLDRESPONSE']._serialized_start=205
@@ -62,29 +62,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETBREAKAGERESPONSE']._serialized_start=998
   _globals['_GETBREAKAGERESPONSE']._serialized_end=1076
   _globals['_PLACEHOLDCOMMAND']._serialized_start=1079
-  _globals['_PLACEHOLDCOMMAND']._serialized_end=1321
-  _globals['_POSTHOLDCOMMAND']._serialized_start=1323
-  _globals['_POSTHOLDCOMMAND']._serialized_end=1438
-  _globals['_VOIDHOLDCOMMAND']._serialized_start=1440
-  _globals['_VOIDHOLDCOMMAND']._serialized_end=1528
-  _globals['_HOLDRECEIPT']._serialized_start=1531
-  _globals['_HOLDRECEIPT']._serialized_end=1747
-  _globals['_MEMBERBALANCECOMMAND']._serialized_start=1750
-  _globals['_MEMBERBALANCECOMMAND']._serialized_end=1888
-  _globals['_MEMBERBALANCERECEIPT']._serialized_start=1891
-  _globals['_MEMBERBALANCERECEIPT']._serialized_end=2030
-  _globals['_STATEMENTCOMMAND']._serialized_start=2033
-  _globals['_STATEMENTCOMMAND']._serialized_end=2215
-  _globals['_STATEMENTENTRY']._serialized_start=2217
-  _globals['_STATEMENTENTRY']._serialized_end=2330
-  _globals['_STATEMENTRECEIPT']._serialized_start=2333
-  _globals['_STATEMENTRECEIPT']._serialized_end=2559
-  _globals['_BREAKAGECOMMAND']._serialized_start=2561
-  _globals['_BREAKAGECOMMAND']._serialized_end=2659
-  _globals['_BREAKAGELINE']._serialized_start=2661
-  _globals['_BREAKAGELINE']._serialized_end=2732
-  _globals['_BREAKAGERECEIPT']._serialized_start=2735
-  _globals['_BREAKAGERECEIPT']._serialized_end=2883
-  _globals['_ISSUERSERVICE']._serialized_start=3133
-  _globals['_ISSUERSERVICE']._serialized_end=3730
+  _globals['_PLACEHOLDCOMMAND']._serialized_end=1366
+  _globals['_POSTHOLDCOMMAND']._serialized_start=1368
+  _globals['_POSTHOLDCOMMAND']._serialized_end=1483
+  _globals['_VOIDHOLDCOMMAND']._serialized_start=1485
+  _globals['_VOIDHOLDCOMMAND']._serialized_end=1573
+  _globals['_HOLDRECEIPT']._serialized_start=1576
+  _globals['_HOLDRECEIPT']._serialized_end=1792
+  _globals['_MEMBERBALANCECOMMAND']._serialized_start=1795
+  _globals['_MEMBERBALANCECOMMAND']._serialized_end=1933
+  _globals['_MEMBERBALANCERECEIPT']._serialized_start=1936
+  _globals['_MEMBERBALANCERECEIPT']._serialized_end=2075
+  _globals['_STATEMENTCOMMAND']._serialized_start=2078
+  _globals['_STATEMENTCOMMAND']._serialized_end=2260
+  _globals['_STATEMENTENTRY']._serialized_start=2262
+  _globals['_STATEMENTENTRY']._serialized_end=2375
+  _globals['_STATEMENTRECEIPT']._serialized_start=2378
+  _globals['_STATEMENTRECEIPT']._serialized_end=2604
+  _globals['_BREAKAGECOMMAND']._serialized_start=2606
+  _globals['_BREAKAGECOMMAND']._serialized_end=2704
+  _globals['_BREAKAGELINE']._serialized_start=2706
+  _globals['_BREAKAGELINE']._serialized_end=2777
+  _globals['_BREAKAGERECEIPT']._serialized_start=2780
+  _globals['_BREAKAGERECEIPT']._serialized_end=2928
+  _globals['_ISSUERSERVICE']._serialized_start=3178
+  _globals['_ISSUERSERVICE']._serialized_end=3775
 # @@protoc_insertion_point(module_scope)

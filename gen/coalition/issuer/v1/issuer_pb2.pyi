@@ -106,7 +106,7 @@ class GetBreakageResponse(_message.Message):
     def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
 
 class PlaceHoldCommand(_message.Message):
-    __slots__ = ("header", "hold_id", "member_id", "points", "consent_code", "acquirer_id", "ttl_seconds", "consent_max_points", "consent_order_id")
+    __slots__ = ("header", "hold_id", "member_id", "points", "consent_code", "acquirer_id", "ttl_seconds", "consent_max_points", "consent_order_id", "fen_per_point", "rate_version")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     HOLD_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +116,8 @@ class PlaceHoldCommand(_message.Message):
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CONSENT_MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
     CONSENT_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    FEN_PER_POINT_FIELD_NUMBER: _ClassVar[int]
+    RATE_VERSION_FIELD_NUMBER: _ClassVar[int]
     header: _envelope_pb2.MessageHeader
     hold_id: str
     member_id: str
@@ -125,7 +127,9 @@ class PlaceHoldCommand(_message.Message):
     ttl_seconds: int
     consent_max_points: int
     consent_order_id: str
-    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., hold_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., consent_code: _Optional[str] = ..., acquirer_id: _Optional[str] = ..., ttl_seconds: _Optional[int] = ..., consent_max_points: _Optional[int] = ..., consent_order_id: _Optional[str] = ...) -> None: ...
+    fen_per_point: str
+    rate_version: int
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., hold_id: _Optional[str] = ..., member_id: _Optional[str] = ..., points: _Optional[int] = ..., consent_code: _Optional[str] = ..., acquirer_id: _Optional[str] = ..., ttl_seconds: _Optional[int] = ..., consent_max_points: _Optional[int] = ..., consent_order_id: _Optional[str] = ..., fen_per_point: _Optional[str] = ..., rate_version: _Optional[int] = ...) -> None: ...
 
 class PostHoldCommand(_message.Message):
     __slots__ = ("header", "hold_id", "settlement_period")
