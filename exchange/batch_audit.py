@@ -6,7 +6,8 @@ records still hash to the Merkle root committed at close (and are as many), and,
 clearing record, that it is backed by the two signed envelopes it was written from: the
 acquirer's capture command and the issuer's answer posting the hold, each verified against the
 keys registered for its signer at the time, and agreeing with the record (authorization, issuer,
-acquirer, member, points; a value no higher than the points are worth at the cited rate).
+acquirer, member, points; a value no higher than the points are worth at the cited rate), and
+that its fields still hash to the Merkle leaf hash written with it at capture.
 
 An insider who alters a record (dropping the append-only guard first) breaks its batch's root
 and its agreement with the issuer's signed answer: both are reported, the record by name.
@@ -30,9 +31,9 @@ from coalition_kernel.errors import CoalitionError, Unauthenticated
 from coalition_kernel.points import floor_mul, parse_ratio
 from exchange.registry import public_key_of
 from exchange.schema import clearing_records, merchant_keys, merchant_rates, settlement_batches
-from settlement.commitment import merkle_root
+from settlement.commitment import leaf_hash, merkle_root
 from settlement.periods import Calendar
-from settlement.records import STREAM_CHUNK, stream_records
+from settlement.records import STREAM_CHUNK, ClearingRecord, stream_records
 
 
 @dataclass
@@ -115,6 +116,8 @@ def check_record(
             problems.append("the issuer's signed answer does not post the hold")
     except CoalitionError as err:
         problems.append(f"the issuer's signed answer does not verify: {err.reason}")
+    if record.leaf_hash is not None and record.leaf_hash != leaf_hash(_settled(record)):
+        problems.append("its fields no longer hash to the leaf hash written when it was captured")
     rate = rates.get((record.issuer_id, record.rate_version))
     if rate is None:
         problems.append(f"cites rate version {record.rate_version}, which the issuer never had")
@@ -124,6 +127,10 @@ def check_record(
             f"{rate} fen a point (rate version {record.rate_version})"
         )
     return problems
+
+
+def _settled(record: Row) -> ClearingRecord:
+    return ClearingRecord(*(getattr(record, name) for name in ClearingRecord._fields))
 
 
 def _open(raw: bytes, expected, signer: str, keys: _RegisteredKeys, at: datetime):  # type: ignore[no-untyped-def]

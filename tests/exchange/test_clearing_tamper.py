@@ -64,6 +64,9 @@ async def test_an_altered_clearing_record_is_named_to_the_operator_and_its_merch
         "points is 200 here, 300 in the issuer's signed answer" in line for line in named
     )
     assert all(auth in line for line in named)
+    assert any(
+        "no longer hash to the leaf hash written when it was captured" in line for line in named
+    )
 
     for involved, side in (("tea", "issuer"), ("noodles", "acquirer")):
         problems = check(coalition, involved, await fetch(coalition, involved)).problems
