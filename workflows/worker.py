@@ -46,6 +46,7 @@ from exchange.redemption import Redemptions
 from exchange.registry import RegistryKeys
 from exchange.runtime import ExchangeConfig
 from merchant_node.config import NodeConfig
+from merchant_node.marketing.service import MarketingService
 from merchant_node.notify.dispatcher import Dispatcher
 from merchant_node.runtime import open_ledger
 from settlement.periods import DAILY, Calendar
@@ -53,6 +54,10 @@ from workflows.expiry.activities import ExpiryActivities
 from workflows.expiry.shared import ExpiryInput, node_task_queue
 from workflows.expiry.workflows import WORKFLOWS as EXPIRY_WORKFLOWS
 from workflows.expiry.workflows import ExpiryRunWorkflow, NotifyWorkflow
+from workflows.marketing.activities import MarketingActivities
+from workflows.marketing.shared import IntelligenceInput
+from workflows.marketing.workflows import WORKFLOWS as MARKETING_WORKFLOWS
+from workflows.marketing.workflows import MemberIntelligenceWorkflow
 from workflows.settlement.activities import SettlementActivities
 from workflows.settlement.shared import TASK_QUEUE, ScheduledRun
 from workflows.settlement.workflows import SettlementScheduleWorkflow, SettlementWorkflow
@@ -196,6 +201,7 @@ def settlement_role(settings: WorkerSettings, activities: SettlementActivities) 
 # -- a merchant node's part: expiry and notifications ---------------------------------------
 
 EXPIRY_HOUR = 3  # local time: the quiet of the night, after settlement's 00:10
+INTELLIGENCE_HOUR = 2  # local: members' facts and triggers, before expiry's reminders
 NOTIFY_EVERY = timedelta(minutes=5)
 
 
@@ -239,11 +245,29 @@ class NodeSide:
             spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=NOTIFY_EVERY)]),
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         )
+        # Member intelligence (issue 13): facts, segments, tiers, churn, triggers, nightly.
+        intelligence = Schedule(
+            action=ScheduleActionStartWorkflow(
+                MemberIntelligenceWorkflow.run,
+                IntelligenceInput(merchant),
+                id=f"coalition-intelligence-{merchant}-run",
+                task_queue=queue,
+            ),
+            spec=ScheduleSpec(
+                cron_expressions=[f"0 {INTELLIGENCE_HOUR} * * *"], time_zone_name=zone
+            ),
+            policy=skip,
+        )
+        marketing = MarketingService(self.ledger, self.config.notifications, merchant_id=merchant)
         return Role(
             queue,
-            list(EXPIRY_WORKFLOWS),
-            self.activities().all(),
-            [(f"coalition-expiry-{merchant}", expiry), (f"coalition-notify-{merchant}", notify)],
+            [*EXPIRY_WORKFLOWS, *MARKETING_WORKFLOWS],
+            [*self.activities().all(), *MarketingActivities(marketing).all()],
+            [
+                (f"coalition-expiry-{merchant}", expiry),
+                (f"coalition-notify-{merchant}", notify),
+                (f"coalition-intelligence-{merchant}", intelligence),
+            ],
         )
 
     def close(self) -> None:

@@ -71,7 +71,10 @@ def fit(customers: Sequence[Customer]) -> ModelParams | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bg = BetaGeoFitter(penalizer_coef=0.0)
-        bg.fit(frame["frequency"], frame["recency"], frame["T"])
+        try:
+            bg.fit(frame["frequency"], frame["recency"], frame["T"])
+        except Exception:  # noqa: BLE001 - a fit that does not converge: no model tonight
+            return None
         params = bg.params_
         try:
             gg = GammaGammaFitter(penalizer_coef=0.0)

@@ -49,13 +49,17 @@ def _days_between(dialect: str, later: str, earlier: str) -> str:
     return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
 
 
-def _local_hour(dialect: str, column: str, zone: str, at: datetime) -> str:
-    if dialect == "postgresql":
-        return f"EXTRACT(HOUR FROM {column} AT TIME ZONE :zone)"
-    # SQLite has no zones: the zone's offset at `as_of` (Asia/Shanghai has no DST).
+def _evening(dialect: str, column: str, zone: str, at: datetime) -> str:
+    """Whether the order was placed 17:00-23:59 in the zone: the zone's offset at `as_of` (no
+    DST in Asia/Shanghai) on the epoch seconds, integer arithmetic in both databases (a time
+    zone conversion per row costs PostgreSQL more than the whole GROUP BY)."""
     offset = ZoneInfo(zone).utcoffset(at.replace(tzinfo=None)) or timedelta(0)
-    minutes = int(offset.total_seconds() // 60)
-    return f"CAST(strftime('%H', {column}, '{minutes:+d} minutes') AS INTEGER)"
+    seconds = int(offset.total_seconds())
+    if dialect == "postgresql":
+        epoch = f"CAST(EXTRACT(EPOCH FROM {column}) AS BIGINT)"
+    else:
+        epoch = f"CAST(strftime('%s', {column}) AS INTEGER)"
+    return f"(({epoch} + {seconds}) % 86400 >= 61200)"
 
 
 def _campaign_match(rule_ids: Sequence[str]) -> str:
@@ -105,7 +109,7 @@ LEFT JOIN (
         SUM(CASE WHEN e.occurred_at > :d365 THEN e.points - e.clawed_back ELSE 0 END)
             AS earned365,
         SUM(CASE WHEN e.occurred_at > :d365 AND ({campaign}) THEN 1 ELSE 0 END) AS c365,
-        SUM(CASE WHEN e.occurred_at > :d365 AND {hour} >= 17 THEN 1 ELSE 0 END) AS ev365
+        SUM(CASE WHEN e.occurred_at > :d365 AND {evening} THEN 1 ELSE 0 END) AS ev365
     FROM earnings e
     LEFT JOIN redemptions rd ON rd.order_id = e.order_id AND rd.member_pk = e.member_pk
     WHERE e.refunded_fen < e.amount_fen AND e.occurred_at <= :as_of {earning_filter}
@@ -139,12 +143,12 @@ FROM (
             ROW_NUMBER() OVER (PARTITION BY member_pk ORDER BY prev DESC, category) AS rn_prev
         FROM (
             SELECT ol.member_pk, ol.category,
-                SUM(CASE WHEN {age} < 90 THEN ol.amount_fen ELSE 0 END) AS recent,
-                SUM(CASE WHEN {age} >= 90 THEN ol.amount_fen ELSE 0 END) AS prev
+                SUM(CASE WHEN ol.occurred_at > {d90} THEN ol.amount_fen ELSE 0 END) AS recent,
+                SUM(CASE WHEN ol.occurred_at <= {d90} THEN ol.amount_fen ELSE 0 END) AS prev
             FROM order_lines ol
             JOIN member_facts f ON f.member_pk = ol.member_pk
             WHERE f.last_order_at IS NOT NULL AND ol.occurred_at <= :as_of
-              AND {age} < 365 {line_filter}
+              AND ol.occurred_at > {d365} {line_filter}
             GROUP BY ol.member_pk, ol.category
         ) c
     ) ranked
@@ -154,11 +158,11 @@ WHERE member_facts.member_pk = t.member_pk
 """
 
 
-def _age_days(dialect: str) -> str:
-    """Days from an order line to the member's last order (fractional; negative after it)."""
+def _before_last(dialect: str, days: int) -> str:
+    """The member's last order minus `days`, as the dialect compares it with a line's time."""
     if dialect == "postgresql":
-        return "(EXTRACT(EPOCH FROM (f.last_order_at - ol.occurred_at)) / 86400)"
-    return "(julianday(f.last_order_at) - julianday(ol.occurred_at))"
+        return f"f.last_order_at - INTERVAL '{days} days'"
+    return f"datetime(f.last_order_at, '-{days} days')"
 
 
 def compute_facts(conn: Connection, scope: FactsScope) -> int:
@@ -172,21 +176,21 @@ def compute_facts(conn: Connection, scope: FactsScope) -> int:
         **{f"d{days}": scope.as_of - timedelta(days=days) for days in WINDOWS},
         **{f"campaign_{i}": f'%"rule_id": "{rid}"%' for i, rid in enumerate(rule_ids)},
     }
-    if dialect == "postgresql":
-        params["zone"] = scope.zone
     if one:
         params["pk"] = scope.member_pk
     insert_sql = _INSERT.format(
         recency=_days_between(dialect, ":as_of", "COALESCE(e.last_at, m.enrolled_at)"),
         tenure=_days_between(dialect, ":as_of", "m.enrolled_at"),
         campaign=_campaign_match(rule_ids),
-        hour=_local_hour(dialect, "e.occurred_at", scope.zone, scope.as_of),
+        evening=_evening(dialect, "e.occurred_at", scope.zone, scope.as_of),
         earning_filter="AND e.member_pk = :pk" if one else "",
         redemption_filter="AND member_pk = :pk" if one else "",
         member_filter="AND m.id = :pk" if one else "",
     )
     category_sql = _CATEGORIES.format(
-        age=_age_days(dialect), line_filter="AND ol.member_pk = :pk" if one else ""
+        d90=_before_last(dialect, 90),
+        d365=_before_last(dialect, 365),
+        line_filter="AND ol.member_pk = :pk" if one else "",
     )
     stale = delete(member_facts)
     if one:

@@ -50,7 +50,12 @@ async def test_the_worker_keeps_its_schedules_and_stops_on_sigterm(dev_server, t
         text=True,
     )
     client = dev_server.client
-    wanted = {"coalition-settlement", "coalition-expiry-tea", "coalition-notify-tea"}
+    wanted = {
+        "coalition-settlement",
+        "coalition-expiry-tea",
+        "coalition-notify-tea",
+        "coalition-intelligence-tea",
+    }
     try:
         for _ in range(300):
             found = {s.id async for s in await client.list_schedules()}
@@ -71,6 +76,11 @@ async def test_the_worker_keeps_its_schedules_and_stops_on_sigterm(dev_server, t
             (t.astimezone(SHANGHAI).hour, t.astimezone(SHANGHAI).minute)
             for t in expiry.info.next_action_times
         } == {(3, 0)}
+        intelligence = await client.get_schedule_handle("coalition-intelligence-tea").describe()
+        assert {
+            (t.astimezone(SHANGHAI).hour, t.astimezone(SHANGHAI).minute)
+            for t in intelligence.info.next_action_times
+        } == {(2, 0)}
         times = notify.info.next_action_times
         assert len(times) >= 2 and (times[1] - times[0]).total_seconds() == 300
         await asyncio.sleep(1.0)  # the workers poll

@@ -94,8 +94,9 @@ def build(start: datetime, per_kind: int = 6) -> Population:
     pop = Population(start)
     for i in range(per_kind):
         pop.orders[f"price-{i}"] = [(d, "tea") for d in saturday_offsets(start, 1, 3)]
-        # Tea four months before, then coffee: their last 90 days moved to coffee.
-        pop.orders[f"shift-{i}"] = [(d, "tea") for d in weekday_offsets(start, -120, 3)] + [
+        # Tea until 11 weeks before (not yet dormant on day 1), then coffee from day 10: their
+        # last 90 days moved to coffee.
+        pop.orders[f"shift-{i}"] = [(d, "tea") for d in weekday_offsets(start, -80, 3)] + [
             (d, "coffee") for d in weekday_offsets(start, 10, 2)
         ]
         pop.orders[f"silent-{i}"] = [(d, "tea") for d in weekday_offsets(start, 2, 3)]
