@@ -63,6 +63,16 @@ def flows(conn: Connection, periods: list[str] | None = None) -> list[Flow]:
     ]
 
 
+def flows_since(conn: Connection, first_day: str) -> list[Flow]:
+    """Flows of the periods from `first_day` (YYYY-MM-DD) on: period names start with their
+    year and sort by time (daily 2026-01-05, weekly 2026-W02, monthly 2026-01)."""
+    f = district_flows
+    periods = conn.execute(
+        select(f.c.settlement_period).distinct().where(f.c.settlement_period >= first_day[:7])
+    ).scalars()
+    return flows(conn, [p for p in periods if len(p) < 10 or p >= first_day])
+
+
 def unsettled_periods(conn: Connection) -> list[str]:
     """Periods with flows whose batch is not yet closed (no batch, or an open one)."""
     f, b = district_flows, settlement_batches
