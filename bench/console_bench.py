@@ -66,8 +66,8 @@ def populate(engine: sa.Engine, orders: int, members: int) -> None:
                 """INSERT INTO earnings (order_id, member_pk, amount_fen, points, refunded_fen,
                        clawed_back, channel, breakdown, occurred_at, created_at, rate_version,
                        rule_version)
-                   SELECT 'o-' || i, 1 + i %% %(members)s, 1000 + (i * 7919) %% 49000,
-                          10 + (i * 7919) %% 490, 0, 0, 'POS', '[]', t, t, 1, 'bench'
+                   SELECT 'o-' || i, 1 + i %% %(members)s, 1000 + (i::bigint * 7919) %% 49000,
+                          10 + (i::bigint * 7919) %% 490, 0, 0, 'POS', '[]', t, t, 1, 'bench'
                    FROM (SELECT i, %(start)s::timestamptz + make_interval(secs => i * %(step)s) t
                          FROM generate_series(%(lo)s, %(hi)s) i) s""",
                 {"members": members, "start": start, "step": step, "lo": lo, "hi": hi},
