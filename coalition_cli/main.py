@@ -12,10 +12,12 @@ from coalition_cli import (
     console_cmd,
     exchange_cmd,
     mall_cmd,
+    members_cmd,
     node_cmd,
     operator_cmd,
     rules_cmd,
     settle_cmd,
+    triggers_cmd,
     worker_cmd,
 )
 from coalition_cli.process import finish, run_command
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     campaign_cmd.register(sub)
     console_cmd.register(sub)
     mall_cmd.register(sub)
+    members_cmd.register(sub)
+    triggers_cmd.register(sub)
     demo = sub.add_parser(
         "demo", help="a local coalition on SQLite: a short story, then a clean stop"
     )
