@@ -164,3 +164,50 @@ async def test_compacting_old_minutes_into_hours_keeps_every_figure(ledger, cloc
     assert compact(ledger.engine, clock.now) == 0  # idempotent
     raised = await run_rules(RULES, {"tea": ledger.engine}, None, clock.now)
     assert [a.rule_id for a in raised["tea"]] == ["redemptions-drop"]
+
+
+async def test_an_issuer_near_its_cap_and_a_silent_node_raise_district_alerts(new_database, clock):
+    from exchange.registry import unsettled_net_debit
+    from exchange.schema import merchants
+    from tests.exchange.conftest import start_coalition
+    from tests.test_network import free_port
+    from tests.workflows.test_settlement_run import trade
+
+    rules = alert_rules.parse(
+        """
+rules:
+  - {id: issuer-near-cap, kind: near_cap, threshold_bps: 8000}
+  - {id: node-unreachable, kind: node_unreachable, timeout_seconds: 1}
+"""
+    )
+    async for coalition in start_coalition(new_database, clock):
+        await trade(coalition)
+        engine = coalition.exchange.engine
+        with engine.begin() as conn:
+            debits = {
+                m: unsettled_net_debit(conn, m, clock.now) for m in ("tea", "noodles", "salon")
+            }
+            issuer = max(debits, key=lambda m: debits[m])
+            assert debits[issuer] > 0
+            # Caps: the biggest debtor at 90 % of its cap, the others far below theirs.
+            for m, debit in debits.items():
+                cap = debit * 10 // 9 if m == issuer else max(debit, 1) * 100
+                conn.execute(
+                    merchants.update()
+                    .where(merchants.c.merchant_id == m)
+                    .values(net_debit_cap_fen=cap)
+                )
+        quiet = await run_rules(rules, {}, engine, clock.now)
+        assert [(a.rule_id, a.details["merchant_id"]) for a in quiet["district"]] == [
+            ("issuer-near-cap", issuer)
+        ]
+        with engine.begin() as conn:  # salon's node is now registered where nothing listens
+            conn.execute(
+                merchants.update()
+                .where(merchants.c.merchant_id == "salon")
+                .values(endpoint=f"127.0.0.1:{free_port()}")
+            )
+        later = await run_rules(rules, {}, engine, clock.now + timedelta(minutes=5))
+        assert [(a.rule_id, a.details["merchant_id"]) for a in later["district"]] == [
+            ("node-unreachable", "salon")
+        ]  # the cap alert of this hour was raised already
