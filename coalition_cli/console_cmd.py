@@ -94,6 +94,8 @@ def _alerts(args: argparse.Namespace) -> int:
         for scope, alerts in raised.items():
             for alert in alerts:
                 print(f"{scope}: {alert.rule_id}: {alert.message}")
+        if not any(raised.values()):
+            print("no new alerts")
         if config.alert_webhook_url:
             sent = await deliver(webhook(config.alert_webhook_url), opened.engines, now)
             print(f"{sent} alert(s) delivered to the webhook")
