@@ -26,7 +26,7 @@ import {
 import { decode, encode, fromJson, parseTimestamp } from "./proto.mjs";
 import { consentCode, matchingStep, portfolioCode, spendCode, timeStep, totp } from "./wallet.mjs";
 import { checkReveal, commitmentOf, prizeFor, roll } from "./lottery.mjs";
-import { WEBHOOK_TAG, signWebhook, verifyWebhook } from "./webhook.mjs";
+import { WEBHOOK_TAG, signWebhook, verifyWebhook, webhookSignedBytes } from "./webhook.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const vectors = JSON.parse(readFileSync(path.join(root, "docs/test-vectors/envelope-v1.json")));
@@ -303,21 +303,41 @@ function lotteryDraws() {
   console.log(`  ${rejections} rejected blocks across the vectors; altered seeds refused`);
 }
 
-const WEBHOOK_BODY = Buffer.from(
-  '{"created_at":"2026-06-27T02:00:00Z","data":{"days_left":7,"expires_on":"2026-07-04",' +
-    '"first_expires_at":"2026-07-04T09:00:00+00:00","points":500,"reminder_days":7},' +
-    '"event":"expiry_reminder:m1:2026-07-04:7d","kind":"expiry_reminder","member_id":"m1",' +
-    '"merchant_id":"tea","notification_id":"42"}',
-  "utf8",
-);
-const WEBHOOK_TIME = 1782525600; // 2026-06-27T02:00:00Z
+// docs/merchant-node.md's example body and its signature vector, read from the page itself.
+function webhookVector() {
+  const doc = readFileSync(path.join(root, "docs/merchant-node.md"), "utf8");
+  const part = doc.slice(doc.indexOf("### The webhook request"));
+  const block = /```json\n([\s\S]*?)\n```/.exec(part)[1];
+  const grab = (re) => {
+    const m = re.exec(part);
+    if (!m) throw new Error(`docs/merchant-node.md: no ${re}`);
+    return m[1];
+  };
+  return {
+    body: Buffer.from(block.replace(/\n /g, ""), "utf8"), // compact: the page wraps it
+    seed: unhex(grab(/seed `([0-9a-f]{64})`/)),
+    timestamp: Number(grab(/`Coalition-Timestamp: ([0-9]+)`/)),
+    keyId: grab(/`Coalition-Key-Id: ([0-9a-f]{16})`/),
+    signedSha256: grab(/SHA-256\s+`([0-9a-f]{64})`/),
+    signature: grab(/Coalition-Signature: ([A-Za-z0-9+/]+=*)/),
+  };
+}
+const WEBHOOK = webhookVector();
+const WEBHOOK_BODY = WEBHOOK.body;
+const WEBHOOK_TIME = WEBHOOK.timestamp;
 
 function webhook() {
-  section(`webhook signature (${WEBHOOK_TAG}); docs/merchant-node.md has NO test vector`);
-  const tea = vectors.envelopes.hold_receipt;
-  const seed = unhex(tea.private_seed_hex);
-  const raw = unhex(tea.public_key_hex);
+  section(`webhook signature (${WEBHOOK_TAG}): docs/merchant-node.md's vector`);
+  const seed = WEBHOOK.seed;
+  const raw = rawPublicKey(privateKeyFromSeed(seed));
   const headers = exampleWebhook(seed);
+  check("webhook body is the page's 292 bytes", WEBHOOK_BODY.length, 292);
+  check("webhook body is compact JSON with sorted keys", JSON.stringify(sortKeys(JSON.parse(WEBHOOK_BODY))),
+    WEBHOOK_BODY.toString("utf8"));
+  check("webhook key id", headers["Coalition-Key-Id"], WEBHOOK.keyId);
+  check("webhook signed bytes", sha256(webhookSignedBytes(String(WEBHOOK_TIME), WEBHOOK_BODY)),
+    unhex(WEBHOOK.signedSha256));
+  check("webhook signature", headers["Coalition-Signature"], WEBHOOK.signature);
   const v = (over = {}) =>
     verifyWebhook({ publicKeyRaw: raw, headers, body: WEBHOOK_BODY, nowSeconds: WEBHOOK_TIME, ...over });
   const withHeader = (name, value) => ({ headers: { ...headers, [name]: value } });
@@ -335,17 +355,24 @@ function webhook() {
   const envSig = signRaw(seed, signedBytes("x", WEBHOOK_BODY));
   check("envelope-domain signature refused", v(withHeader("Coalition-Signature",
     envSig.toString("base64"))), "bad signature");
-  console.log(`  round trip with tea's key over the doc's example body (key ${headers["Coalition-Key-Id"]})`);
+  console.log(`  the page's signature reproduced (key ${headers["Coalition-Key-Id"]}); forgeries refused`);
 }
 
 const exampleWebhook = (seed) =>
   signWebhook({ seed, merchantId: "tea", notificationId: "42", timestamp: WEBHOOK_TIME, body: WEBHOOK_BODY });
 
+function sortKeys(value) {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys(value[k])]));
+}
+
 function emitWebhook() {
-  const tea = vectors.envelopes.hold_receipt;
-  const headers = exampleWebhook(unhex(tea.private_seed_hex));
+  const headers = exampleWebhook(WEBHOOK.seed);
+  const publicKeyHex = hex(rawPublicKey(privateKeyFromSeed(WEBHOOK.seed)));
   const body = WEBHOOK_BODY.toString("utf8");
-  console.log(JSON.stringify({ public_key_hex: tea.public_key_hex, headers, body, now: WEBHOOK_TIME }));
+  console.log(JSON.stringify({ seed_hex: hex(WEBHOOK.seed), public_key_hex: publicKeyHex, headers, body,
+    now: WEBHOOK_TIME }));
 }
 
 if (process.argv.includes("--emit-webhook")) {

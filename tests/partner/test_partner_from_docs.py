@@ -2,8 +2,9 @@
 
 tests/partner/partner.mjs recomputes docs/test-vectors/*.json byte for byte (envelopes, audit
 chain, refusal record, bound consent codes, RFC 6238 codes, lottery draws) with Node's standard
-library, and exercises the documented refusals. The webhook signature has no vector in the
-docs, so here the partner's signer and verifier meet the node's own (merchant_node.notify).
+library, and exercises the documented refusals. The webhook signature's vector lives in
+docs/merchant-node.md itself; here the node's own signer must reproduce it too, and the
+partner's signer and verifier meet the node's (merchant_node.notify) both ways.
 """
 
 from __future__ import annotations
@@ -55,6 +56,19 @@ def test_partner_client_reproduces_every_vector() -> None:
 
 def _tea() -> dict[str, str]:
     return VECTORS["envelopes"]["hold_receipt"]  # type: ignore[no-any-return]
+
+
+def test_the_node_signs_the_webhook_vector_as_the_partner_does() -> None:
+    """docs/merchant-node.md's vector, as partner.mjs read it from the page and signed it."""
+    emitted = json.loads(_run("--emit-webhook").stdout)
+    private_key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(emitted["seed_hex"]))
+    at = datetime.fromtimestamp(emitted["now"], UTC)
+    signed = sign_webhook(private_key, emitted["body"].encode(), at)
+    assert signed == {k: v for k, v in emitted["headers"].items() if k in signed}
+    assert set(emitted["headers"]) - set(signed) == {
+        "Coalition-Notification-Id",
+        "Coalition-Merchant-Id",
+    }
 
 
 def test_the_node_accepts_a_webhook_the_partner_signed() -> None:
