@@ -300,6 +300,10 @@ function lotteryDraws() {
     console.log(`  case ${n}: ${c.draws.length} draws recomputed (first ${d0.draw_id} → ${d0.roll})`);
   }
   check("some vector draw needs the rejection step (docs/mall.md says so)", rejections > 0, true);
+  // The vectors tell the seed's bytes from its hex text as the HMAC key (docs/mall.md step 3).
+  const c0 = lottery.cases[0];
+  const asText = roll(Buffer.from(c0.seed, "ascii"), c0.draws[0].draw_id, c0.total_weight).roll;
+  check("keying with the seed's hex text misses the vector", asText.toString() !== c0.draws[0].roll, true);
   console.log(`  ${rejections} rejected blocks across the vectors; altered seeds refused`);
 }
 
