@@ -182,3 +182,31 @@ def test_the_cli_bind_error_has_no_traceback_for_a_node(tmp_path):
         )  # fmt: skip
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and "in use" in done.stderr
+
+
+def test_a_node_serves_from_several_processes_on_one_port(tmp_path):
+    port = free_port()
+    init = coalition(
+        "node", "init", "--dir", str(tmp_path / "tea"), "--merchant-id", "tea",
+        "--listen", f"127.0.0.1:{port}",
+    )  # fmt: skip
+    assert init.returncode == 0, init.stderr
+    config = str(tmp_path / "tea" / "node.toml")
+    group = subprocess.Popen(
+        [sys.executable, "-m", "coalition_cli.main", "node", "serve", "--config", config,
+         "--processes", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert_serving(port, connections=8)
+        children = subprocess.run(
+            ["ps", "--ppid", str(group.pid), "-o", "pid="], capture_output=True, text=True
+        ).stdout.split()
+        assert len(children) == 2
+        alone = coalition("node", "serve", "--config", config)
+        assert alone.returncode == 1 and "in use" in alone.stderr
+        assert "Traceback" not in alone.stderr
+    finally:
+        group.send_signal(signal.SIGTERM)
+        assert group.wait(timeout=30) == 0
