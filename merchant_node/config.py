@@ -31,7 +31,9 @@ from coalition_kernel.settings import STRICT_KEYS, load_config, toml_text
 from merchant_node.auth.domain import Limits
 from merchant_node.notify.quiet import parse_quiet_hours
 
-CHANNELS = ("webhook", "email")
+# webhook and email are the node's own; the others are delivered through apprise URLs the
+# merchant configures ([notifications] apprise_urls), e.g. an SMS gateway, WeCom, app push.
+CHANNELS = ("webhook", "email", "sms", "wechat", "wecom", "push", "app")
 ENV_PREFIX = "COALITION_NODE"
 
 
@@ -65,6 +67,37 @@ class NotificationSettings:
     backoff_base_seconds: int = 60
     backoff_max_seconds: int = 6 * 3600
     lease_seconds: int = 300
+    # Channels delivered by apprise (https://github.com/caronc/apprise): channel name (sms,
+    # wechat, wecom, push, app) -> an apprise URL; "{member_id}" and "{email}" are filled in
+    # per member, e.g. wecom = "wecom://<corpid>/<secret>/<agentid>/{member_id}".
+    apprise_urls: dict[str, str] = field(default_factory=dict)
+    # A member's preferred channel that this node cannot deliver on falls back to the first
+    # configured channel of this list, then to default_channel.
+    fallback_order: tuple[str, ...] = ("webhook", "email")
+
+    @field_validator("apprise_urls")
+    @classmethod
+    def _apprise(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, url in value.items():
+            if name not in CHANNELS or name in ("webhook", "email"):
+                raise ValueError(f"{name!r} is not an apprise channel; one of {CHANNELS[2:]}")
+            if "://" not in url:
+                raise ValueError(f"{name}: {url!r} is not an apprise URL (scheme://...)")
+        return value
+
+    @field_validator("fallback_order")
+    @classmethod
+    def _fallback(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [c for c in value if c not in CHANNELS]
+        if unknown:
+            raise ValueError(f"unknown channel(s) {unknown}; channels: {CHANNELS}")
+        return value
+
+    def configured_channels(self) -> set[str]:
+        """The channels this node can deliver on."""
+        own = {"webhook"} if self.webhook_url else set()
+        own |= {"email"} if self.smtp_host else set()
+        return own | set(self.apprise_urls)
 
     @field_validator("timezone")
     @classmethod

@@ -22,6 +22,7 @@ from coalition_kernel.db import run_in_transaction, utc_now
 from coalition_kernel.keys import load_private_key
 from merchant_node.config import NodeConfig, NotificationSettings
 from merchant_node.notify import outbox
+from merchant_node.notify.apprise_channel import AppriseChannel
 from merchant_node.notify.channels import (
     Channel,
     DeliveryFailed,
@@ -86,6 +87,8 @@ class Dispatcher:
             )
         if s.smtp_host:
             channels["email"] = EmailChannel(s, clock=clock)
+        for name, url in s.apprise_urls.items():
+            channels[name] = AppriseChannel(url, timeout=s.webhook_timeout_seconds)
         return cls(engine, channels, s, merchant_id=config.merchant_id, clock=clock)
 
     def backoff(self, attempt: int) -> timedelta:

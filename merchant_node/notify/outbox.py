@@ -86,7 +86,15 @@ def enqueue(conn: Connection, items: Sequence[NewNotification], now: datetime) -
 def resolve_channel(
     preferred: str | None, email: str | None, settings: NotificationSettings
 ) -> str:
-    """The member's preferred channel; email only with an address; else the node's default."""
+    """The member's preferred channel; email only with an address; else the node's default.
+    A preferred apprise channel the node does not deliver on falls back along the merchant's
+    `fallback_order` (the first configured), then to the default."""
+    if preferred and preferred not in ("webhook", "email"):
+        configured = settings.configured_channels()
+        if preferred in configured:
+            return preferred
+        usable = [c for c in settings.fallback_order if c in configured]
+        preferred = next((c for c in usable if c != "email" or email), None)
     channel = preferred or settings.default_channel
     if channel == "email" and not email:
         return "webhook"
