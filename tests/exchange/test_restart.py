@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import grpc
-import pyotp
 import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from coalition_kernel import consent as codes
 from coalition_kernel.db import make_engine
 from coalition_kernel.envelope import OPERATOR_ID, Signer
 from exchange.migrate import upgrade
@@ -137,12 +137,8 @@ async def live(tmp_path, new_database) -> AsyncIterator[LiveCoalition]:  # type:
 
 
 def spend_consent(secret: str, issuer: str, acquirer: str, points: int) -> str:
-    """The member's wallet code for this spend, on the real clock: a consent code bound to the
-    issuer, the acquirer and the points (issue 10), or, before those, the plain one-time code."""
-    try:
-        from coalition_kernel import consent as codes
-    except ImportError:
-        return pyotp.TOTP(secret).now()
+    """The member's wallet code for this spend, on the real clock (bound to issuer, acquirer and
+    points)."""
     return codes.spend_code(secret, issuer, acquirer, points, datetime.now(UTC))
 
 
