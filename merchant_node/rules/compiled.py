@@ -303,12 +303,8 @@ class CompiledProgram:
             if points:
                 line = rule_line(extra.rule_id, extra.description, points)
                 found.append((extra.position, line, extra.pool))
-        found.sort(key=_first)
+        found.sort()  # positions are unique: tuples compare by position alone
         return found
-
-
-def _first(found: tuple[int, RuleLine, str | None]) -> int:
-    return found[0]
 
 
 _compiled: dict[int, tuple[Program, CompiledProgram]] = {}
