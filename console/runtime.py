@@ -65,7 +65,7 @@ async def alert_loop(
     while True:
         try:
             now = utc_now()
-            for engine in console.nodes.values():  # minutes older than two days, into hours
+            for engine in console.nodes.values():  # past hours' minutes, into hours
                 await asyncio.to_thread(compact, engine, now)
             raised = await run_rules(rules, console.nodes, console.exchange, now)
             for scope, alerts in raised.items():

@@ -1,10 +1,12 @@
-"""Keeping the rollups small: minute rows (16 shards each) older than two days are folded into
-one row per hour (shard 0). Live pages read minutes of today; the trend, the all-time totals and
-the alert bands (same hour of past weeks) need hours at most. A year of a busy shop is then
-~24 × 365 rows per kind and account, whatever its order count.
+"""Keeping the rollups small: minute rows (16 shards each, so concurrent earns don't queue on one
+row) of hours that are over are folded into one row per hour (shard 0). Every figure the pages
+and alert rules read is by the hour at most (today starts on the hour in Asia/Shanghai), so a
+year of a busy shop is ~24 × 365 rows per kind and account, whatever its order count, plus the
+current hour's minutes.
 
-Safe beside the triggers: they only write the current minute, and compaction only touches
-minutes at least two days old. Idempotent: a folded hour is (hour, kind, account, shard 0)."""
+Safe beside the triggers: they write the current minute; a row arriving late for a folded hour
+(a transaction open across the hour) is a new minute row, folded the next time, so nothing is
+lost or counted twice. Idempotent: a folded hour is (hour, kind, account, shard 0)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from merchant_node.figures.queries import minute_of
 from merchant_node.figures.schema import ledger_minutes as m
 
-KEEP_MINUTES = timedelta(days=2)
+KEEP_MINUTES = timedelta(hours=1)
 DAY = 24 * 60
 
 
