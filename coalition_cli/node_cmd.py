@@ -160,7 +160,9 @@ async def _run_node(
         credentials = server_credentials(
             config.tls_cert_file, config.tls_key_file, config.client_ca_file
         )
-    ledger = open_ledger(config, wallet_key_file=_wallet_key_file(config, args))
+    ledger = open_ledger(
+        config, wallet_key_file=_wallet_key_file(config, args), create_wallet_key=True
+    )
     link = coalition_link(config)
     if config.admin_token and not config.admin_token.startswith("cpk_"):
         logging.getLogger("coalition").warning(

@@ -65,14 +65,17 @@ def wallet_key_path(config: NodeConfig) -> pathlib.Path:
 
 
 def load_wallet_keys(
-    config: NodeConfig, engine: Engine, path: pathlib.Path | None = None
-) -> WalletKeys:
-    """The node's wallet keys ($COALITION_WALLET_KEYS, else its key file). A node from before
-    wallet keys gets a new key file on its first start, unless secrets are sealed already
-    (then the lost key is an error: they would never open again)."""
+    config: NodeConfig, engine: Engine, path: pathlib.Path | None = None, *, create: bool = False
+) -> WalletKeys | None:
+    """The node's wallet keys ($COALITION_WALLET_KEYS, else its key file). Without either: with
+    `create` (the serving node) a node from before wallet keys gets a new key file, unless
+    secrets are sealed already (then the lost key is an error: they would never open again);
+    otherwise None (a worker or an audit needs no wallet secret)."""
     path = path or wallet_key_path(config)
     if os.environ.get(ENV) or path.exists():
         return WalletKeys.load(path)
+    if not create:
+        return None
     with engine.connect() as conn:
         sealed = conn.execute(
             select(members.c.id).where(members.c.wallet_secret_sealed.is_not(None)).limit(1)
@@ -94,13 +97,18 @@ def open_ledger(
     clock: Callable[[], datetime] = utc_now,
     wallet_keys: WalletKeys | None = None,
     wallet_key_file: pathlib.Path | None = None,
+    create_wallet_key: bool = False,
 ) -> NodeLedger:
     """The node's ledger, its database migrated to the newest schema and its rates current,
-    every wallet secret sealed under its current wallet key."""
+    every wallet secret sealed under its current wallet key (when it has one: a ledger without
+    one cannot enroll; `create_wallet_key` makes one for a node from before wallet keys)."""
     engine = make_engine(config.database_url, pool_size=pool_size)
     upgrade(engine)
-    keys = wallet_keys or load_wallet_keys(config, engine, wallet_key_file)
-    reseal(engine, keys)
+    keys = wallet_keys or load_wallet_keys(
+        config, engine, wallet_key_file, create=create_wallet_key
+    )
+    if keys is not None:
+        reseal(engine, keys)
     ledger = NodeLedger(
         engine,
         policy=EarnPolicy(points_ttl_days=config.points_ttl_days or None),

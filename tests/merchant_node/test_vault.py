@@ -113,3 +113,21 @@ def test_the_key_file_is_written_for_its_owner_only_and_the_environment_override
         WalletKeys.load("")
     with pytest.raises(ValueError):
         WalletKeys.parse("not base64!\n")
+
+
+def test_a_node_from_before_wallet_keys_gets_one_when_served_and_a_lost_key_stops_it(
+    ledger, tmp_path
+):
+    from merchant_node.config import NodeConfig
+    from merchant_node.runtime import load_wallet_keys
+
+    url = ledger.engine.url.render_as_string(hide_password=False)
+    config = NodeConfig("tea", url, private_key_file=str(tmp_path / "node_ed25519.pem"))
+    assert load_wallet_keys(config, ledger.engine) is None  # a worker or an audit: none made
+    keys = load_wallet_keys(config, ledger.engine, create=True)  # `node serve`
+    assert keys is not None and os.stat(tmp_path / "wallet.key").st_mode & 0o777 == 0o600
+    ledger.wallet_keys = keys
+    ledger.enroll(Enroll("e-1", "m1"))
+    (tmp_path / "wallet.key").unlink()
+    with pytest.raises(ValueError, match="missing"):
+        load_wallet_keys(config, ledger.engine, create=True)
