@@ -249,12 +249,12 @@ async def _closed_pos_api(tea: Shop) -> None:
 
 async def _story(shops: dict[str, Shop], clock: DemoClock) -> None:
     tea, noodles, salon = shops["tea-house"], shops["noodle-bar"], shops["hair-salon"]
-    await _closed_pos_api(tea)
     wallets: dict[str, str] = {}  # each member's tea-house wallet secret, in her wallet app
     for member_id, name in (("m-lin", "Lin"), ("m-chen", "Chen")):
         enrolled = await tea.client.enroll_member(member_id, display_name=name)
         wallets[member_id] = enrolled.wallet_secret
         print(f"{name} enrolls at tea-house; the wallet app gets a consent-code secret")
+    await _closed_pos_api(tea)
     await tea.client.earn("m-lin", "tea-1", 68_800)
     await tea.client.earn("m-chen", "tea-2", 25_600)
     salon_secret = (await salon.client.enroll_member("m-lin")).wallet_secret
