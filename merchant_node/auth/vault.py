@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import pathlib
 import secrets
@@ -28,12 +29,13 @@ import threading
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import Connection, Engine, Row, func, select, update
 
 from coalition_kernel.db import run_in_transaction
 from coalition_kernel.errors import FailedPrecondition
 from merchant_node.ledger.schema import idempotency, members
 
+log = logging.getLogger(__name__)
 ENV = "COALITION_WALLET_KEYS"
 _NONCE = 12
 _KNOWN: dict[str, bytes] = {}
@@ -150,7 +152,26 @@ def reseal(engine: Engine, keys: WalletKeys, batch: int = 500) -> int:
         done = run_in_transaction(engine, lambda conn: _reseal_batch(conn, keys, batch))
         changed += done
         if done < batch:
+            _warn_of_unknown_keys(engine, keys)
             return changed
+
+
+def _warn_of_unknown_keys(engine: Engine, keys: WalletKeys) -> None:
+    """Secrets sealed under a key this node does not hold cannot be re-sealed (nor opened: their
+    members' consent fails WALLET_KEY_MISSING); said once at start, not fatal."""
+    with engine.connect() as conn:
+        lost = conn.execute(
+            select(func.count()).where(
+                members.c.wallet_secret_sealed.is_not(None),
+                members.c.wallet_key_id.not_in(list(keys.keys)),
+            )
+        ).scalar_one()
+    if lost:
+        log.warning(
+            "%d members' wallet secrets are sealed under a wallet key this node does not hold; "
+            "restore that key to the wallet key file (last line stays the current key)",
+            lost,
+        )
 
 
 def _scrub_enroll_answers(conn: Connection) -> int:
@@ -183,6 +204,7 @@ def _reseal_batch(conn: Connection, keys: WalletKeys, batch: int) -> int:
             | (
                 members.c.wallet_secret_sealed.is_not(None)
                 & (members.c.wallet_key_id != keys.current)
+                & members.c.wallet_key_id.in_(list(keys.keys))
             )
         )
         .order_by(members.c.id)

@@ -131,3 +131,13 @@ def test_a_node_from_before_wallet_keys_gets_one_when_served_and_a_lost_key_stop
     (tmp_path / "wallet.key").unlink()
     with pytest.raises(ValueError, match="missing"):
         load_wallet_keys(config, ledger.engine, create=True)
+
+
+def test_secrets_under_a_key_the_node_does_not_hold_are_left_as_they_are_and_reported(
+    ledger, caplog
+):
+    ledger.enroll(Enroll("e-1", "m1"))
+    before = member_row(ledger, "m1")
+    assert reseal(ledger.engine, WalletKeys.generate()) == 0  # a worker with another key file
+    assert member_row(ledger, "m1").wallet_secret_sealed == before.wallet_secret_sealed
+    assert "1 members' wallet secrets are sealed under a wallet key" in caplog.text
