@@ -8,7 +8,9 @@ this process keeps N earns in flight with MerchantNodeClient.
     python bench/telemetry_bench.py [--seconds 5] [--rounds 3] [--concurrency 16]
                                     [--db sqlite|postgresql] [--quick]
 
-The last line is the verdict: on / off earns per second (aim: ≥ 0.90, a cost of ≤ 10 %).
+Besides throughput it reports the server process's CPU time per earn in each mode (steadier
+than throughput on a shared machine). The last line is the verdict: on / off earns per second
+(aim: ≥ 0.90, a cost of ≤ 10 %).
 """
 
 from __future__ import annotations
@@ -63,7 +65,11 @@ def node_process(url: str, env: dict[str, str], pipe: Pipe) -> None:
         server, offload = build_server(ledger, "127.0.0.1:0", workers=16)
         port = await server.start()
         pipe.send((port, add_client(engine, "bench", "pos").key))
-        await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, pipe.recv)  # "mark": the measured window starts
+        started = time.process_time()
+        await loop.run_in_executor(None, pipe.recv)  # "stop"
+        pipe.send(time.process_time() - started)  # this server's CPU seconds in the window
         await server.stop(1)
         offload.shutdown()
         engine.dispose()
@@ -71,8 +77,8 @@ def node_process(url: str, env: dict[str, str], pipe: Pipe) -> None:
     asyncio.run(serve())
 
 
-async def drive(target: str, key: str, seconds: float, concurrency: int) -> float:
-    """Earns per second over `seconds`, after a one-second warm-up."""
+async def drive(target: str, key: str, seconds: float, concurrency: int, mark) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """Earns per second over `seconds`, after a one-second warm-up, and how many."""
     async with MerchantNodeClient(target, api_key=key, max_attempts=1) as pos:
         done = 0
         counting = False
@@ -90,9 +96,10 @@ async def drive(target: str, key: str, seconds: float, concurrency: int) -> floa
 
         tasks = [asyncio.ensure_future(worker(w)) for w in range(concurrency)]
         await asyncio.sleep(1)
+        mark()
         counting, started = True, time.monotonic()
         await asyncio.gather(*tasks)
-        return done / (time.monotonic() - started)
+        return done / (time.monotonic() - started), done
 
 
 def fresh_database(kind: str, folder: str, name: str) -> tuple[str, Any]:
@@ -111,7 +118,8 @@ def fresh_database(kind: str, folder: str, name: str) -> tuple[str, Any]:
     return admin.url.set(database=db).render_as_string(hide_password=False), drop
 
 
-def one_round(kind: str, folder: str, name: str, env: dict[str, str], args) -> float:  # type: ignore[no-untyped-def]
+def one_round(kind: str, folder: str, name: str, env: dict[str, str], args) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(earns per second, the server's CPU milliseconds per earn) of one node process."""
     url, drop = fresh_database(kind, folder, name)
     env = {**env, "COALITION_TRACE_FILE": f"{folder}/{name}-spans.jsonl"} if env is ON else env
     ctx = multiprocessing.get_context("spawn")
@@ -120,9 +128,14 @@ def one_round(kind: str, folder: str, name: str, env: dict[str, str], args) -> f
     process.start()
     try:
         port, key = parent.recv()
-        return asyncio.run(drive(f"127.0.0.1:{port}", key, args.seconds, args.concurrency))
-    finally:
+        rate, done = asyncio.run(
+            drive(f"127.0.0.1:{port}", key, args.seconds, args.concurrency,
+                  lambda: parent.send("mark"))
+        )  # fmt: skip
         parent.send("stop")
+        cpu = parent.recv()
+        return rate, 1000 * cpu / max(done, 1)
+    finally:
         process.join(30)
         if drop is not None:
             drop()
@@ -143,16 +156,29 @@ def main() -> None:
         f"{args.rounds} rounds of off/metrics/on, {args.db}"
     )
     rates: dict[str, list[float]] = {mode: [] for mode, _ in MODES}
+    cpu: dict[str, list[float]] = {mode: [] for mode, _ in MODES}
     with tempfile.TemporaryDirectory() as folder:
         for r in range(args.rounds):
             # The order turns every round: a cell's place in a round must not favour it.
             for mode, env in MODES[r % 3 :] + MODES[: r % 3]:
-                rate = one_round(args.db, folder, f"{mode}-{r}", env, args)
+                rate, ms = one_round(args.db, folder, f"{mode}-{r}", env, args)
                 rates[mode].append(rate)
-                print(f"round {r + 1} telemetry {mode:7}: {rate:8.1f} earns/s", flush=True)
+                cpu[mode].append(ms)
+                print(
+                    f"round {r + 1} telemetry {mode:7}: {rate:8.1f} earns/s, "
+                    f"server CPU {ms:.3f} ms/earn",
+                    flush=True,
+                )
     off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
     metrics = statistics.median(rates["metrics"])
     print(f"metrics only / off = {metrics:.1f} / {off:.1f} earns/s = {metrics / off:.2f}")
+    c_off, c_met, c_on = (statistics.median(cpu[m]) for m in ("off", "metrics", "on"))
+    # CPU per call is what telemetry adds; it is steadier than throughput on a busy machine.
+    print(
+        f"server CPU per earn: off {c_off:.3f} ms, metrics {c_met:.3f} ms "
+        f"(+{100 * (c_met / c_off - 1):.1f} %), metrics + tracing {c_on:.3f} ms "
+        f"(+{100 * (c_on / c_off - 1):.1f} %)"
+    )
     ratio = on / off if off else 0.0
     verdict = "ok" if ratio >= 0.90 else "over the aim"
     print(
