@@ -5,7 +5,7 @@ same figures computed by scanning the orders (what a page view would cost withou
 
 The shop's history is written straight in SQL (a year of orders, 30 % of them followed by a
 redemption; 200,000 members), and its rollups as the triggers and the compaction leave them:
-minutes × 16 shards for the last hour, hours before.
+minutes × 64 shards for the last hour, hours before.
 
     python bench/console_bench.py [--orders 10000000] [--runs 200] [--quick]
 
@@ -84,7 +84,7 @@ def populate(engine: sa.Engine, orders: int, members: int) -> None:
         ):
             for old, bucket, shard in (
                 (True, "floor(extract(epoch FROM occurred_at) / 3600) * 60", "0"),
-                (False, "floor(extract(epoch FROM occurred_at) / 60)", "member_pk %% 16"),
+                (False, "floor(extract(epoch FROM occurred_at) / 60)", "member_pk %% 64"),
             ):
                 conn.exec_driver_sql(
                     f"""INSERT INTO ledger_minutes (minute, kind, account, shard, lines, points)

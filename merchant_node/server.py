@@ -22,9 +22,9 @@ from coalition_kernel.rpc import Offload, Server, generic_handler
 from coalition_kernel.telemetry import register_figures
 from merchant_node import issuer, rules_admin
 from merchant_node.acquirer import CrossRedemptions, ExchangeLink
-from merchant_node.figures.metrics import NodeFigures
 from merchant_node.auth.domain import ADMIN, MERCHANT_NODE_SCOPES, NO_LIMITS, Limits
 from merchant_node.auth.service import NodeAuth, current_caller
+from merchant_node.figures.metrics import NodeFigures
 from merchant_node.ledger import consent
 from merchant_node.ledger.commands import Earn, Enroll, Redeem, Refund
 from merchant_node.ledger.service import NodeLedger

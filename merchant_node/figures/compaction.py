@@ -1,4 +1,4 @@
-"""Keeping the rollups small: minute rows (16 shards each, so concurrent earns don't queue on one
+"""Keeping the rollups small: minute rows (64 shards each, so concurrent earns don't queue on one
 row) of hours that are over are folded into one row per hour (shard 0). Every figure the pages
 and alert rules read is by the hour at most (today starts on the hour in Asia/Shanghai), so a
 year of a busy shop is ~24 × 365 rows per kind and account, whatever its order count, plus the

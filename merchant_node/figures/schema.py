@@ -4,8 +4,8 @@ Rows are written by triggers, never by the application: an AFTER INSERT trigger 
 journal_lines adds each line on an outside account (ISSUANCE, REDEMPTION, CROSS_REDEMPTION,
 BREAKAGE, CLAWBACK) to its minute's row, and one on members counts enrolments. So earn, redeem,
 the hold paths and the set-based expiry run are all counted, in their own transaction, by one
-cheap upsert each, and no page ever scans the journal. `shard` (member id mod 16) spreads one
-minute's writes over 16 rows so concurrent earns of different members don't queue on one row.
+cheap upsert each, and no page ever scans the journal. `shard` (member id mod 64) spreads one
+minute's writes over 64 rows so concurrent earns of different members don't queue on one row.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, Column, Integer, PrimaryKeyConstraint, String
 from coalition_kernel.alerts import alerts_table
 from merchant_node.ledger.schema import metadata
 
-SHARDS = 16
+SHARDS = 64
 # The accounts whose lines are counted: each is a flow between members and the merchant.
 COUNTED_ACCOUNTS = ("ISSUANCE", "REDEMPTION", "CROSS_REDEMPTION", "BREAKAGE", "CLAWBACK")
 ENROLL = "ENROLL"  # the kind of the members trigger's rows (account '')

@@ -365,12 +365,12 @@ consent_acquirer_failures = Table(
 # Callers' API keys (merchant_node/auth/schema.py, migration 0007).
 from merchant_node.auth import schema as _auth_schema  # noqa: E402, F401
 
+# Live figures' per-minute rollups (merchant_node/figures/schema.py, migration 0012).
+from merchant_node.figures import schema as _figures_schema  # noqa: E402, F401
+
 # The points mall's tables live in their own room (merchant_node/mall/schema.py), in this same
 # MetaData: imported here so migrations and the schema check see every table of the node.
 from merchant_node.mall import schema as _mall_schema  # noqa: E402, F401
 
 # Member intelligence (merchant_node/marketing/schema.py): facts, segments, triggers' actions.
 from merchant_node.marketing import schema as _marketing_schema  # noqa: E402, F401
-
-# Live figures' per-minute rollups (merchant_node/figures/schema.py, migration 0012).
-from merchant_node.figures import schema as _figures_schema  # noqa: E402, F401

@@ -17,7 +17,7 @@ branch_labels = None
 depends_on = None
 
 ACCOUNTS = "('ISSUANCE', 'REDEMPTION', 'CROSS_REDEMPTION', 'BREAKAGE', 'CLAWBACK')"
-SHARDS = 16
+SHARDS = 64
 _UPSERT = """ON CONFLICT (minute, kind, account, shard) DO UPDATE
     SET lines = ledger_minutes.lines + excluded.lines,
         points = ledger_minutes.points + excluded.points"""
