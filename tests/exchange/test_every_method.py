@@ -41,7 +41,8 @@ def dump(engine, metadata):  # type: ignore[no-untyped-def]
         return {
             t.name: conn.execute(sa.select(t)).all()
             for t in metadata.sorted_tables
-            if t.name not in ("idempotency", "audit_log", "inbound_requests")
+            # The bookkeeping of requests and refusals (bounded per peer by design, issue 10).
+            if t.name not in ("idempotency", "audit_log", "inbound_requests", "refusal_tally")
         }
 
 
