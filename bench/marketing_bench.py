@@ -57,7 +57,8 @@ SEED = [
     # irregular; amount 10-510 yuan.
     """INSERT INTO earnings (id, order_id, member_pk, amount_fen, points, refunded_fen,
            clawed_back, channel, breakdown, occurred_at, created_at, rate_version, rule_version)
-       SELECT i, 'o-' || i, 1 + i %% %(m)s, 1000 + (i::bigint * 7919) %% 50000, 10, 0, 0, 'POS', '[]',
+       SELECT i, 'o-' || i, 1 + i %% %(m)s, 1000 + (i::bigint * 7919) %% 50000, 10, 0, 0,
+           'POS', '[]',
            %(now)s - make_interval(
                secs => ((i::bigint * 2654435761) %% %(span)s)::double precision),
            %(now)s, 1, 'bench'
