@@ -8,8 +8,8 @@ by `coalition node init`) or from the environment (`COALITION_WALLET_KEYS`, the 
 
 The key file holds one base64 key (32 bytes) per line; the last line is the current key, the
 ones above it still open what they sealed. A key's id is derived from the key itself. To rotate:
-append a new key (`coalition node wallet-key rotate`), restart; at start the node re-seals every
-secret under the current key (`reseal`), after which the old lines may be deleted.
+append a new key line (`WalletKeys.rotated()` makes one; no CLI yet), restart; at start the
+node re-seals every secret under the current key (`reseal`); then the old lines may go.
 
 `wallet_secret_of(member_row)` is the one place a secret is opened (merchant_node/ledger/
 consent.py's `wallet_secret` and the enrollment answer call it). Keys are registered process-wide
