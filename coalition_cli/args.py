@@ -39,7 +39,7 @@ class LineItem:
     unit_price_fen: int
 
 
-_ITEM = re.compile(r"^([^:]+):([^:]*):(\d+):(\d+)$")
+_ITEM = re.compile(r"^([^:]+):([^:]*):(\d+):(\d+)\Z")
 
 
 def line_item(text: str) -> LineItem:

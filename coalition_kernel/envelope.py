@@ -27,8 +27,8 @@ EXCHANGE_ID = "exchange"
 OPERATOR_ID = "operator"
 
 M = TypeVar("M", bound=Message)
-_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_KEY_ID = re.compile(r"^[0-9a-f]{16}$")
+_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}\Z")
+_KEY_ID = re.compile(r"^[0-9a-f]{16}\Z")
 
 
 def signed_bytes(payload_type: str, payload: bytes) -> bytes:

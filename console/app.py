@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 STATIC = pathlib.Path(__file__).parent / "static"
 REPO = pathlib.Path(__file__).resolve().parent.parent
 ECHARTS = REPO / "node_modules" / "echarts" / "dist" / "echarts.min.js"
-_SHOP = re.compile(r"^/(api/)?shop/([A-Za-z0-9_.-]{1,64})(/[a-z]+)?$")
-_DECIDE = re.compile(r"^/api/district/batches/([0-9A-Za-z-]{1,10})/(approve|reject)$")
+_SHOP = re.compile(r"^/(api/)?shop/([A-Za-z0-9_.-]{1,64})(/[a-z]+)?\Z")
+_DECIDE = re.compile(r"^/api/district/batches/([0-9A-Za-z-]{1,10})/(approve|reject)\Z")
 
 
 @dataclass

@@ -194,7 +194,7 @@ class AuthSettings:
         )
 
 
-_LISTEN = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]*):(\d{1,5})$")
+_LISTEN = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]*):(\d{1,5})\Z")
 
 
 @dataclass(frozen=True, config=STRICT_KEYS)

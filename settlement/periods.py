@@ -24,9 +24,9 @@ from coalition_kernel.errors import InvalidArgument
 Cycle = Literal["daily", "weekly", "monthly"]
 
 _FORMATS = {
-    "daily": re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"),
-    "weekly": re.compile(r"^(\d{4})-W(\d{2})$"),
-    "monthly": re.compile(r"^(\d{4})-(\d{2})$"),
+    "daily": re.compile(r"^(\d{4})-(\d{2})-(\d{2})\Z"),
+    "weekly": re.compile(r"^(\d{4})-W(\d{2})\Z"),
+    "monthly": re.compile(r"^(\d{4})-(\d{2})\Z"),
 }
 
 

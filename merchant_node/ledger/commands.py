@@ -11,8 +11,8 @@ from coalition_kernel.errors import InvalidArgument
 from coalition_kernel.points import MAX_AMOUNT
 from merchant_node.rules.base import LineItem
 
-_ID = re.compile(r"^[A-Za-z0-9._:\-]+$")
-_PHONE = re.compile(r"^\+?[0-9]{3,19}$")
+_ID = re.compile(r"^[A-Za-z0-9._:\-]+\Z")
+_PHONE = re.compile(r"^\+?[0-9]{3,19}\Z")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 CHANNELS = ("POS", "MINI_PROGRAM", "WEB")
 
