@@ -563,7 +563,11 @@ def test_contact_settings_are_validated(node):
     ledger, clock, _ = node
     from coalition_kernel.errors import InvalidArgument, NotFound
 
-    for kw in ({"preferred_channel": "pigeon"}, {"email": "not-an-address"}, {"quiet_hours": "9-5"}):
+    for kw in (
+        {"preferred_channel": "pigeon"},
+        {"email": "not-an-address"},
+        {"quiet_hours": "9-5"},
+    ):
         with pytest.raises(InvalidArgument):
             set_contact(ledger, clock, "m1", **kw)
     with pytest.raises(NotFound):
