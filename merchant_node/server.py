@@ -340,6 +340,8 @@ class MerchantNodeServicer:
         self, req: pb.GetMemberProfileRequest, _ctx
     ) -> pb.GetMemberProfileResponse:  # type: ignore[no-untyped-def]
         p = await self.offload(self.ledger.profile, req.member_id)
+        # The member's facts, segment and tags as the last nightly run left them (read only).
+        known = await self.offload(MarketingService(self.ledger).stored_member, req.member_id)
         m = p.member
         return pb.GetMemberProfileResponse(
             member=pb.Member(
@@ -354,6 +356,7 @@ class MerchantNodeServicer:
             next_threshold=p.next_threshold,
             grace_until=_ts(p.grace_until),
             pending_points=p.pending_points,
+            **marketing_api.profile_fields(known),
         )
 
     async def upgrade_tier(self, req: pb.UpgradeTierRequest, _ctx) -> pb.UpgradeTierResponse:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from coalition.merchant.v1 import marketing_pb2 as mpb
 from coalition_kernel.errors import CoalitionError, InvalidArgument
 from coalition_kernel.rpc import Offload
 from merchant_node.marketing.segments import Labelled
-from merchant_node.marketing.service import MarketingService
+from merchant_node.marketing.service import MarketingService, MemberView
 from merchant_node.marketing.store import StoredDefinitions
 
 SERVICE = mpb.DESCRIPTOR.services_by_name["MarketingService"]
@@ -85,6 +85,20 @@ def _facts(facts: dict[str, Any]) -> mpb.MemberFacts:
         last_order_at=_ts(facts.get("last_order_at")),
         **optional,
     )
+
+
+def profile_fields(view: MemberView | None) -> dict[str, Any]:
+    """GetMemberProfileResponse's intelligence fields from the stored view (none before a run)."""
+    if view is None:
+        return {}
+    p = view.placement
+    return {
+        "facts": _facts(view.facts),
+        "facts_as_of": _ts(view.facts["as_of"]),
+        "segment": _label(p.segment),
+        "tags": [_label(t) for t in p.tags],
+        "churn_cause": _label(p.cause),
+    }
 
 
 class MarketingServicer:

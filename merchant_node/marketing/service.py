@@ -246,6 +246,26 @@ class MarketingService:
 
         return run_in_transaction(self.engine, work)
 
+    def stored_member(self, member_id: str) -> MemberView | None:
+        """The member as the last nightly run left them, read only (GetMemberProfile, read
+        scope): the stored facts placed in Python for the reasons; None before any run."""
+        check_id("member_id", member_id)
+
+        def work(conn: Connection) -> MemberView | None:
+            member = find_member(conn, member_id)
+            row = store.facts_of(conn, member.id)
+            if row is None:
+                return None
+            definitions, version = self._segments(conn)
+            stored = store.segment_of(conn, member.id)
+            scores = None
+            if definitions.rfm.method == "quantiles" and stored is not None:
+                scores = Scores(stored.r_score, stored.f_score, stored.m_score)
+            facts = dict(row._mapping)
+            return MemberView(member_id, facts, place(definitions, facts, scores), version)
+
+        return run_in_transaction(self.engine, work)
+
     def at_risk(self, limit: int = 100) -> list[AtRisk]:
         """Members of at-risk segments, most at risk first: fewest expected orders (the model,
         when fitted), then longest silence; each with the likely cause."""

@@ -1,5 +1,6 @@
 import datetime
 
+from coalition.merchant.v1 import marketing_pb2 as _marketing_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -472,7 +473,7 @@ class GetMemberProfileRequest(_message.Message):
     def __init__(self, member_id: _Optional[str] = ...) -> None: ...
 
 class GetMemberProfileResponse(_message.Message):
-    __slots__ = ("member", "tier", "next_tier", "measure", "measure_value", "next_threshold", "grace_until", "pending_points")
+    __slots__ = ("member", "tier", "next_tier", "measure", "measure_value", "next_threshold", "grace_until", "pending_points", "facts", "facts_as_of", "segment", "tags", "churn_cause")
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     NEXT_TIER_FIELD_NUMBER: _ClassVar[int]
@@ -481,6 +482,11 @@ class GetMemberProfileResponse(_message.Message):
     NEXT_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     GRACE_UNTIL_FIELD_NUMBER: _ClassVar[int]
     PENDING_POINTS_FIELD_NUMBER: _ClassVar[int]
+    FACTS_FIELD_NUMBER: _ClassVar[int]
+    FACTS_AS_OF_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    CHURN_CAUSE_FIELD_NUMBER: _ClassVar[int]
     member: Member
     tier: str
     next_tier: str
@@ -489,7 +495,12 @@ class GetMemberProfileResponse(_message.Message):
     next_threshold: int
     grace_until: _timestamp_pb2.Timestamp
     pending_points: int
-    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., tier: _Optional[str] = ..., next_tier: _Optional[str] = ..., measure: _Optional[str] = ..., measure_value: _Optional[int] = ..., next_threshold: _Optional[int] = ..., grace_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pending_points: _Optional[int] = ...) -> None: ...
+    facts: _marketing_pb2.MemberFacts
+    facts_as_of: _timestamp_pb2.Timestamp
+    segment: _marketing_pb2.Label
+    tags: _containers.RepeatedCompositeFieldContainer[_marketing_pb2.Label]
+    churn_cause: _marketing_pb2.Label
+    def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., tier: _Optional[str] = ..., next_tier: _Optional[str] = ..., measure: _Optional[str] = ..., measure_value: _Optional[int] = ..., next_threshold: _Optional[int] = ..., grace_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pending_points: _Optional[int] = ..., facts: _Optional[_Union[_marketing_pb2.MemberFacts, _Mapping]] = ..., facts_as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., segment: _Optional[_Union[_marketing_pb2.Label, _Mapping]] = ..., tags: _Optional[_Iterable[_Union[_marketing_pb2.Label, _Mapping]]] = ..., churn_cause: _Optional[_Union[_marketing_pb2.Label, _Mapping]] = ...) -> None: ...
 
 class UpgradeTierRequest(_message.Message):
     __slots__ = ("request_id", "member_id", "target_tier")
