@@ -25,6 +25,7 @@ import grpc
 import sqlalchemy as sa
 
 from coalition_cli.demo_mall import mall_chapter
+from coalition_cli.demo_marketing import marketing_chapter
 from coalition_kernel.consent import portfolio_code, spend_code
 from coalition_kernel.db import run_in_transaction, utc_now
 from coalition_kernel.envelope import OPERATOR_ID, Signer
@@ -170,6 +171,7 @@ async def _run(root: pathlib.Path, keep: bool) -> int:
         period = await _settle(temporal.client, worker, str(story_day), root, shops, exchange)
         await _expiry_cycle(temporal.client, shops["tea-house"], clock)
         await _campaign(temporal.client, shops)
+        await marketing_chapter(shops, clock)  # coalition_cli/demo_marketing.py
         if keep:
             print(
                 f"\neverything keeps running in {root}. Try:\n"

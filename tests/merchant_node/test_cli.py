@@ -122,6 +122,14 @@ def test_demo_runs_a_story_and_stops():
     assert "CONSENT_INVALID" in done.stdout and "CONSENT_REUSED" in done.stdout
     assert "receivables match" in done.stdout and "hash chain intact" in done.stdout
     assert "DO NOT MATCH" not in done.stdout and "BROKEN" not in done.stdout
+    # Member intelligence (coalition_cli/demo_marketing.py): segments with their reasons, the
+    # wake-up offers through the signed webhook, the control member told nothing.
+    assert "m-he   → segment dormant" in done.stdout and "recency_days >= 90" in done.stdout
+    assert "likely cause price_sensitive" in done.stdout
+    assert "m-luo  → segment active" in done.stdout
+    assert "(verified): m-xu ← 「满200减50 限时券」" in done.stdout
+    assert "(verified): m-he ← 「欢迎回来礼」 +100 points" in done.stdout
+    assert "nothing sent to m-gao (control group)" in done.stdout and "REJECTED" not in done.stdout
     assert time.monotonic() - started < 60
 
 
