@@ -57,6 +57,12 @@ class ExchangeConfig:
     tls_cert_file: str = ""
     tls_key_file: str = ""
     client_ca_file: str = ""
+    # Calling issuers' nodes over TLS: the CA (PEM) that signed the nodes' certificates (set:
+    # every issuer channel is TLS; "": plaintext), and for nodes that require mTLS the
+    # exchange's own client certificate and its key (given together, and only with the CA).
+    issuer_tls_ca_file: str = ""
+    issuer_tls_cert_file: str = ""
+    issuer_tls_key_file: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -81,6 +87,20 @@ class ExchangeConfig:
             raise ValueError(f"{value} must be 0 (no recovery sweep) or more seconds")
         return value
 
+    @field_validator("issuer_tls_ca_file", "issuer_tls_cert_file", "issuer_tls_key_file")
+    @classmethod
+    def _readable(cls, value: str) -> str:
+        # Checked when the file is loaded, so a wrong path is named before the exchange starts
+        # rather than surfacing as every cross-shop redemption failing.
+        if value:
+            try:
+                pathlib.Path(value).read_bytes()
+            except OSError as exc:
+                raise ValueError(
+                    f'"{value}" is not a readable PEM file ({exc.strerror or exc})'
+                ) from None
+        return value
+
     @model_validator(mode="after")
     def _tls_whole(self) -> ExchangeConfig:
         tls = (self.tls_cert_file, self.tls_key_file, self.client_ca_file)
@@ -88,7 +108,25 @@ class ExchangeConfig:
             raise ValueError(
                 "tls_cert_file, tls_key_file and client_ca_file are given together or not at all"
             )
+        if bool(self.issuer_tls_cert_file) != bool(self.issuer_tls_key_file):
+            raise ValueError("issuer_tls_cert_file and issuer_tls_key_file are given together")
+        if self.issuer_tls_cert_file and not self.issuer_tls_ca_file:
+            raise ValueError(
+                "issuer_tls_cert_file needs issuer_tls_ca_file (without it issuers are called "
+                "in plaintext)"
+            )
         return self
+
+    def issuer_credentials(self) -> grpc.ChannelCredentials | None:
+        """What the issuer gateway presents to nodes: None (plaintext) without a CA."""
+        if not self.issuer_tls_ca_file:
+            return None
+        cert, key = self.issuer_tls_cert_file, self.issuer_tls_key_file
+        return grpc.ssl_channel_credentials(
+            root_certificates=pathlib.Path(self.issuer_tls_ca_file).read_bytes(),
+            private_key=pathlib.Path(key).read_bytes() if key else None,
+            certificate_chain=pathlib.Path(cert).read_bytes() if cert else None,
+        )
 
     @classmethod
     def load(cls, path: pathlib.Path) -> ExchangeConfig:
@@ -232,5 +270,6 @@ class ExchangeApp:
             skew=timedelta(seconds=config.clock_skew_seconds),
             recovery_interval=config.recovery_interval_seconds,
             server_credentials=credentials,
+            issuers=GrpcIssuerGateway(config.issuer_credentials()),
             clock=clock,
         )

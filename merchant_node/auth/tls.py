@@ -3,9 +3,9 @@
 A certificate and its key give TLS: callers check the node is the node. A client CA as well
 gives mTLS: only callers holding a certificate that CA signed complete the handshake (API keys
 are still required on top; a certificate proves the machine, a key the client and its scopes).
-The listener also serves IssuerService to the exchange: an exchange reaching a TLS node needs
-channel credentials for it (exchange/issuers.py `GrpcIssuerGateway(credentials)`), which
-exchange.toml does not configure yet (docs/merchant-node.md, "Transport security").
+The listener also serves IssuerService to the exchange: an exchange reaching a TLS node is
+given the CA (and for mTLS its client certificate) by exchange.toml's `issuer_tls_*_file` keys
+(docs/configuration.md, "TLS between the exchange and the nodes").
 """
 
 from __future__ import annotations
