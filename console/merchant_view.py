@@ -1,5 +1,7 @@
 """What a merchant's page shows, from its node's rollups (merchant_node/figures): today, the
-trend of the last days, rates, liability, campaigns' budget burn. Never a journal scan."""
+trend of the last days, rates, liability, campaigns' budget burn; with campaign ROI, segments,
+the at-risk list, triggers' results and mall sales (console/merchant_insights). Never a journal
+scan."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
 
+from console import merchant_insights
 from merchant_node.figures import queries
 from merchant_node.ledger.schema import budget_pools
 
@@ -86,4 +89,5 @@ def _figures(conn: Connection, merchant_id: str, now: datetime, days: int) -> di
             }
             for p in pools
         ],
+        **merchant_insights.insights(conn, now, today),
     }

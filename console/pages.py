@@ -93,9 +93,58 @@ def shop(lang: str, merchant_id: str) -> bytes:
 <section><h3 data-i18n="campaigns"></h3><table id="pools"><thead><tr>
 <th data-i18n="pool"></th><th data-i18n="budget"></th><th data-i18n="granted"></th>
 <th data-i18n="burn"></th></tr></thead><tbody></tbody></table></section>
+{_insights()}
 <section><h3 data-i18n="alerts"></h3><ul id="alerts"></ul></section>
 <p class="live"><span data-i18n="live"></span> <span id="updated">—</span></p>"""
     return _page(lang, body, "shop", {"merchant": merchant_id})
+
+
+def _table(table_id: str, title: str, columns: tuple[str, ...]) -> str:
+    heads = "".join(f'<th data-i18n="{c}"></th>' for c in columns)
+    return (
+        f'<section><h3 data-i18n="{title}"></h3><table id="{table_id}"><thead><tr>{heads}'
+        "</tr></thead><tbody></tbody></table></section>"
+    )
+
+
+def _insights() -> str:
+    """Campaign ROI, segments, at-risk members, triggers' results and mall sales."""
+    mall = "".join(
+        _figure(f"mall.{k}")
+        for k in (
+            "items_sold",
+            "points_taken",
+            "cash_taken_fen",
+            "coupons_issued",
+            "coupons_redeemed",
+            "coupons_expired",
+            "coupon_liability_fen",
+        )
+    )
+    return "\n".join(
+        (
+            _table(
+                "campaign-roi",
+                "campaign_roi",
+                (
+                    "campaign",
+                    "points_cost_fen",
+                    "participating_revenue_fen",
+                    "roi_vs_control",
+                    "roi_vs_baseline",
+                ),
+            ),
+            _table("segments", "segments", ("segment", "members")),
+            _table("at-risk", "at_risk", ("member", "segment", "cause", "recency_days")),
+            _table(
+                "triggers",
+                "wake_up",
+                ("trigger", "treated", "treated_rate", "control", "control_rate", "uplift"),
+            ),
+            f'<section><h3 data-i18n="mall"></h3><div class="figures" id="mall">{mall}</div>'
+            "</section>",
+        )
+    )
 
 
 def district(lang: str, operator: str) -> bytes:

@@ -20,6 +20,16 @@ const TEXT = {
     decision: "审批", approve: "批准", reject: "驳回", reject_reason: "驳回原因", breakage: "过期积分分成",
     issuer: "发行方", points: "积分", operator_share: "运营方份额（分）", forbidden: "无权访问此页面",
     issued: "发放", redeemed: "兑换", expired: "过期", no_cap: "无上限",
+    campaign_roi: "活动投资回报（近30天）", campaign: "活动", points_cost_fen: "积分成本（分）",
+    participating_revenue_fen: "参与订单收入（分）", roi_vs_control: "ROI（对照组）",
+    roi_vs_baseline: "ROI（基线期）", segments: "会员分群", segment: "分群", members: "会员数",
+    at_risk: "流失风险会员", member: "会员", cause: "可能原因", recency_days: "未消费天数",
+    wake_up: "唤醒效果（实验组 vs 对照组）", trigger: "触发规则", treated: "实验组人数",
+    treated_rate: "实验组转化率", control: "对照组人数", control_rate: "对照组转化率", uplift: "提升",
+    mall: "积分商城销售", "mall.items_sold": "售出件数", "mall.points_taken": "收取积分",
+    "mall.cash_taken_fen": "收取现金（分）", "mall.coupons_issued": "已发券",
+    "mall.coupons_redeemed": "已核销券", "mall.coupons_expired": "已过期券",
+    "mall.coupon_liability_fen": "未核销券负债（分）",
   },
   en: {
     title: "Coalition console", logout: "Log out", login: "Log in",
@@ -45,6 +55,18 @@ const TEXT = {
     points: "Points", operator_share: "Operator's share (fen)",
     forbidden: "You may not see this page", issued: "Issued", redeemed: "Redeemed",
     expired: "Expired", no_cap: "no cap",
+    campaign_roi: "Campaign ROI (last 30 days)", campaign: "Campaign",
+    points_cost_fen: "Points cost (fen)", participating_revenue_fen: "Participants' revenue (fen)",
+    roi_vs_control: "ROI vs control group", roi_vs_baseline: "ROI vs baseline",
+    segments: "Member segments", segment: "Segment", members: "Members",
+    at_risk: "Members at risk", member: "Member", cause: "Likely cause",
+    recency_days: "Days since last purchase", wake_up: "Wake-up results (treated vs control)",
+    trigger: "Trigger", treated: "Treated", treated_rate: "Treated conversion",
+    control: "Control", control_rate: "Control conversion", uplift: "Uplift",
+    mall: "Mall sales", "mall.items_sold": "Items sold", "mall.points_taken": "Points taken",
+    "mall.cash_taken_fen": "Cash taken (fen)", "mall.coupons_issued": "Coupons issued",
+    "mall.coupons_redeemed": "Coupons redeemed", "mall.coupons_expired": "Coupons expired",
+    "mall.coupon_liability_fen": "Coupon liability (fen)",
   },
 };
 
@@ -110,6 +132,7 @@ function showShop(data) {
     cell(tr, p.pool_id); cell(tr, String(p.budget)); cell(tr, String(p.granted));
     cell(tr, percent(p.burn_bps));
   });
+  showInsights(data);
   const c = chartIn("trend-chart");
   if (c) {
     c.setOption({
@@ -123,6 +146,29 @@ function showShop(data) {
       })),
     });
   }
+}
+
+const orDash = (bp) => (bp === null ? "—" : percent(bp));
+
+function showInsights(data) {
+  fill(document.querySelector("#campaign-roi tbody"), data.campaigns, (tr, c) => {
+    tr.dataset.campaign = c.campaign_id;
+    cell(tr, c.campaign_id); cell(tr, String(c.points_cost_fen));
+    cell(tr, String(c.participating_revenue_fen));
+    cell(tr, orDash(c.roi_vs_control_bp)); cell(tr, orDash(c.roi_vs_baseline_bp));
+  });
+  fill(document.querySelector("#segments tbody"), Object.entries(data.segments).sort(), (tr, [s, n]) => {
+    tr.dataset.segment = s;
+    cell(tr, s); cell(tr, String(n), { "data-field": "members" });
+  });
+  fill(document.querySelector("#at-risk tbody"), data.at_risk, (tr, m) => {
+    cell(tr, m.member_id); cell(tr, m.segment); cell(tr, m.cause); cell(tr, String(m.recency_days));
+  });
+  fill(document.querySelector("#triggers tbody"), data.triggers, (tr, r) => {
+    tr.dataset.trigger = r.trigger_id;
+    cell(tr, r.trigger_id); cell(tr, String(r.treated)); cell(tr, percent(r.treated_rate_bps));
+    cell(tr, String(r.control)); cell(tr, percent(r.control_rate_bps)); cell(tr, percent(r.uplift_bps));
+  });
 }
 
 async function decide(period, decision) {

@@ -1,5 +1,6 @@
 """The console over HTTP (no browser): logins, a merchant kept to its own shop, the operator's
-pages closed to merchants, figures from the rollups matching the workload, live events."""
+pages closed to merchants, figures from the rollups matching the workload, live events, and
+the marketing and mall figures of a known workload."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from http.cookiejar import CookieJar
 
 import pytest_asyncio
 
 from merchant_node.ledger.commands import Earn, Enroll, Redeem
+from merchant_node.marketing.service import MarketingService
+from merchant_node.marketing.triggers import in_control
 from tests.conftest import issue_key, open_test_ledger
 from tests.console.support import Served, make_console, serve
+from tests.mall.support import coupon_item, open_mall
+from tests.merchant_node.marketing import population
 
 
 @pytest_asyncio.fixture
@@ -129,6 +135,7 @@ async def test_a_forged_or_altered_cookie_is_no_session(shops):
     tea = Browser(shops.url)
     await asyncio.to_thread(tea.login_merchant, "tea", shops.keys["tea"])
     (cookie,) = list(tea.jar)
+    assert cookie.value is not None
     body, mac = cookie.value.rsplit(".", 1)
     payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     assert payload["s"] == "tea"
@@ -170,3 +177,78 @@ async def test_live_events_carry_a_new_figure_after_an_earn(shops):
     while (event := await next_event())["today"]["issued"] != 42:
         assert event["today"]["issued"] == 0
     writer.close()
+
+
+async def test_the_shop_api_shows_segments_wake_up_results_campaign_roi_and_mall_sales(
+    shops, clock
+):
+    """A known workload: the trigger tests' population (2 members of each kind) through a
+    night's segments and triggers, four price-sensitive members back on a Saturday (the
+    campaign's promo day), and a mall sale of two coupons, one redeemed at a till."""
+    ledger = shops.ledgers["tea"]
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    pop = population.build(start, per_kind=2)
+
+    def work() -> None:
+        population.enroll_all(ledger, clock, pop, "05-10")
+        population.earn_days(ledger, clock, pop, population.ENROLLED, 120)
+        service = MarketingService(ledger, merchant_id="tea", clock=clock)
+        service.apply("triggers", population.TRIGGERS, "ops@tea")
+        night = start + timedelta(days=120, hours=18)
+        for step in (service.refresh_facts, service.place_all, service.score_churn):
+            step(night)
+        service.run_triggers(night)
+        clock.now = start + timedelta(days=125, hours=2)  # Saturday 10:00 in Shanghai
+        for member in ("price-0", "price-1"):
+            ledger.earn(Earn(f"back-{member}", member, f"{member}-back", 25_000, "POS", None))
+        mall = open_mall(ledger)
+        mall.upsert_item("u1", coupon_item("tea-5"), "admin")
+        mall.buy("b1", "steady-0", "tea-5", 2)
+        code = sorted(c.code for c in mall.coupons_of("steady-0"))[0]
+        mall.redeem_coupon("c1", code, "till-1")
+        clock.now = start + timedelta(days=126, hours=2)
+
+    await asyncio.to_thread(work)
+    tea = Browser(shops.url)
+    await asyncio.to_thread(tea.login_merchant, "tea", shops.keys["tea"])
+    status, body, _ = await asyncio.to_thread(tea.call, "/api/shop/tea/figures")
+    assert status == 200
+    figures = json.loads(body)
+
+    # The quiet members (price, shift, silent: 2 each) are dormant; steady and vip are not.
+    assert figures["segments"]["dormant"] == 6
+    assert sum(figures["segments"].values()) == len(pop.orders) == 9
+    assert {m["member_id"] for m in figures["at_risk"]} >= {
+        m for m in pop.orders if pop.kind(m) in ("shift", "silent")
+    }
+
+    price = [m for m in pop.orders if pop.kind(m) == "price"]
+    held = [m for m in price if in_control("wake_price_sensitive", m, 25)]
+    treated = [m for m in price if m not in held]
+    report = {r["trigger_id"]: r for r in figures["triggers"]}["wake_price_sensitive"]
+    assert (report["treated"], report["control"]) == (len(treated), len(held))
+    assert (report["treated_converted"], report["control_converted"]) == (len(treated), len(held))
+    assert report["treated_rate_bps"] == (10_000 if treated else 0)
+    assert report["cost_coupon_fen"] == 5_000 * len(treated)
+    assert [r["trigger_id"] for r in figures["triggers"]] == [
+        "wake_price_sensitive",
+        "wake_category_shift",
+        "wake_long_silence",
+    ]
+
+    # The campaign's window is the last 30 days: its only credited orders are the two back.
+    (promo,) = figures["campaigns"]
+    assert promo["campaign_id"] == "promo"
+    assert promo["participating_orders"] == 2
+    assert promo["participating_revenue_fen"] == 50_000
+    assert promo["points_cost_fen"] == 0 and promo["roi_vs_control_bp"] is None
+
+    mall = figures["mall"]
+    assert mall["items"] == [
+        {"item_id": "tea-5", "sold": 2, "points_taken": 1_000, "cash_taken_fen": 0, "stock_left": 8}
+    ]
+    assert (mall["items_sold"], mall["points_taken"], mall["cash_taken_fen"]) == (2, 1_000, 0)
+    # The trigger's coupons (one per treated price-sensitive member) are mall coupons too.
+    assert mall["coupons_issued"] == 2 + len(treated)
+    assert (mall["coupons_redeemed"], mall["coupons_expired"]) == (1, 0)
+    assert mall["coupon_liability_fen"] == 500 + 5_000 * len(treated)
