@@ -24,6 +24,7 @@ from merchant_node.marketing.schema import trigger_actions
 from merchant_node.marketing.triggers import Trigger, TriggerSet, in_control, occasion
 from merchant_node.notify.outbox import NewNotification, enqueue, resolve_channel
 from merchant_node.notify.quiet import deliverable_at, effective_quiet_hours
+from merchant_node.rules.program import Tiers
 
 MAX_PER_TRIGGER = 10_000  # decisions per trigger per run; the next night takes the rest
 
@@ -37,7 +38,37 @@ class TriggerOutcome:
     held_out: int
 
 
-def _candidates_sql(trigger: Trigger) -> str:
+def _near_next_tier_sql(within: int, tiers: Tiers | None) -> str:
+    """The member's measure short of their next level's threshold by 1..`within`: one clause
+    per level below the top (a member without a level is at the entry level)."""
+    if tiers is None or len(tiers.levels) < 2:
+        return "0 = 1"
+    measure = "f.spend_365d_fen" if tiers.measure == "spend_12m" else "f.earned_points_365d"
+    clauses = []
+    for i, above in enumerate(tiers.levels[1:]):
+        # The level ids are bound (:tier_i), never spliced into the text.
+        clauses.append(
+            f"(COALESCE(m.tier, :tier_0) = :tier_{i} AND {measure} < {int(above.threshold)}"
+            f" AND {measure} >= {int(above.threshold) - within})"
+        )
+    return "(" + " OR ".join(clauses) + ")"
+
+
+def _tier_params(tiers: Tiers | None) -> dict[str, object]:
+    if tiers is None:
+        return {}
+    return {f"tier_{i}": level.id for i, level in enumerate(tiers.levels)}
+
+
+# Spendable points (the reminders' own test: not held back past their expiry) expiring after
+# now and by the horizon.
+_EXPIRING = """(SELECT COALESCE(SUM(l.remaining), 0) FROM lots l
+    WHERE l.member_pk = m.id AND l.remaining > 0 AND l.expires_at > :now
+      AND l.expires_at <= :expiring_until
+      AND (l.available_at IS NULL OR l.available_at < l.expires_at)) >= {min_points}"""
+
+
+def _candidates_sql(trigger: Trigger, tiers: Tiers | None = None) -> str:
     who = trigger.who
     where = ["1 = 1"]
     if who.segments:
@@ -48,6 +79,10 @@ def _candidates_sql(trigger: Trigger) -> str:
     where += [c.to_sql() for c in who.when]
     if who.birthday_month:
         where.append("m.birth_month = :local_month")
+    if who.near_next_tier:
+        where.append(_near_next_tier_sql(who.near_next_tier.within, tiers))
+    if who.points_expiring:
+        where.append(_EXPIRING.format(min_points=int(who.points_expiring.min_points)))
     # Already decided for this occasion: since the last order (an episode), in this period, ever.
     decided = {
         "episode": "(f.last_order_at IS NULL OR a.decided_at > f.last_order_at)",
@@ -91,18 +126,21 @@ def run_trigger(
     ctx: Context,
     settings: NotificationSettings,
     merchant_id: str,
+    tiers: Tiers | None = None,
 ) -> TriggerOutcome:
+    """`tiers`: the program's levels in force (near_next_tier triggers match nobody without)."""
     zone = ZoneInfo(settings.timezone)
     now = ctx.now
     local_now = now.astimezone(zone)
     cap = triggers.frequency_cap
+    sql = _candidates_sql(trigger, tiers)
     statement = (
-        text(_candidates_sql(trigger))
+        text(sql)
         .bindparams(
             *[
                 bindparam(name, type_=_TS)
-                for name in ("cap_since", "period_start")
-                if f":{name}" in _candidates_sql(trigger)
+                for name in ("cap_since", "period_start", "now", "expiring_until")
+                if f":{name}" in sql
             ]
         )
         .columns(last_order_at=_TS)
@@ -115,6 +153,12 @@ def run_trigger(
         "trigger_id": trigger.id,
         "period_start": period_start.astimezone(now.tzinfo),
         "local_month": local_now.month,
+        "now": now,
+        "expiring_until": now
+        + timedelta(
+            days=trigger.who.points_expiring.within_days if trigger.who.points_expiring else 0
+        ),
+        **_tier_params(tiers),
     }
     treated = held_out = 0
     for row in conn.execute(statement, params).all():

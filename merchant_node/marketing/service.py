@@ -194,6 +194,8 @@ class MarketingService:
     def run_triggers(self, as_of: datetime) -> list[TriggerOutcome]:
         """Each enabled trigger in its own transaction: decisions, messages, bonuses, coupons."""
         trigger_set, version = run_in_transaction(self.engine, self._triggers)
+        program = self.ledger.program()  # its tiers, for near_next_tier triggers
+        tiers = program.tiers if program is not None else None
         ctx = Context(
             as_of, None, self.ledger.rate.version, self.ledger.rules.version, lambda: as_of
         )
@@ -205,7 +207,7 @@ class MarketingService:
                 run_in_transaction(
                     self.engine,
                     lambda c, t=trigger: run_trigger(  # type: ignore[misc]
-                        c, t, trigger_set, version, ctx, self.settings, self.merchant_id
+                        c, t, trigger_set, version, ctx, self.settings, self.merchant_id, tiers
                     ),
                 )
             )

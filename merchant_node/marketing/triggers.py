@@ -41,12 +41,30 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class NearNextTier(_Model):
+    """Close to the next tier of the rules engine's program: the member's tier measure (the
+    facts' 365-day spend in fen for `spend_12m`, earned points for `points_12m`) is short of the
+    next level's threshold by at most `within` (same unit); nobody at the top or without tiers."""
+
+    within: int = Field(ge=1, le=100_000_000)
+
+
+class PointsExpiring(_Model):
+    """At least `min_points` of the member's spendable lots expire within `within_days`. The
+    expiry reminder (notify/reminders.py) already tells them: such a trigger makes an offer."""
+
+    within_days: int = Field(ge=1, le=365)
+    min_points: int = Field(default=1, ge=1, le=100_000_000)
+
+
 class Who(_Model):
     segments: list[Ident] = []  # empty: any segment
     cause: Ident | None = None
     tags: list[Ident] = []  # all of them
     when: tuple[Condition, ...] = ()
     birthday_month: bool = False  # members whose birth month is this (local) month
+    near_next_tier: NearNextTier | None = None
+    points_expiring: PointsExpiring | None = None
 
     @field_validator("when", mode="before")
     @classmethod
@@ -118,6 +136,11 @@ def parse_triggers(text: str) -> TriggerSet:
                 errors.append(f"triggers.{t.id}.action: a bonus needs bonus_points")
             if t.action.kind == "coupon" and not t.action.value_fen:
                 errors.append(f"triggers.{t.id}.action: a coupon needs value_fen")
+            if t.who.points_expiring and t.action.kind == "message":
+                errors.append(
+                    f"triggers.{t.id}.action: points_expiring makes an offer (bonus or coupon);"
+                    " the expiry reminder already sends the message"
+                )
     if errors or parsed is None:
         raise DefinitionsInvalid("TRIGGERS_INVALID", errors)
     return parsed
@@ -148,7 +171,8 @@ def occasion(trigger: Trigger, last_order_at: datetime | None, local_now: dateti
 
 # The seeds' offers (003): price-sensitive → 满200减50 coupon; category shift → related new
 # products; long silence → a welcome-back gift and double points. And the behaviour triggers of
-# 000: points to redeem, birthday month, first purchase follow-up.
+# 000: points to redeem, birthday month, close to the next tier, points expiring (an offer: the
+# expiry reminder is the message), first purchase follow-up.
 DEFAULT_DOCUMENT = """
 frequency_cap: {max_actions: 1, per_days: 30}
 triggers:
@@ -193,6 +217,25 @@ triggers:
       kind: message
       subject: "生日快乐，本月双倍积分 / Happy birthday: double points this month"
       text: 生日月消费享双倍积分。
+  - id: near_next_tier
+    who: {near_next_tier: {within: 5000}}
+    once_per: month
+    control_percent: 10
+    action:
+      kind: message
+      subject: 离升级只差一点 / Nearly at the next tier
+      text: 再消费50元即可升级会员等级，享更多积分。
+  - id: points_expiring_offer
+    who: {points_expiring: {within_days: 30, min_points: 100}}
+    once_per: month
+    control_percent: 10
+    action:
+      kind: coupon
+      value_fen: 1000
+      min_spend_fen: 5000
+      valid_days: 30
+      subject: 积分快到期，再送一张券 / Points expiring soon, a coupon to use them
+      text: 您有积分即将到期，送您一张满50减10的券，到店消费时可一并使用积分。
   - id: first_purchase_follow_up
     who: {when: ["orders_total == 1", "recency_days >= 7", "recency_days <= 14"]}
     once_per: ever
