@@ -2,8 +2,9 @@
 own SQLite file), an exchange and three merchant nodes (each a real gRPC server on SQLite) and
 the settlement worker — runs a short story of members earning at one shop and spending at
 another, shows that every record matches and every signature checks, settles the day with the
-operator's approval, prints the settlement report, then stops everything (`--keep`: leaves it
-running until Ctrl-C).
+operator's approval, prints the settlement report, runs the later chapters (the mall, expiry,
+a campaign, member intelligence: coalition_cli/demo_*.py), starts the web console, then stops
+everything (`--keep`: leaves it running until Ctrl-C).
 
 The story happens "yesterday": every part of the coalition reads one demo clock, set back a day
 for the story and then forward to now, so that the story's period is over and can be settled
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 import grpc
 import sqlalchemy as sa
 
+from coalition_cli.demo_console import console_chapter
 from coalition_cli.demo_mall import mall_chapter
 from coalition_cli.demo_marketing import marketing_chapter
 from coalition_kernel.consent import portfolio_code, spend_code
@@ -172,17 +174,19 @@ async def _run(root: pathlib.Path, keep: bool) -> int:
         await _expiry_cycle(temporal.client, shops["tea-house"], clock)
         await _campaign(temporal.client, shops)
         await marketing_chapter(shops, clock)  # coalition_cli/demo_marketing.py
+        console = await console_chapter(stack, root, shops, exchange_path, temporal_target)
         if keep:
             print(
                 f"\neverything keeps running in {root}. Try:\n"
                 f"  coalition settle status --temporal {temporal_target} --period {period}\n"
                 f"  Temporal UI: http://127.0.0.1:{ui_port}/namespaces/default/workflows\n"
+                f"  console: {console} (the logins above)\n"
                 f"  exchange {exchange_target}; nodes "
                 + ", ".join(f"{m} {s.config.listen}" for m, s in shops.items())
                 + "\nCtrl-C stops it all."
             )
             await _until_signalled()
-    print("\ntemporal, worker, exchange and nodes stopped.")
+    print("\ntemporal, worker, exchange, nodes and console stopped.")
     return 0
 
 

@@ -102,7 +102,8 @@ async def marketing_chapter(shops, clock) -> None:  # type: ignore[no-untyped-de
         print(f"  {member:<6} → segment {p.segment.id} ({p.segment.name}): {p.segment.reason}")
         if p.cause is not None:
             asleep.add(member)
-            print(f"{'':<11}likely cause {p.cause.id} ({p.cause.name}): {p.cause.reason}")
+            name = f" ({p.cause.name})" if p.cause.name != p.cause.id else ""
+            print(f"{'':<11}likely cause {p.cause.id}{name}: {p.cause.reason}")
     for o in outcomes:
         print(f"  trigger {o.trigger_id}: {o.treated} treated, {o.held_out} held out (control)")
 

@@ -130,6 +130,11 @@ def test_demo_runs_a_story_and_stops():
     assert "(verified): m-xu ← 「满200减50 限时券」" in done.stdout
     assert "(verified): m-he ← 「欢迎回来礼」 +100 points" in done.stdout
     assert "nothing sent to m-gao (control group)" in done.stdout and "REJECTED" not in done.stdout
+    # The console (coalition_cli/demo_console.py): its own process, both logins work, stopped.
+    assert "merchant login: tea-house / cpk_" in done.stdout and "operator login: " in done.stdout
+    assert "tea-house logged in → /shop/tea-house" in done.stdout
+    assert "the operator logged in → /district: settlement batches" in done.stdout
+    assert "nodes and console stopped" in done.stdout
     assert time.monotonic() - started < 60
 
 
