@@ -1,7 +1,7 @@
 """The console in a real browser (Debian's Chromium through Playwright): a merchant and the
 operator log in, the page's figures match the API after a known workload, a figure changes
 after an earn without reloading, the operator approves a settlement batch from the page, and a
-merchant cannot see another shop's page or data."""
+merchant cannot see another shop's page or data, and the shop's mall sales and segments show."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from merchant_node.ledger.commands import Earn, Enroll, Redeem
 from tests.conftest import issue_key, open_test_ledger
 from tests.console.browser import screenshot
 from tests.console.support import OPERATOR_PASSWORD, Served, make_console, serve
+from tests.console.test_console_http import marketing_workload
 from tests.exchange.conftest import start_coalition
 from tests.workflows.conftest import WORKFLOWS
 from tests.workflows.test_settlement_run import trade, until_state
@@ -97,6 +98,22 @@ async def test_a_merchant_sees_its_figures_as_the_api_gives_them(browser, shops)
     await page.wait_for_selector('[data-figure="today.issued"][data-value]')
     assert await page.text_content("h1") == "商圈积分控制台"
     await screenshot(page, "merchant-tea-zh")
+    await page.context.close()
+
+
+async def test_the_shop_page_shows_mall_sales_and_segments(browser, shops, clock):
+    await asyncio.to_thread(marketing_workload, shops.ledgers["tea"], clock)
+    page = await log_in_merchant(browser, shops.url, "tea", shops.keys["tea"])
+    await page.wait_for_selector('[data-figure="mall.items_sold"][data-value]')
+    api = await page.evaluate("fetch('/api/shop/tea/figures').then(r => r.json())")
+    for key in ("items_sold", "points_taken", "coupons_issued", "coupons_redeemed"):
+        assert await shown(page, f"mall.{key}") == str(api["mall"][key]), key
+    assert await shown(page, "mall.items_sold") == "2"
+    assert await shown(page, "mall.points_taken") == "1000"
+    dormant = '#segments tr[data-segment="dormant"] [data-field="members"]'
+    assert await page.text_content(dormant) == "6"
+    assert await page.text_content("section:has(#segments) h3") == "Member segments"
+    await screenshot(page, "merchant-tea-marketing")
     await page.context.close()
 
 

@@ -179,36 +179,38 @@ async def test_live_events_carry_a_new_figure_after_an_earn(shops):
     writer.close()
 
 
+START = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def marketing_workload(ledger, clock) -> population.Population:  # type: ignore[no-untyped-def]
+    """A known workload: the trigger tests' population (2 members of each kind) through a
+    night's segments and triggers, the two price-sensitive members back on a Saturday (the
+    campaign's promo day), and a mall sale of two coupons, one redeemed at a till."""
+    pop = population.build(START, per_kind=2)
+    population.enroll_all(ledger, clock, pop, "05-10")
+    population.earn_days(ledger, clock, pop, population.ENROLLED, 120)
+    service = MarketingService(ledger, merchant_id="tea", clock=clock)
+    service.apply("triggers", population.TRIGGERS, "ops@tea")
+    night = START + timedelta(days=120, hours=18)
+    for step in (service.refresh_facts, service.place_all, service.score_churn):
+        step(night)
+    service.run_triggers(night)
+    clock.now = START + timedelta(days=125, hours=2)  # Saturday 10:00 in Shanghai
+    for member in ("price-0", "price-1"):
+        ledger.earn(Earn(f"back-{member}", member, f"{member}-back", 25_000, "POS", None))
+    mall = open_mall(ledger)
+    mall.upsert_item("u1", coupon_item("tea-5"), "admin")
+    mall.buy("b1", "steady-0", "tea-5", 2)
+    code = sorted(c.code for c in mall.coupons_of("steady-0"))[0]
+    mall.redeem_coupon("c1", code, "till-1")
+    clock.now = START + timedelta(days=126, hours=2)
+    return pop
+
+
 async def test_the_shop_api_shows_segments_wake_up_results_campaign_roi_and_mall_sales(
     shops, clock
 ):
-    """A known workload: the trigger tests' population (2 members of each kind) through a
-    night's segments and triggers, four price-sensitive members back on a Saturday (the
-    campaign's promo day), and a mall sale of two coupons, one redeemed at a till."""
-    ledger = shops.ledgers["tea"]
-    start = datetime(2026, 3, 1, tzinfo=UTC)
-    pop = population.build(start, per_kind=2)
-
-    def work() -> None:
-        population.enroll_all(ledger, clock, pop, "05-10")
-        population.earn_days(ledger, clock, pop, population.ENROLLED, 120)
-        service = MarketingService(ledger, merchant_id="tea", clock=clock)
-        service.apply("triggers", population.TRIGGERS, "ops@tea")
-        night = start + timedelta(days=120, hours=18)
-        for step in (service.refresh_facts, service.place_all, service.score_churn):
-            step(night)
-        service.run_triggers(night)
-        clock.now = start + timedelta(days=125, hours=2)  # Saturday 10:00 in Shanghai
-        for member in ("price-0", "price-1"):
-            ledger.earn(Earn(f"back-{member}", member, f"{member}-back", 25_000, "POS", None))
-        mall = open_mall(ledger)
-        mall.upsert_item("u1", coupon_item("tea-5"), "admin")
-        mall.buy("b1", "steady-0", "tea-5", 2)
-        code = sorted(c.code for c in mall.coupons_of("steady-0"))[0]
-        mall.redeem_coupon("c1", code, "till-1")
-        clock.now = start + timedelta(days=126, hours=2)
-
-    await asyncio.to_thread(work)
+    pop = await asyncio.to_thread(marketing_workload, shops.ledgers["tea"], clock)
     tea = Browser(shops.url)
     await asyncio.to_thread(tea.login_merchant, "tea", shops.keys["tea"])
     status, body, _ = await asyncio.to_thread(tea.call, "/api/shop/tea/figures")
