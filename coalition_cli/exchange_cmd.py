@@ -68,12 +68,14 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from coalition_kernel import telemetry
     from coalition_kernel.processes import serve_processes
     from coalition_kernel.rpc import PortInUse
     from exchange.runtime import ExchangeApp, ExchangeConfig
 
     config = ExchangeConfig.load(args.config)
     shared = args.processes > 1
+    telemetry.use_metrics_port(config.metrics_port)
 
     async def run(index: int) -> None:
         app = ExchangeApp.from_config(config)

@@ -124,9 +124,11 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from coalition_kernel import telemetry
     from coalition_kernel.processes import serve_processes
     from coalition_kernel.rpc import PortInUse
 
+    telemetry.use_metrics_port(config.metrics_port)
     listen = args.listen or config.listen
     shared = args.processes > 1
 

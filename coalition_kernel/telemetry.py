@@ -11,7 +11,9 @@ and the same whichever replica is scraped.
 Configured by the process's environment (so the node, the exchange and the worker need no flag):
   COALITION_TELEMETRY=off       no interceptors at all (the benchmark's baseline)
   COALITION_METRICS_PORT=N      serve /metrics on that port (COALITION_METRICS_HOST, default
-                                127.0.0.1); unset: metrics are kept but not served
+                                127.0.0.1); unset: the `metrics_port` key of node.toml or
+                                exchange.toml (`use_metrics_port`), else metrics are kept but
+                                not served
   COALITION_TRACE_FILE=path     export spans as JSON lines to that file
   OTEL_EXPORTER_OTLP_ENDPOINT   export spans over OTLP/gRPC (e.g. to a collector, Jaeger, Tempo)
   OTEL_SERVICE_NAME             the span's service.name (default: the process's first service)
@@ -69,7 +71,10 @@ class Settings:
     service_name: str | None
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(
+        cls, env: dict[str, str] | None = None, configured_port: int | None = None
+    ) -> Settings:
+        """COALITION_METRICS_PORT wins over the port a config file names (`configured_port`)."""
         env = dict(os.environ if env is None else env)
         port = env.get("COALITION_METRICS_PORT", "").strip()
         trace_file = env.get("COALITION_TRACE_FILE") or None
@@ -77,7 +82,7 @@ class Settings:
         forced = env.get("COALITION_TRACING", "").lower()
         return cls(
             enabled=env.get("COALITION_TELEMETRY", "on").lower() not in ("off", "0", "false"),
-            metrics_port=int(port) if port else None,
+            metrics_port=int(port) if port else configured_port,
             metrics_host=env.get("COALITION_METRICS_HOST", "127.0.0.1"),
             tracing=forced == "on" or (forced != "off" and bool(trace_file or otlp)),
             trace_file=trace_file,
@@ -90,6 +95,7 @@ class _State:
     lock = threading.Lock()
     settings: Settings | None = None
     metrics_port: int | None = None
+    configured_port: int | None = None  # from node.toml / exchange.toml (use_metrics_port)
     provider: TracerProvider | None = None
 
 
@@ -98,7 +104,7 @@ def setup(default_service: str) -> Settings:
     with _State.lock:
         if _State.settings is not None:
             return _State.settings
-        settings = Settings.from_env()
+        settings = Settings.from_env(configured_port=_State.configured_port)
         _State.settings = settings
         if not settings.enabled:
             return settings
@@ -108,6 +114,13 @@ def setup(default_service: str) -> Settings:
             _State.provider = _tracer_provider(settings, default_service)
             trace.set_tracer_provider(_State.provider)
         return settings
+
+
+def use_metrics_port(port: int) -> None:
+    """The `metrics_port` a server's config file names (0: none); called before the server
+    starts, since the first server of a process reads the settings once."""
+    with _State.lock:
+        _State.configured_port = port or None
 
 
 def serve_metrics(port: int, host: str = "127.0.0.1") -> int | None:

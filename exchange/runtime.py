@@ -63,12 +63,21 @@ class ExchangeConfig:
     issuer_tls_ca_file: str = ""
     issuer_tls_cert_file: str = ""
     issuer_tls_key_file: str = ""
+    # Serve Prometheus /metrics on this port (0: not served); COALITION_METRICS_PORT wins.
+    metrics_port: int = 0
 
     @field_validator("database_url")
     @classmethod
     def _given(cls, value: str) -> str:
         if not value:
             raise ValueError("must not be empty")
+        return value
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise ValueError(f"{value} is not a port (0 for none, or 1-65535)")
         return value
 
     @field_validator(

@@ -276,6 +276,8 @@ class NodeConfig:
     tls_cert_file: str = ""
     tls_key_file: str = ""
     client_ca_file: str = ""
+    # Serve Prometheus /metrics on this port (0: not served); COALITION_METRICS_PORT wins.
+    metrics_port: int = 0
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     mall: MallConfig = field(default_factory=MallConfig)
     auth: AuthSettings = field(default_factory=AuthSettings)
@@ -304,6 +306,13 @@ class NodeConfig:
             raise ValueError(
                 f'"{value}" is not a positive rate such as "1", "1.5" or "3/2"'
             ) from None
+        return value
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise ValueError(f"{value} is not a port (0 for none, or 1-65535)")
         return value
 
     @field_validator("points_ttl_days")
