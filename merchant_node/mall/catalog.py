@@ -38,6 +38,8 @@ class Item:
     coupon_value_fen: int = 0
     coupon_valid_days: int = 0
     active: bool = True
+    segments: tuple[str, ...] = ()  # only members now in one of these segments (empty: all)
+    tags: tuple[str, ...] = ()  # only members now carrying one of these tags (empty: all)
 
     @property
     def priority_opens_at(self) -> datetime | None:
@@ -48,11 +50,14 @@ class Item:
 
 @dataclass(frozen=True)
 class Buyer:
-    """What eligibility needs to know of a member: tier and rank by lifetime points (1 = top)."""
+    """What eligibility needs to know of a member: tier, rank by lifetime points (1 = top), and
+    the marketing room's current segment and tags ("" and () when not yet segmented)."""
 
     member_id: str
     tier: str
     rank: int = field(default=0)
+    segment: str = ""
+    tags: tuple[str, ...] = ()
 
 
 def validate(item: Item) -> Item:
@@ -81,6 +86,15 @@ def validate(item: Item) -> Item:
         raise InvalidArgument("BAD_ITEM", "a priority window needs priority_top_n or tiers")
     for tier in (*item.tiers, *item.priority_tiers):
         check_id("tier", tier)
+    # Any well-formed name is accepted, not only those of today's segment definitions: the
+    # definitions are re-applied over time, and an item must not become invalid when they are.
+    # A name no member carries simply reserves the item for no one until one does.
+    for name in item.segments:
+        check_id("segment", name, max_len=32)
+    for tag in item.tags:
+        check_id("tag", tag)
+    if len(item.segments) > 50 or len(item.tags) > 50:
+        raise InvalidArgument("BAD_ITEM", "at most 50 segments and 50 tags per item")
     if item.kind in CODE_KINDS:
         if not 1 <= item.coupon_valid_days <= 3650:
             raise InvalidArgument("BAD_ITEM", "a coupon's coupon_valid_days must be 1-3650")
@@ -100,6 +114,8 @@ def check_on_sale(item: Item, buyer: Buyer, now: datetime) -> None:
         raise PermissionDenied(
             "TIER_REQUIRED", f"item {item.item_id} is for tiers {', '.join(item.tiers)}"
         )
+    if not in_audience(item, buyer):
+        raise PermissionDenied("ITEM_RESERVED", f"item {item.item_id} is for {_audience(item)}")
     if item.available_from is None or now >= item.available_from:
         return
     opens = item.priority_opens_at
@@ -121,7 +137,21 @@ def visible(item: Item, buyer: Buyer, now: datetime) -> bool:
     """On the member's shelf now: on sale to them, or soon (a window not yet open is shown)."""
     if not item.active or (item.available_until is not None and now >= item.available_until):
         return False
-    return not (item.tiers and buyer.tier not in item.tiers)
+    return not (item.tiers and buyer.tier not in item.tiers) and in_audience(item, buyer)
+
+
+def in_audience(item: Item, buyer: Buyer) -> bool:
+    """Within the item's segment and tag reservation: in one of its segments (if it names any)
+    and carrying one of its tags (if it names any)."""
+    if item.segments and buyer.segment not in item.segments:
+        return False
+    return not item.tags or bool(set(item.tags) & set(buyer.tags))
+
+
+def _audience(item: Item) -> str:
+    parts = [f"segments {', '.join(item.segments)}"] if item.segments else []
+    parts += [f"members tagged {' or '.join(item.tags)}"] if item.tags else []
+    return " and ".join(parts)
 
 
 def local_day(at: datetime) -> str:

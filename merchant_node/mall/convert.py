@@ -77,6 +77,8 @@ def item_in(msg: pb.Item) -> Item:
         priority_tiers=tuple(msg.priority_tiers),
         coupon_value_fen=msg.coupon_value_fen,
         coupon_valid_days=msg.coupon_valid_days,
+        segments=tuple(msg.segments),
+        tags=tuple(msg.tags),
     )
 
 
@@ -101,6 +103,8 @@ def item_out(item: Item) -> pb.Item:
         coupon_value_fen=item.coupon_value_fen,
         coupon_valid_days=item.coupon_valid_days,
         active=item.active,
+        segments=list(item.segments),
+        tags=list(item.tags),
     )
 
 

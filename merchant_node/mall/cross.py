@@ -47,7 +47,10 @@ def reserve(
         raise FailedPrecondition(
             "CROSS_CASH_UNSUPPORTED", "points + cash items are paid with this shop's points"
         )
-    catalog.check_on_sale(item, Buyer(member_id, member.tier or "", 0), ctx.now)
+    buyer = Buyer(member_id, member.tier or "", 0)
+    if item.segments or item.tags:
+        buyer = store.with_audience(conn, buyer)
+    catalog.check_on_sale(item, buyer, ctx.now)
     day = catalog.local_day(ctx.now)
     catalog.check_limits(item, quantity, *store.bought(conn, member_id, item_id, day))
     conn.execute(

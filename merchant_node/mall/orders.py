@@ -43,6 +43,8 @@ def buy(
     ctx = ctx.after_lock()
     needs_rank = item.priority_top_n and item.available_from and ctx.now < item.available_from
     buyer = store.buyer(conn, member_id) if needs_rank else Buyer(member_id, member.tier or "", 0)
+    if item.segments or item.tags:  # only reserved items pay for the marketing read
+        buyer = store.with_audience(conn, buyer)
     catalog.check_on_sale(item, buyer, ctx.now)
     day = catalog.local_day(ctx.now)
     catalog.check_limits(item, quantity, *store.bought(conn, member_id, item_id, day))

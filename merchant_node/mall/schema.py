@@ -56,6 +56,9 @@ mall_items = Table(
     Column("coupon_valid_days", Integer, nullable=False),
     Column("active", Boolean, nullable=False),
     Column("updated_at", TS, nullable=False),
+    # Segment / tag reservation (JSON lists, matched against marketing's member_segments).
+    Column("segments", Text, nullable=False, server_default="[]"),
+    Column("tags", Text, nullable=False, server_default="[]"),
     CheckConstraint("price_points >= 0 AND price_fen >= 0", name="price_non_negative"),
     CheckConstraint("stock_left >= 0 AND stock_left <= stock_total", name="stock_in_range"),
     CheckConstraint(f"kind IN {ITEM_KINDS}", name="kind_known"),

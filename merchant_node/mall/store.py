@@ -15,6 +15,7 @@ from coalition_kernel.errors import FailedPrecondition, NotFound
 from merchant_node.ledger.schema import members
 from merchant_node.mall.catalog import Buyer, Item
 from merchant_node.mall.schema import mall_audit, mall_coupons, mall_items, mall_orders
+from merchant_node.marketing.schema import member_segments
 
 # Live orders count against limits; cancelled and lapsed ones never happened for the member.
 COUNTED = ("awaiting_payment", "confirmed", "fulfilled", "refunded")
@@ -51,6 +52,8 @@ def item_from_row(row: Row) -> Item:
         coupon_value_fen=row.coupon_value_fen,
         coupon_valid_days=row.coupon_valid_days,
         active=row.active,
+        segments=tuple(json.loads(row.segments)),
+        tags=tuple(json.loads(row.tags)),
     )
 
 
@@ -58,6 +61,8 @@ def _values(item: Item, now: datetime) -> dict:  # type: ignore[type-arg]
     values = asdict(item)
     values["tiers"] = json.dumps(list(item.tiers))
     values["priority_tiers"] = json.dumps(list(item.priority_tiers))
+    values["segments"] = json.dumps(list(item.segments))
+    values["tags"] = json.dumps(list(item.tags))
     values["updated_at"] = now
     return values
 
@@ -152,7 +157,20 @@ def buyer(conn: Connection, member_id: str) -> Buyer:
     above = conn.execute(
         select(func.count()).where(members.c.lifetime_earned > row.lifetime_earned)
     ).scalar_one()
-    return Buyer(member_id, row.tier or "", int(above) + 1)
+    return with_audience(conn, Buyer(member_id, row.tier or "", int(above) + 1))
+
+
+def with_audience(conn: Connection, buyer: Buyer) -> Buyer:
+    """The buyer with the marketing room's current segment and tags (none if not segmented)."""
+    row = conn.execute(
+        select(member_segments.c.segment, member_segments.c.tags)
+        .join(members, members.c.id == member_segments.c.member_pk)
+        .where(members.c.member_id == buyer.member_id)
+    ).first()
+    if row is None:
+        return buyer
+    tags = tuple(t for t in row.tags.split(",") if t)
+    return replace(buyer, segment=row.segment, tags=tags)
 
 
 def get_order(conn: Connection, order_id: str, *, lock: bool = False) -> Row:

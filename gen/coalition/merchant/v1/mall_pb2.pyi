@@ -54,7 +54,7 @@ COUPON_STATUS_EXPIRED: CouponStatus
 COUPON_STATUS_WITHDRAWN: CouponStatus
 
 class Item(_message.Message):
-    __slots__ = ("item_id", "kind", "title", "description", "price_points", "price_fen", "stock_total", "stock_left", "per_member_limit", "per_member_daily_limit", "available_from", "available_until", "tiers", "priority_hours", "priority_top_n", "priority_tiers", "coupon_value_fen", "coupon_valid_days", "active")
+    __slots__ = ("item_id", "kind", "title", "description", "price_points", "price_fen", "stock_total", "stock_left", "per_member_limit", "per_member_daily_limit", "available_from", "available_until", "tiers", "priority_hours", "priority_top_n", "priority_tiers", "coupon_value_fen", "coupon_valid_days", "active", "segments", "tags")
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +74,8 @@ class Item(_message.Message):
     COUPON_VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
     COUPON_VALID_DAYS_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     kind: ItemKind
     title: str
@@ -93,7 +95,9 @@ class Item(_message.Message):
     coupon_value_fen: int
     coupon_valid_days: int
     active: bool
-    def __init__(self, item_id: _Optional[str] = ..., kind: _Optional[_Union[ItemKind, str]] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., price_points: _Optional[int] = ..., price_fen: _Optional[int] = ..., stock_total: _Optional[int] = ..., stock_left: _Optional[int] = ..., per_member_limit: _Optional[int] = ..., per_member_daily_limit: _Optional[int] = ..., available_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., available_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tiers: _Optional[_Iterable[str]] = ..., priority_hours: _Optional[int] = ..., priority_top_n: _Optional[int] = ..., priority_tiers: _Optional[_Iterable[str]] = ..., coupon_value_fen: _Optional[int] = ..., coupon_valid_days: _Optional[int] = ..., active: _Optional[bool] = ...) -> None: ...
+    segments: _containers.RepeatedScalarFieldContainer[str]
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, item_id: _Optional[str] = ..., kind: _Optional[_Union[ItemKind, str]] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., price_points: _Optional[int] = ..., price_fen: _Optional[int] = ..., stock_total: _Optional[int] = ..., stock_left: _Optional[int] = ..., per_member_limit: _Optional[int] = ..., per_member_daily_limit: _Optional[int] = ..., available_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., available_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tiers: _Optional[_Iterable[str]] = ..., priority_hours: _Optional[int] = ..., priority_top_n: _Optional[int] = ..., priority_tiers: _Optional[_Iterable[str]] = ..., coupon_value_fen: _Optional[int] = ..., coupon_valid_days: _Optional[int] = ..., active: _Optional[bool] = ..., segments: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class UpsertItemRequest(_message.Message):
     __slots__ = ("request_id", "item")
