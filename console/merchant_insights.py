@@ -7,10 +7,12 @@ Aggregates over indexed tables and windows; never a journal scan."""
 from __future__ import annotations
 
 import json
+import time
+import weakref
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from merchant_node.ledger import campaigns
 from merchant_node.ledger.schema import members, rule_programs
@@ -26,16 +28,34 @@ ROI_DAYS = 30  # the campaign window the page shows; the baseline is the 30 days
 AT_RISK_SHOWN = 20
 
 
+# The reports that read earnings windows (campaign ROI, triggers' results) and the at-risk list
+# (it changes nightly) are read at most once a minute per shop; segment counts and mall sales
+# are small aggregates read with every refresh of the live page.
+SLOW_SECONDS = 60.0
+_slow: weakref.WeakKeyDictionary[Engine, tuple[float, dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
 def insights(conn: Connection, now: datetime, today: datetime) -> dict[str, Any]:
     """`today` is the start of the district's day: windows end at tomorrow's start."""
-    end = today + timedelta(days=1)
     return {
-        "campaigns": campaign_roi(conn, (end - timedelta(days=ROI_DAYS), end)),
+        **_slow_part(conn, now, today),
         "segments": store.segment_counts(conn),
-        "at_risk": at_risk(conn),
-        "triggers": trigger_results(conn, now),
         "mall": mall(conn, now),
     }
+
+
+def _slow_part(conn: Connection, now: datetime, today: datetime) -> dict[str, Any]:
+    kept = _slow.get(conn.engine)
+    if kept is not None and time.monotonic() - kept[0] < SLOW_SECONDS:
+        return kept[1]
+    end = today + timedelta(days=1)
+    part = {
+        "campaigns": campaign_roi(conn, (end - timedelta(days=ROI_DAYS), end)),
+        "at_risk": at_risk(conn),
+        "triggers": trigger_results(conn, now),
+    }
+    _slow[conn.engine] = (time.monotonic(), part)
+    return part
 
 
 def campaign_ids(conn: Connection) -> list[str]:

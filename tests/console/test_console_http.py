@@ -176,6 +176,14 @@ async def test_live_events_carry_a_new_figure_after_an_earn(shops):
     await asyncio.to_thread(ledger.earn, Earn("e-x", "m-x", "o-x", 4_200, "POS", None))
     while (event := await next_event())["today"]["issued"] != 42:
         assert event["today"]["issued"] == 0
+    # Mall sales are live too: a sale shows in a later event.
+    assert event["mall"]["items_sold"] == 0
+    mall = open_mall(ledger)
+    await asyncio.to_thread(mall.upsert_item, "u1", coupon_item("tea-1", price_points=40), "admin")
+    await asyncio.to_thread(mall.buy, "b1", "m-x", "tea-1", 1)
+    while (event := await next_event())["mall"]["items_sold"] != 1:
+        assert event["mall"]["items_sold"] == 0
+    assert event["mall"]["points_taken"] == 40 and event["mall"]["coupons_issued"] == 1
     writer.close()
 
 
