@@ -67,7 +67,7 @@ class Population:
 
 def saturday_offsets(start: datetime, first: int, count: int) -> list[int]:
     """Day offsets of the first `count` Saturdays (Shanghai) on or after day `first`."""
-    days = []
+    days: list[int] = []
     day = first
     while len(days) < count:
         if (start + timedelta(days=day, hours=8)).weekday() == 5:
@@ -77,7 +77,7 @@ def saturday_offsets(start: datetime, first: int, count: int) -> list[int]:
 
 
 def weekday_offsets(start: datetime, first: int, count: int, step: int = 3) -> list[int]:
-    days = []
+    days: list[int] = []
     day = first
     while len(days) < count:
         if (start + timedelta(days=day, hours=8)).weekday() < 5:
