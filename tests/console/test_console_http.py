@@ -262,3 +262,40 @@ async def test_the_shop_api_shows_segments_wake_up_results_campaign_roi_and_mall
     assert mall["coupons_issued"] == 2 + len(treated)
     assert (mall["coupons_redeemed"], mall["coupons_expired"]) == (1, 0)
     assert mall["coupon_liability_fen"] == 500 + 5_000 * len(treated)
+
+
+SPRING = """
+timezone: Asia/Shanghai
+rules:
+  - {id: spring_double, type: time_window, campaign: spring, multiplier: "2",
+     days_of_week: [sat], budget_pool: spring_pool}
+budget_pools: [{id: spring_pool, points: 1000}]
+"""
+
+
+async def test_campaign_roi_against_the_baseline_is_the_docs_formula(shops, clock):
+    """One order in the baseline (the 30 days before the last 30), one Saturday order the
+    campaign doubled in the window: ROI = (window revenue - baseline revenue - cost) / cost."""
+    ledger = shops.ledgers["tea"]
+
+    def work() -> None:
+        clock.now = datetime(2026, 1, 5, 2, tzinfo=UTC)
+        ledger.apply_program(SPRING, "test")
+        ledger.enroll(Enroll("en-a", "m-a"))
+        clock.now = datetime(2026, 2, 10, 2, tzinfo=UTC)  # a Tuesday, in the baseline
+        ledger.earn(Earn("e-b", "m-a", "o-b", 10_000, "POS", None))
+        clock.now = datetime(2026, 3, 14, 2, tzinfo=UTC)  # a Saturday, 10:00 in Shanghai
+        ledger.earn(Earn("e-w", "m-a", "o-w", 20_000, "POS", None))
+        clock.now = datetime(2026, 3, 20, 2, tzinfo=UTC)
+
+    await asyncio.to_thread(work)
+    tea = Browser(shops.url)
+    await asyncio.to_thread(tea.login_merchant, "tea", shops.keys["tea"])
+    _, body, _ = await asyncio.to_thread(tea.call, "/api/shop/tea/figures")
+    (spring,) = json.loads(body)["campaigns"]
+    # 200 base points doubled: the pool grants the other 200, at 1 fen a point.
+    assert (spring["points_granted"], spring["points_cost_fen"]) == (200, 200)
+    assert (spring["participating_orders"], spring["participating_revenue_fen"]) == (1, 20_000)
+    assert spring["incremental_vs_baseline_fen"] == 20_000 - 10_000
+    assert spring["roi_vs_baseline_bp"] == (20_000 - 10_000 - 200) * 10_000 // 200
+    assert spring["roi_vs_control_bp"] is None  # no control group
