@@ -228,5 +228,7 @@ class MallApi:
         )
 
     async def _redeem_coupon(self, req: Any, _who: str) -> pb.RedeemCouponResponse:
-        c = await self.offload(self.mall.redeem_coupon, req.request_id, req.code, req.till_id)
+        c = await self.offload(
+            self.mall.redeem_coupon, req.request_id, req.code, req.till_id, req.order_amount_fen
+        )
         return pb.RedeemCouponResponse(coupon=cv.coupon_out(c))

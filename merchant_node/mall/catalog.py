@@ -40,6 +40,7 @@ class Item:
     active: bool = True
     segments: tuple[str, ...] = ()  # only members now in one of these segments (empty: all)
     tags: tuple[str, ...] = ()  # only members now carrying one of these tags (empty: all)
+    coupon_min_spend_fen: int = 0  # coupons bought need an order this large at the till
 
     @property
     def priority_opens_at(self) -> datetime | None:
@@ -100,6 +101,10 @@ def validate(item: Item) -> Item:
             raise InvalidArgument("BAD_ITEM", "a coupon's coupon_valid_days must be 1-3650")
         if not 0 <= item.coupon_value_fen <= MAX_POINTS:
             raise InvalidArgument("BAD_ITEM", "coupon_value_fen must not be negative")
+    if not 0 <= item.coupon_min_spend_fen <= MAX_POINTS:
+        raise InvalidArgument("BAD_ITEM", f"coupon_min_spend_fen must be 0-{MAX_POINTS}")
+    if item.coupon_min_spend_fen and item.kind not in CODE_KINDS:
+        raise InvalidArgument("BAD_ITEM", "coupon_min_spend_fen is for coupons and cards only")
     return item
 
 

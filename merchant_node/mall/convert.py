@@ -79,6 +79,7 @@ def item_in(msg: pb.Item) -> Item:
         coupon_valid_days=msg.coupon_valid_days,
         segments=tuple(msg.segments),
         tags=tuple(msg.tags),
+        coupon_min_spend_fen=msg.coupon_min_spend_fen,
     )
 
 
@@ -105,6 +106,7 @@ def item_out(item: Item) -> pb.Item:
         active=item.active,
         segments=list(item.segments),
         tags=list(item.tags),
+        coupon_min_spend_fen=item.coupon_min_spend_fen,
     )
 
 
@@ -137,6 +139,7 @@ def coupon_out(c: coupons.CouponView) -> pb.Coupon:
         expires_at=ts(c.expires_at),
         redeemed_at=ts(c.redeemed_at),
         draw_id=c.draw_id,
+        min_spend_fen=c.min_spend_fen,
     )
 
 

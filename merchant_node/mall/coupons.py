@@ -29,6 +29,7 @@ class CouponView:
     expires_at: datetime
     redeemed_at: datetime | None
     member_id: str
+    min_spend_fen: int = 0
 
 
 def view(row: Row, now: datetime) -> CouponView:
@@ -46,11 +47,15 @@ def view(row: Row, now: datetime) -> CouponView:
         row.expires_at,
         row.redeemed_at,
         row.member_id,
+        row.min_spend_fen,
     )
 
 
-def redeem(conn: Connection, now: datetime, code: str, till_id: str) -> CouponView:
-    """One guarded UPDATE: of two tills presenting the same code at once, one row changes."""
+def redeem(
+    conn: Connection, now: datetime, code: str, till_id: str, order_amount_fen: int = 0
+) -> CouponView:
+    """One guarded UPDATE: of two tills presenting the same code at once, one row changes.
+    An order below the coupon's minimum spend changes nothing (MIN_SPEND_NOT_MET)."""
     code = store.normalize_code(code)
     if len(code) != store.CODE_LENGTH:
         raise InvalidArgument("MALFORMED_CODE", f"a coupon code has {store.CODE_LENGTH} letters")
@@ -60,6 +65,7 @@ def redeem(conn: Connection, now: datetime, code: str, till_id: str) -> CouponVi
             mall_coupons.c.code == code,
             mall_coupons.c.status == "issued",
             mall_coupons.c.expires_at > now,
+            mall_coupons.c.min_spend_fen <= order_amount_fen,
         )
         .values(status="redeemed", redeemed_at=now, till_id=till_id)
     ).rowcount
@@ -69,6 +75,14 @@ def redeem(conn: Connection, now: datetime, code: str, till_id: str) -> CouponVi
     if won == 1:
         return view(row, now)
     current = view(row, now)
+    if current.status == "issued":  # unredeemed and unexpired: only the amount held it back
+        raise FailedPrecondition(
+            "MIN_SPEND_NOT_MET",
+            f"coupon needs an order of at least {row.min_spend_fen} fen; "
+            f"this order is {order_amount_fen} fen",
+            min_spend_fen=str(row.min_spend_fen),
+            order_amount_fen=str(order_amount_fen),
+        )
     if current.status == "redeemed":
         raise FailedPrecondition(
             "COUPON_ALREADY_REDEEMED",

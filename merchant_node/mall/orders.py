@@ -113,6 +113,7 @@ def issue_coupons(
                 order_id=order_id,
                 draw_id=draw_id,
                 value_fen=item.coupon_value_fen if value_fen is None else value_fen,
+                min_spend_fen=item.coupon_min_spend_fen,
                 status="issued",
                 issued_at=ctx.now,
                 expires_at=ctx.now + timedelta(days=days),

@@ -59,6 +59,8 @@ mall_items = Table(
     # Segment / tag reservation (JSON lists, matched against marketing's member_segments).
     Column("segments", Text, nullable=False, server_default="[]"),
     Column("tags", Text, nullable=False, server_default="[]"),
+    # Coupons bought from this item need an order of at least this much at the till (0: none).
+    Column("coupon_min_spend_fen", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("price_points >= 0 AND price_fen >= 0", name="price_non_negative"),
     CheckConstraint("stock_left >= 0 AND stock_left <= stock_total", name="stock_in_range"),
     CheckConstraint(f"kind IN {ITEM_KINDS}", name="kind_known"),
@@ -120,6 +122,8 @@ mall_coupons = Table(
     Column("expires_at", TS, nullable=False),
     Column("redeemed_at", TS),
     Column("till_id", String(64)),
+    # The order amount RedeemCoupon needs (满200减50: 20000); 0: none.
+    Column("min_spend_fen", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("value_fen >= 0", name="value_non_negative"),
     CheckConstraint(f"status IN {COUPON_STATUSES}", name="status_known"),
     Index("ix_mall_coupons_member", "member_id", "issued_at"),

@@ -237,12 +237,20 @@ class Mall:
 
     # -- coupons -------------------------------------------------------------------------------
 
-    def redeem_coupon(self, request_id: str, code: str, till_id: str) -> coupons.CouponView:
+    def redeem_coupon(
+        self, request_id: str, code: str, till_id: str, order_amount_fen: int = 0
+    ) -> coupons.CouponView:
+        """order_amount_fen: the order before the coupon, checked against its minimum spend."""
         check_id("till_id", till_id)
+        if not 0 <= order_amount_fen <= 10**12:
+            raise InvalidArgument("BAD_AMOUNT", "order_amount_fen must be 0-1000000000000")
         norm = store.normalize_code(code)
-        cmd = _Cmd(request_id, "redeem_coupon", subject=norm, detail=till_id)
+        detail = f"{till_id}:{order_amount_fen}" if order_amount_fen else till_id
+        cmd = _Cmd(request_id, "redeem_coupon", subject=norm, detail=detail)
         return self._once(
-            cmd, coupons.CouponView, lambda c: coupons.redeem(c, self.now, norm, till_id)
+            cmd,
+            coupons.CouponView,
+            lambda c: coupons.redeem(c, self.now, norm, till_id, order_amount_fen),
         )
 
     def coupons_of(self, member_id: str) -> list[coupons.CouponView]:

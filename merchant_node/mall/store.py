@@ -54,6 +54,7 @@ def item_from_row(row: Row) -> Item:
         active=row.active,
         segments=tuple(json.loads(row.segments)),
         tags=tuple(json.loads(row.tags)),
+        coupon_min_spend_fen=row.coupon_min_spend_fen,
     )
 
 

@@ -54,7 +54,7 @@ COUPON_STATUS_EXPIRED: CouponStatus
 COUPON_STATUS_WITHDRAWN: CouponStatus
 
 class Item(_message.Message):
-    __slots__ = ("item_id", "kind", "title", "description", "price_points", "price_fen", "stock_total", "stock_left", "per_member_limit", "per_member_daily_limit", "available_from", "available_until", "tiers", "priority_hours", "priority_top_n", "priority_tiers", "coupon_value_fen", "coupon_valid_days", "active", "segments", "tags")
+    __slots__ = ("item_id", "kind", "title", "description", "price_points", "price_fen", "stock_total", "stock_left", "per_member_limit", "per_member_daily_limit", "available_from", "available_until", "tiers", "priority_hours", "priority_top_n", "priority_tiers", "coupon_value_fen", "coupon_valid_days", "active", "segments", "tags", "coupon_min_spend_fen")
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +76,7 @@ class Item(_message.Message):
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    COUPON_MIN_SPEND_FEN_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     kind: ItemKind
     title: str
@@ -97,7 +98,8 @@ class Item(_message.Message):
     active: bool
     segments: _containers.RepeatedScalarFieldContainer[str]
     tags: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, item_id: _Optional[str] = ..., kind: _Optional[_Union[ItemKind, str]] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., price_points: _Optional[int] = ..., price_fen: _Optional[int] = ..., stock_total: _Optional[int] = ..., stock_left: _Optional[int] = ..., per_member_limit: _Optional[int] = ..., per_member_daily_limit: _Optional[int] = ..., available_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., available_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tiers: _Optional[_Iterable[str]] = ..., priority_hours: _Optional[int] = ..., priority_top_n: _Optional[int] = ..., priority_tiers: _Optional[_Iterable[str]] = ..., coupon_value_fen: _Optional[int] = ..., coupon_valid_days: _Optional[int] = ..., active: _Optional[bool] = ..., segments: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+    coupon_min_spend_fen: int
+    def __init__(self, item_id: _Optional[str] = ..., kind: _Optional[_Union[ItemKind, str]] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., price_points: _Optional[int] = ..., price_fen: _Optional[int] = ..., stock_total: _Optional[int] = ..., stock_left: _Optional[int] = ..., per_member_limit: _Optional[int] = ..., per_member_daily_limit: _Optional[int] = ..., available_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., available_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tiers: _Optional[_Iterable[str]] = ..., priority_hours: _Optional[int] = ..., priority_top_n: _Optional[int] = ..., priority_tiers: _Optional[_Iterable[str]] = ..., coupon_value_fen: _Optional[int] = ..., coupon_valid_days: _Optional[int] = ..., active: _Optional[bool] = ..., segments: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ..., coupon_min_spend_fen: _Optional[int] = ...) -> None: ...
 
 class UpsertItemRequest(_message.Message):
     __slots__ = ("request_id", "item")
@@ -404,7 +406,7 @@ class ListMyOrdersResponse(_message.Message):
     def __init__(self, orders: _Optional[_Iterable[_Union[Order, _Mapping]]] = ...) -> None: ...
 
 class Coupon(_message.Message):
-    __slots__ = ("code", "item_id", "order_id", "value_fen", "status", "issued_at", "expires_at", "redeemed_at", "draw_id")
+    __slots__ = ("code", "item_id", "order_id", "value_fen", "status", "issued_at", "expires_at", "redeemed_at", "draw_id", "min_spend_fen")
     CODE_FIELD_NUMBER: _ClassVar[int]
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -414,6 +416,7 @@ class Coupon(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     REDEEMED_AT_FIELD_NUMBER: _ClassVar[int]
     DRAW_ID_FIELD_NUMBER: _ClassVar[int]
+    MIN_SPEND_FEN_FIELD_NUMBER: _ClassVar[int]
     code: str
     item_id: str
     order_id: str
@@ -423,7 +426,8 @@ class Coupon(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     redeemed_at: _timestamp_pb2.Timestamp
     draw_id: str
-    def __init__(self, code: _Optional[str] = ..., item_id: _Optional[str] = ..., order_id: _Optional[str] = ..., value_fen: _Optional[int] = ..., status: _Optional[_Union[CouponStatus, str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., redeemed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., draw_id: _Optional[str] = ...) -> None: ...
+    min_spend_fen: int
+    def __init__(self, code: _Optional[str] = ..., item_id: _Optional[str] = ..., order_id: _Optional[str] = ..., value_fen: _Optional[int] = ..., status: _Optional[_Union[CouponStatus, str]] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., redeemed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., draw_id: _Optional[str] = ..., min_spend_fen: _Optional[int] = ...) -> None: ...
 
 class ListMyCouponsRequest(_message.Message):
     __slots__ = ()
@@ -504,14 +508,16 @@ class ConfirmPaymentResponse(_message.Message):
     def __init__(self, order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
 
 class RedeemCouponRequest(_message.Message):
-    __slots__ = ("request_id", "code", "till_id")
+    __slots__ = ("request_id", "code", "till_id", "order_amount_fen")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     TILL_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_AMOUNT_FEN_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     code: str
     till_id: str
-    def __init__(self, request_id: _Optional[str] = ..., code: _Optional[str] = ..., till_id: _Optional[str] = ...) -> None: ...
+    order_amount_fen: int
+    def __init__(self, request_id: _Optional[str] = ..., code: _Optional[str] = ..., till_id: _Optional[str] = ..., order_amount_fen: _Optional[int] = ...) -> None: ...
 
 class RedeemCouponResponse(_message.Message):
     __slots__ = ("coupon",)
