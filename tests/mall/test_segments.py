@@ -15,8 +15,9 @@ from coalition.merchant.v1 import mall_pb2_grpc
 from coalition_kernel.errors import CoalitionError, error_info_of
 from merchant_node.ledger.schema import members
 from merchant_node.ledger.service import NodeLedger
-from merchant_node.mall import catalog
+from merchant_node.mall import catalog, cross
 from merchant_node.mall.catalog import Buyer
+from merchant_node.mall.schema import mall_orders
 from merchant_node.marketing.schema import member_segments
 from tests.mall.support import (
     STAFF,
@@ -71,6 +72,21 @@ def test_segment_and_tag_items_are_hidden_and_refused_outside_them(ledger, mall)
     assert mall.buy("b-champ", "champ", "vip", 1).status == "fulfilled"
     assert mall.buy("b-champ-tea", "champ", "tea", 1).status == "fulfilled"
     assert {i.item_id: i.segments for i in mall.items()}["vip"] == ("champions", "loyal")
+
+
+def test_cross_shop_reservation_step_refuses_outside_the_segment(ledger, mall):
+    """Paying with another shop's points reserves the order here first: same check, nothing
+    written (the exchange is never asked)."""
+    member_with_points(ledger, "champ", 0)
+    member_with_points(ledger, "plain", 0)
+    segment(ledger, "champ", "champions")
+    mall.upsert_item("up-1", coupon_item("vip", segments=("champions",)), "admin")
+    with pytest.raises(CoalitionError) as err, ledger.engine.begin() as conn:
+        cross.reserve(conn, ledger._context("x-plain"), "plain", "vip", 1, "tea")
+    assert err.value.reason == "ITEM_RESERVED"
+    with ledger.engine.begin() as conn:
+        assert cross.reserve(conn, ledger._context("x-champ"), "champ", "vip", 1, "tea")[2]
+        assert conn.execute(sa.select(sa.func.count()).select_from(mall_orders)).scalar() == 1
 
 
 def test_segment_names_must_be_well_formed(ledger, mall):
