@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from coalition.exchange.v1 import exchange_pb2
 from coalition.issuer.v1 import issuer_pb2
-from coalition.merchant.v1 import merchant_node_pb2, rules_admin_pb2
+from coalition.merchant.v1 import marketing_pb2, merchant_node_pb2, rules_admin_pb2
 from coalition_kernel.errors import error_info_of
 from exchange.schema import metadata as exchange_tables
 from merchant_node.ledger.schema import metadata as node_tables
@@ -18,6 +18,7 @@ NODE_SERVICES = [
     merchant_node_pb2.DESCRIPTOR.services_by_name["MerchantNodeService"],
     issuer_pb2.DESCRIPTOR.services_by_name["IssuerService"],
     rules_admin_pb2.DESCRIPTOR.services_by_name["RulesAdminService"],
+    marketing_pb2.DESCRIPTOR.services_by_name["MarketingService"],
 ]
 EXCHANGE_SERVICES = [
     exchange_pb2.DESCRIPTOR.services_by_name["ExchangeService"],
@@ -33,7 +34,15 @@ ACCEPTABLE = {
 }
 # Reads that legitimately answer an empty request with data (the node's methods are called with
 # its own all-scope API key, so each reaches its own checks).
-ANSWERS_EMPTY = {"ListProgramVersions", "ValidateProgram", "ListBudgetPools"}
+# Reads and validations whose empty request is a valid question (an empty list, "no document").
+ANSWERS_EMPTY = {
+    "ListProgramVersions",
+    "ValidateProgram",
+    "ListBudgetPools",
+    "ListAtRisk",
+    "ListDefinitionVersions",
+    "ValidateDefinitions",
+}
 
 
 def dump(engine, metadata):  # type: ignore[no-untyped-def]

@@ -156,3 +156,44 @@ async def test_admin_upserts_through_grpc_validated_and_reported(ledger):
             report.coupon_liability_fen,
         ) == (2, 1, 500)
     assert available(ledger, "m1") == 4000
+
+
+@pytest.mark.asyncio
+async def test_every_mall_method_refuses_garbage_clearly_and_changes_nothing(ledger):
+    import sqlalchemy as sa
+
+    from merchant_node.ledger.schema import metadata as node_tables
+
+    member_with_points(ledger, "m1", 1000)
+
+    def dump():  # type: ignore[no-untyped-def]
+        with ledger.engine.connect() as conn:
+            return {
+                t.name: sorted(map(tuple, conn.execute(sa.select(t)).all()), key=repr)
+                for t in node_tables.sorted_tables
+            }
+
+    async with start_mall(ledger, http=False) as running:
+        before = dump()
+        seen = 0
+        async with grpc.aio.insecure_channel(running.target) as channel:
+            for service in pb.DESCRIPTOR.services_by_name.values():
+                for method in service.methods:
+                    call = channel.unary_unary(
+                        f"/{service.full_name}/{method.name}",
+                        request_serializer=None,
+                        response_deserializer=None,
+                    )
+                    metadata = (*STAFF, *member_md(running.mall, "m1"))
+                    with pytest.raises(grpc.aio.AioRpcError) as err:
+                        await call(b"\xff\xff\xff", metadata=metadata)
+                    info = error_info_of(err.value)
+                    assert err.value.code() in (
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        grpc.StatusCode.UNAUTHENTICATED,
+                        grpc.StatusCode.PERMISSION_DENIED,
+                    ), (method.full_name, err.value.code())
+                    assert info is not None and info.reason, method.full_name
+                    seen += 1
+        assert seen >= 10
+        assert dump() == before
