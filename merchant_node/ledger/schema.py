@@ -307,7 +307,10 @@ notifications = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("dedupe_key", String(200), nullable=False, unique=True),
-    Column("member_pk", ForeignKey("members.id"), nullable=False),
+    # Who is told (node migration 0014): a member (`member_pk` names her) or the merchant
+    # herself (the at-risk share warning; no member).
+    Column("recipient", String(8), nullable=False, server_default="member"),
+    Column("member_pk", ForeignKey("members.id")),
     Column("kind", String(32), nullable=False),
     Column("payload", Text, nullable=False),  # JSON object
     Column("channel", String(16), nullable=False),
@@ -323,6 +326,11 @@ notifications = Table(
         "status IN ('pending', 'sending', 'sent', 'failed', 'dead')", name="status_known"
     ),
     CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+    CheckConstraint(
+        "(recipient = 'member' AND member_pk IS NOT NULL)"
+        " OR (recipient = 'merchant' AND member_pk IS NULL)",
+        name="recipient_known",
+    ),
     Index("ix_notifications_due", "status", "next_attempt_at"),
 )
 
