@@ -101,8 +101,16 @@ def _writer_queue(engine: Engine) -> contextlib.AbstractContextManager[object]:
 
 
 @contextlib.contextmanager
-def _transaction(engine: Engine) -> Iterator[Connection]:
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One writer transaction, as `run_in_transaction` opens it but without its retries or
+    deadline: commit on exit, rollback on an exception (coalition_kernel/group_commit.py)."""
     with _writer_queue(engine), engine.connect() as conn, conn.begin():
+        yield conn
+
+
+@contextlib.contextmanager
+def _transaction(engine: Engine) -> Iterator[Connection]:
+    with transaction(engine) as conn:
         yield conn
         _check_deadline("before commit")
 
