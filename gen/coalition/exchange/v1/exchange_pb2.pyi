@@ -36,6 +36,12 @@ class MerchantStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MERCHANT_STATUS_UNSPECIFIED: _ClassVar[MerchantStatus]
     MERCHANT_STATUS_ACTIVE: _ClassVar[MerchantStatus]
     MERCHANT_STATUS_SUSPENDED: _ClassVar[MerchantStatus]
+
+class PartnershipKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PARTNERSHIP_KIND_UNSPECIFIED: _ClassVar[PartnershipKind]
+    PARTNERSHIP_KIND_JOINT_OFFER: _ClassVar[PartnershipKind]
+    PARTNERSHIP_KIND_RELATED_PRODUCT_OFFER: _ClassVar[PartnershipKind]
 AUTHORIZATION_STATUS_UNSPECIFIED: AuthorizationStatus
 AUTHORIZATION_STATUS_PENDING: AuthorizationStatus
 AUTHORIZATION_STATUS_AUTHORIZED: AuthorizationStatus
@@ -53,6 +59,9 @@ SETTLEMENT_BATCH_STATUS_DISPUTED: SettlementBatchStatus
 MERCHANT_STATUS_UNSPECIFIED: MerchantStatus
 MERCHANT_STATUS_ACTIVE: MerchantStatus
 MERCHANT_STATUS_SUSPENDED: MerchantStatus
+PARTNERSHIP_KIND_UNSPECIFIED: PartnershipKind
+PARTNERSHIP_KIND_JOINT_OFFER: PartnershipKind
+PARTNERSHIP_KIND_RELATED_PRODUCT_OFFER: PartnershipKind
 
 class GetQuoteRequest(_message.Message):
     __slots__ = ("envelope",)
@@ -193,6 +202,18 @@ class ListMerchantsRequest(_message.Message):
     def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
 
 class ListMerchantsResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class GetAffinityRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.SignedEnvelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.SignedEnvelope, _Mapping]] = ...) -> None: ...
+
+class GetAffinityResponse(_message.Message):
     __slots__ = ("envelope",)
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
     envelope: _envelope_pb2.SignedEnvelope
@@ -653,3 +674,75 @@ class MerchantListReceipt(_message.Message):
     header: _envelope_pb2.MessageHeader
     merchants: _containers.RepeatedCompositeFieldContainer[Merchant]
     def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., merchants: _Optional[_Iterable[_Union[Merchant, _Mapping]]] = ...) -> None: ...
+
+class AffinityCommand(_message.Message):
+    __slots__ = ("header", "days", "min_members")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    MIN_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    days: int
+    min_members: int
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., days: _Optional[int] = ..., min_members: _Optional[int] = ...) -> None: ...
+
+class AffinityFlow(_message.Message):
+    __slots__ = ("issuer_id", "acquirer_id", "members", "redemptions", "points", "value_fen", "lift_bp")
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACQUIRER_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    REDEMPTIONS_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FEN_FIELD_NUMBER: _ClassVar[int]
+    LIFT_BP_FIELD_NUMBER: _ClassVar[int]
+    issuer_id: str
+    acquirer_id: str
+    members: int
+    redemptions: int
+    points: int
+    value_fen: int
+    lift_bp: int
+    def __init__(self, issuer_id: _Optional[str] = ..., acquirer_id: _Optional[str] = ..., members: _Optional[int] = ..., redemptions: _Optional[int] = ..., points: _Optional[int] = ..., value_fen: _Optional[int] = ..., lift_bp: _Optional[int] = ...) -> None: ...
+
+class SharedCustomers(_message.Message):
+    __slots__ = ("first_merchant_id", "second_merchant_id", "members")
+    FIRST_MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SECOND_MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    first_merchant_id: str
+    second_merchant_id: str
+    members: int
+    def __init__(self, first_merchant_id: _Optional[str] = ..., second_merchant_id: _Optional[str] = ..., members: _Optional[int] = ...) -> None: ...
+
+class PartnershipSuggestion(_message.Message):
+    __slots__ = ("kind", "offering_merchant_id", "audience_merchant_id", "score_bp", "members")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    OFFERING_MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_BP_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    kind: PartnershipKind
+    offering_merchant_id: str
+    audience_merchant_id: str
+    score_bp: int
+    members: int
+    def __init__(self, kind: _Optional[_Union[PartnershipKind, str]] = ..., offering_merchant_id: _Optional[str] = ..., audience_merchant_id: _Optional[str] = ..., score_bp: _Optional[int] = ..., members: _Optional[int] = ...) -> None: ...
+
+class AffinityReceipt(_message.Message):
+    __slots__ = ("header", "window_start", "window_end", "min_members", "flows", "shared", "suggestions", "suppressed_flows")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_FIELD_NUMBER: _ClassVar[int]
+    MIN_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    FLOWS_FIELD_NUMBER: _ClassVar[int]
+    SHARED_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FLOWS_FIELD_NUMBER: _ClassVar[int]
+    header: _envelope_pb2.MessageHeader
+    window_start: _timestamp_pb2.Timestamp
+    window_end: _timestamp_pb2.Timestamp
+    min_members: int
+    flows: _containers.RepeatedCompositeFieldContainer[AffinityFlow]
+    shared: _containers.RepeatedCompositeFieldContainer[SharedCustomers]
+    suggestions: _containers.RepeatedCompositeFieldContainer[PartnershipSuggestion]
+    suppressed_flows: int
+    def __init__(self, header: _Optional[_Union[_envelope_pb2.MessageHeader, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., min_members: _Optional[int] = ..., flows: _Optional[_Iterable[_Union[AffinityFlow, _Mapping]]] = ..., shared: _Optional[_Iterable[_Union[SharedCustomers, _Mapping]]] = ..., suggestions: _Optional[_Iterable[_Union[PartnershipSuggestion, _Mapping]]] = ..., suppressed_flows: _Optional[int] = ...) -> None: ...

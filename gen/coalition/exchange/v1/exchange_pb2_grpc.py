@@ -400,6 +400,11 @@ class OperatorServiceStub:
                 request_serializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.ListMerchantsRequest.SerializeToString,
                 response_deserializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.ListMerchantsResponse.FromString,
                 _registered_method=True)
+        self.GetAffinity = channel.unary_unary(
+                '/coalition.exchange.v1.OperatorService/GetAffinity',
+                request_serializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.GetAffinityRequest.SerializeToString,
+                response_deserializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.GetAffinityResponse.FromString,
+                _registered_method=True)
 
 
 class OperatorServiceServicer:
@@ -441,6 +446,13 @@ class OperatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAffinity(self, request, context):
+        """Which shops share customers and where cross-shop spending flows, from the clearing records of a window; aggregates only. Payloads: AffinityCommand → AffinityReceipt.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OperatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -468,6 +480,11 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.ListMerchants,
                     request_deserializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.ListMerchantsRequest.FromString,
                     response_serializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.ListMerchantsResponse.SerializeToString,
+            ),
+            'GetAffinity': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAffinity,
+                    request_deserializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.GetAffinityRequest.FromString,
+                    response_serializer=coalition_dot_exchange_dot_v1_dot_exchange__pb2.GetAffinityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -606,6 +623,33 @@ class OperatorService:
             '/coalition.exchange.v1.OperatorService/ListMerchants',
             coalition_dot_exchange_dot_v1_dot_exchange__pb2.ListMerchantsRequest.SerializeToString,
             coalition_dot_exchange_dot_v1_dot_exchange__pb2.ListMerchantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAffinity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coalition.exchange.v1.OperatorService/GetAffinity',
+            coalition_dot_exchange_dot_v1_dot_exchange__pb2.GetAffinityRequest.SerializeToString,
+            coalition_dot_exchange_dot_v1_dot_exchange__pb2.GetAffinityResponse.FromString,
             options,
             channel_credentials,
             insecure,
