@@ -68,7 +68,7 @@ class Suggestion:
     offering_id: str  # joint: the pair's first shop in id order; related: the acquirer
     audience_id: str  # joint: the other; related: the issuer whose members get the offer
     score_bp: int
-    shared_members: int  # joint: the pair's shared customers; related: the flow's members
+    members: int  # joint: the pair's shared customers; related: the flow's members
 
 
 @dataclass(frozen=True)
@@ -177,4 +177,4 @@ def _suggestions(flows: list[Flow], shared: list[Shared]) -> list[Suggestion]:
             out.append(
                 Suggestion(RELATED_PRODUCT_OFFER, f.acquirer_id, f.issuer_id, f.lift_bp, f.members)
             )
-    return sorted(out, key=lambda s: (-s.score_bp, -s.shared_members, s.offering_id, s.audience_id))
+    return sorted(out, key=lambda s: (-s.score_bp, -s.members, s.offering_id, s.audience_id))

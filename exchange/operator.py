@@ -14,8 +14,12 @@ from coalition_kernel.db import run_in_transaction
 from coalition_kernel.errors import InvalidArgument
 from coalition_kernel.points import format_ratio
 from coalition_kernel.rpc import Offload
-from exchange import registry
+from exchange import affinity, registry
 
+_KIND = {
+    affinity.JOINT_OFFER: xpb.PARTNERSHIP_KIND_JOINT_OFFER,
+    affinity.RELATED_PRODUCT_OFFER: xpb.PARTNERSHIP_KIND_RELATED_PRODUCT_OFFER,
+}
 _STATUS = {
     xpb.MERCHANT_STATUS_ACTIVE: "active",
     xpb.MERCHANT_STATUS_SUSPENDED: "suspended",
@@ -115,3 +119,43 @@ class Operator:
     ) -> xpb.MerchantListReceipt:
         merchants = await self.offload(run_in_transaction, self.engine, registry.all_merchants)
         return xpb.MerchantListReceipt(merchants=[merchant_message(m) for m in merchants])
+
+    async def affinity(self, cmd: xpb.AffinityCommand, _env: SignedEnvelope) -> xpb.AffinityReceipt:
+        """Shared customers and flows between shops over the window asked (exchange/affinity)."""
+        affinity.checked(cmd.days, cmd.min_members)  # refused before any read
+        now = self.clock()
+        found = await self.offload(
+            run_in_transaction,
+            self.engine,
+            lambda conn: affinity.affinity(conn, now, cmd.days, cmd.min_members),
+        )
+        return affinity_message(found)
+
+
+def affinity_message(a: affinity.Affinity) -> xpb.AffinityReceipt:
+    out = xpb.AffinityReceipt(min_members=a.min_members, suppressed_flows=a.suppressed_flows)
+    out.window_start.FromDatetime(a.window_start)
+    out.window_end.FromDatetime(a.window_end)
+    for f in a.flows:
+        out.flows.add(
+            issuer_id=f.issuer_id,
+            acquirer_id=f.acquirer_id,
+            members=f.members,
+            redemptions=f.redemptions,
+            points=f.points,
+            value_fen=f.value_fen,
+            lift_bp=f.lift_bp,
+        )
+    for s in a.shared:
+        out.shared.add(
+            first_merchant_id=s.first_id, second_merchant_id=s.second_id, members=s.members
+        )
+    for g in a.suggestions:
+        out.suggestions.add(
+            kind=_KIND[g.kind],
+            offering_merchant_id=g.offering_id,
+            audience_merchant_id=g.audience_id,
+            score_bp=g.score_bp,
+            members=g.members,
+        )
+    return out

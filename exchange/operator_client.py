@@ -116,3 +116,9 @@ class OperatorClient:
                 )
             ).merchants
         )
+
+    async def affinity(self, *, days: int = 0, min_members: int = 0) -> xpb.AffinityReceipt:
+        """Shared customers and flows between shops of the last `days` days (0: 30), no figure
+        under `min_members` members (0: 5)."""
+        cmd = xpb.AffinityCommand(days=days, min_members=min_members)
+        return await self._call("GetAffinity", cmd, xpb.AffinityReceipt)

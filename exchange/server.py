@@ -136,6 +136,7 @@ def build_exchange_server(
             operator.set_terms,
         ),
         "ListMerchants": (xpb.ListMerchantsResponse, xpb.ListMerchantsCommand, operator.list),
+        "GetAffinity": (xpb.GetAffinityResponse, xpb.AffinityCommand, operator.affinity),
     }
     exchange_handlers = {
         name: _rpc(inbound, resp, payload, fn, identity=identity)
