@@ -250,6 +250,7 @@ def _issue_coupon(
             member_id=member_id,
             item_id=f"trigger:{trigger.id}"[:64],
             value_fen=action.value_fen,
+            min_spend_fen=action.min_spend_fen,  # 满200减50: refused at the till under 200
             status="issued",
             issued_at=now,
             expires_at=now + timedelta(days=action.valid_days),

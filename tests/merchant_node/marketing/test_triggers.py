@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from coalition_kernel.errors import CoalitionError
 from merchant_node.ledger.commands import Earn
 from merchant_node.ledger.schema import lots, members, notifications
 from merchant_node.mall.schema import mall_coupons
@@ -18,6 +19,7 @@ from merchant_node.marketing.definitions import DefinitionsInvalid
 from merchant_node.marketing.schema import trigger_actions
 from merchant_node.marketing.service import MarketingService
 from merchant_node.marketing.triggers import in_control, occasion, parse_triggers
+from tests.mall.support import open_mall
 from tests.merchant_node.marketing import population as popmod
 from tests.merchant_node.marketing.population import CAUSES, OFFERS, TRIGGERS
 
@@ -131,6 +133,25 @@ def test_the_report_counts_woken_members_against_the_control_group(ledger, clock
     assert report.cost_coupon_fen == 5_000 * len(treated)
     expected_rate = report.treated_converted * 10_000 // len(treated)
     assert report.treated_rate_bps == expected_rate
+
+
+def test_a_woken_members_coupon_carries_its_minimum_spend_to_the_till(ledger, clock, world):
+    """满200减50: the trigger's coupon refuses an order under 200 yuan (MIN_SPEND_NOT_MET, the
+    coupon stays issued) and takes one of 200."""
+    pop, service = world
+    _nightly(service, _night(120))
+    treated = [
+        m for m in pop.orders if pop.kind(m) == "price" and not in_control(OFFERS["price"], m, 25)
+    ]
+    (coupon, *_) = _rows(ledger, mall_coupons, mall_coupons.c.member_id == treated[0])
+    assert (coupon.value_fen, coupon.min_spend_fen) == (5_000, 20_000)
+    mall = open_mall(ledger)
+    with pytest.raises(CoalitionError) as refused:
+        mall.redeem_coupon("r-low", coupon.code, "till-1", 19_999)
+    assert refused.value.reason == "MIN_SPEND_NOT_MET"
+    assert refused.value.metadata == {"min_spend_fen": "20000", "order_amount_fen": "19999"}
+    assert [c.status for c in mall.coupons_of(treated[0])] == ["issued"]
+    assert mall.redeem_coupon("r-ok", coupon.code, "till-1", 20_000).status == "redeemed"
 
 
 def test_the_frequency_cap_holds_across_triggers(ledger, clock, world):
