@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import pathlib
 import sys
 from datetime import UTC, datetime
@@ -100,6 +101,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rotate.add_argument("--old-valid-until", type=iso_time, help="ISO time (default: now)")
     rotate.set_defaults(run=lambda a: _run(a, _rotate))
 
+    affinity = command(
+        "affinity",
+        "which shops share customers and where cross-shop spending flows, with suggested "
+        "partnerships (aggregates of the clearing records; no figure under --min-members)",
+    )
+    affinity.add_argument(
+        "--days", type=int, default=0, metavar="N", help="the window: the last N days (default 30)"
+    )
+    affinity.add_argument(
+        "--min-members",
+        type=int,
+        default=0,
+        metavar="K",
+        help="leave out flows of fewer than K distinct members (3-1000; default 5)",
+    )
+    affinity.add_argument("--json", action="store_true", help="the answer as JSON")
+    affinity.set_defaults(run=lambda a: _run(a, _affinity))
+
 
 def _run(args: argparse.Namespace, action) -> int:  # type: ignore[no-untyped-def]
     from coalition_kernel.errors import CoalitionError
@@ -126,6 +145,9 @@ def _call(args: argparse.Namespace, action) -> int:  # type: ignore[no-untyped-d
             result = await action(client, args)
         finally:
             await client.close()
+        if isinstance(result, xpb.AffinityReceipt):
+            _print_affinity(result, as_json=args.json)
+            return
         for merchant in result if isinstance(result, list) else [result]:
             _print(merchant)
 
@@ -142,6 +164,19 @@ def _print(m: xpb.Merchant) -> None:
         f"(v{m.rate_version}) fee {m.fee_bps} bps  {cap}  "
         f"breakage to operator {m.breakage_operator_bps} bps  {m.endpoint}  keys {keys}"
     )
+
+
+def _print_affinity(receipt: xpb.AffinityReceipt, *, as_json: bool) -> None:
+    from coalition_cli import operator_affinity
+
+    if as_json:
+        print(json.dumps(operator_affinity.as_dict(receipt), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(operator_affinity.render(receipt)))
+
+
+async def _affinity(client, args):  # type: ignore[no-untyped-def]
+    return await client.affinity(days=args.days, min_members=args.min_members)
 
 
 async def _onboard(client, args):  # type: ignore[no-untyped-def]

@@ -24,26 +24,41 @@ Suggestions (strong = lift ≥ 10000; only one direction of each pair is strong)
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import count
 
+import grpc
 import pytest
+import pytest_asyncio
 import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from coalition.exchange.v1 import exchange_pb2 as xpb
+from coalition.exchange.v1.exchange_pb2_grpc import OperatorServiceStub
 from coalition_kernel.db import make_engine
-from coalition_kernel.errors import InvalidArgument
+from coalition_kernel.envelope import EXCHANGE_ID, OPERATOR_ID, Signer
+from coalition_kernel.errors import InvalidArgument, error_info_of
 from exchange import affinity as aff
 from exchange.migrate import upgrade
+from exchange.operator_client import OperatorClient
+from exchange.redemption import Settings
+from exchange.runtime import ExchangeApp
 from exchange.schema import authorizations, clearing_records
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 _ids = count(1)
 
 
-def redeem(conn, issuer, acquirer, member, points=10, value_fen=10, at=None):  # type: ignore[no-untyped-def]
+def redeem(conn, issuer, acquirer, member, points=10, value_fen=10, at=None, now=NOW):  # type: ignore[no-untyped-def]
     """One captured cross-shop redemption: its authorization and its clearing record."""
     n = next(_ids)
-    at = at or NOW - timedelta(days=1)
+    at = at or now - timedelta(days=1)
     common = {
         "issuer_id": issuer,
         "acquirer_id": acquirer,
@@ -69,22 +84,23 @@ def redeem(conn, issuer, acquirer, member, points=10, value_fen=10, at=None):  #
     )  # fmt: skip
 
 
-def district(conn) -> None:  # type: ignore[no-untyped-def]
+def district(conn, now: datetime = NOW) -> None:  # type: ignore[no-untyped-def]
+    r = partial(redeem, conn, now=now)
     for i in range(1, 7):
-        redeem(conn, "tea", "noodles", f"t{i}", 50, 100)
-    redeem(conn, "tea", "noodles", "t1", 50, 100, NOW - timedelta(days=29, hours=23))
-    redeem(conn, "tea", "noodles", "t2", 50, 100, NOW - timedelta(minutes=1))
+        r("tea", "noodles", f"t{i}", 50, 100)
+    r("tea", "noodles", "t1", 50, 100, now - timedelta(days=29, hours=23))
+    r("tea", "noodles", "t2", 50, 100, now - timedelta(minutes=1))
     for i in range(1, 6):
-        redeem(conn, "noodles", "tea", f"n{i}")
-        redeem(conn, "salon", "tea", f"s{i}")
+        r("noodles", "tea", f"n{i}")
+        r("salon", "tea", f"s{i}")
     for member in ("n1", "n6", "n7", "n8", "n9"):
-        redeem(conn, "noodles", "salon", member)
-    redeem(conn, "tea", "salon", "t1")
-    redeem(conn, "tea", "salon", "t7")
+        r("noodles", "salon", member)
+    r("tea", "salon", "t1")
+    r("tea", "salon", "t7")
     for i in range(1, 5):
-        redeem(conn, "bakery", "salon", f"b{i}")
-    redeem(conn, "tea", "noodles", "t9", 50, 100, NOW - timedelta(days=31))
-    redeem(conn, "tea", "noodles", "t8", 50, 100, NOW)
+        r("bakery", "salon", f"b{i}")
+    r("tea", "noodles", "t9", 50, 100, now - timedelta(days=31))
+    r("tea", "noodles", "t8", 50, 100, now)
 
 
 @pytest.fixture
@@ -197,3 +213,155 @@ def test_no_records_no_flows(db_url):
         [],
         0,
     )
+
+
+# -- through the operator's RPC and command line ------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def exchange(new_database, clock):  # type: ignore[no-untyped-def]
+    """An exchange server over the district's records, and the operator's key and client."""
+    # The real time: the command line signs with it, and the exchange refuses stale messages.
+    clock.now = datetime.now(UTC).replace(microsecond=0)
+    exchange_key, operator_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    engine = make_engine(new_database("exchange"))
+    upgrade(engine)
+    with engine.begin() as conn:
+        district(conn, clock.now)
+    app = ExchangeApp(
+        engine,
+        exchange_key,
+        operator_key.public_key(),
+        settings=Settings(issuer_timeout=3.0),
+        clock=clock,
+        recovery_interval=None,
+    )
+    target = f"127.0.0.1:{await app.start()}"
+    operator = OperatorClient(target, Signer(OPERATOR_ID, operator_key, clock), app.public_key)
+    try:
+        yield {"app": app, "target": target, "operator": operator, "key": operator_key}
+    finally:
+        await operator.close()
+        await app.stop(1)
+        engine.dispose()
+
+
+async def test_the_operator_reads_the_districts_affinity_over_its_rpc(exchange, clock):
+    receipt = await exchange["operator"].affinity()
+    assert receipt.window_end.ToDatetime(UTC) == clock.now
+    assert receipt.window_start.ToDatetime(UTC) == clock.now - timedelta(days=30)
+    assert (receipt.min_members, receipt.suppressed_flows) == (5, 2)
+    assert [
+        (f.issuer_id, f.acquirer_id, f.members, f.redemptions, f.points, f.value_fen, f.lift_bp)
+        for f in receipt.flows
+    ] == [
+        ("noodles", "salon", 5, 5, 50, 50, 15000),
+        ("noodles", "tea", 5, 5, 50, 50, 7500),
+        ("salon", "tea", 5, 5, 50, 50, 16000),
+        ("tea", "noodles", 6, 8, 400, 800, 18333),
+    ]
+    assert [(s.first_merchant_id, s.second_merchant_id, s.members) for s in receipt.shared] == [
+        ("noodles", "tea", 11),
+        ("noodles", "salon", 5),
+        ("salon", "tea", 5),
+    ]
+    related = xpb.PARTNERSHIP_KIND_RELATED_PRODUCT_OFFER
+    assert [
+        (s.kind, s.offering_merchant_id, s.audience_merchant_id, s.score_bp, s.members)
+        for s in receipt.suggestions
+    ] == [
+        (related, "noodles", "tea", 18333, 6),
+        (related, "tea", "salon", 16000, 5),
+        (related, "salon", "noodles", 15000, 5),
+    ]
+    higher_k = await exchange["operator"].affinity(days=30, min_members=6)
+    assert [(f.issuer_id, f.acquirer_id) for f in higher_k.flows] == [("tea", "noodles")]
+
+
+@pytest.mark.parametrize(
+    ("days", "k", "reason"),
+    [
+        (367, 5, "DAYS_OUT_OF_RANGE"),
+        (-3, 5, "DAYS_OUT_OF_RANGE"),
+        (30, 2, "MIN_MEMBERS_OUT_OF_RANGE"),
+    ],
+)
+async def test_a_bad_window_or_k_is_invalid_argument_with_its_reason(exchange, days, k, reason):
+    signer = Signer(OPERATOR_ID, exchange["key"], exchange["operator"].signer.clock)
+    request = signer.seal(
+        xpb.AffinityCommand(days=days, min_members=k), audience=EXCHANGE_ID, request_id="op-bad"
+    )
+    async with grpc.aio.insecure_channel(exchange["target"]) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await OperatorServiceStub(channel).GetAffinity(
+                xpb.GetAffinityRequest(envelope=request), timeout=10
+            )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info = error_info_of(refused.value)
+    assert info is not None and info.reason == reason
+
+
+def _pem_files(tmp_path, exchange) -> list[str]:  # type: ignore[no-untyped-def]
+    key = tmp_path / "operator.pem"
+    key.write_bytes(
+        exchange["key"].private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    pub = tmp_path / "exchange.pub.pem"
+    pub.write_bytes(
+        exchange["app"].public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return ["--exchange", exchange["target"], "--exchange-key", str(pub), "--key", str(key)]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coalition_cli.main", "operator", "affinity", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_coalition_operator_affinity_prints_the_table_and_json(tmp_path, clock, exchange):
+    flags = _pem_files(tmp_path, exchange)
+    done = await asyncio.to_thread(cli, *flags, "--json")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["min_members"] == 5 and answer["suppressed_flows"] == 2
+    assert answer["suggestions"][0] == {
+        "kind": "related_product_offer",
+        "offering_merchant_id": "noodles",
+        "audience_merchant_id": "tea",
+        "score_bp": 18333,
+        "members": 6,
+    }
+    assert answer["flows"][-1] == {
+        "issuer_id": "tea",
+        "acquirer_id": "noodles",
+        "members": 6,
+        "redemptions": 8,
+        "points": 400,
+        "value_fen": 800,
+        "lift_bp": 18333,
+    }
+    table = await asyncio.to_thread(cli, *flags, "--days", "1", "--min-members", "3")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert "flows of fewer than 3 members left out: 1" in lines[0]
+    assert next(line.split()[:6] for line in lines if line.split()[:2] == ["bakery", "salon"]) == [
+        "bakery",
+        "salon",
+        "4",
+        "4",
+        "40",
+        "40",
+    ]
+    refused = await asyncio.to_thread(cli, *flags, "--min-members", "2")
+    assert refused.returncode == 1
+    assert "MIN_MEMBERS_OUT_OF_RANGE" in refused.stderr
