@@ -1,10 +1,13 @@
 """What the operator's page shows, from the exchange's database: the district's flows between
-shops, each issuer's unsettled net debit against its cap, settlement batches, breakage, the
-merchants' onboarding state; and the operator's decision on a batch, which goes to the
-settlement workflow as its Update (the workflow records it, as `coalition settle approve`)."""
+shops, suggested partnerships (exchange/affinity), each issuer's unsettled net debit against its
+cap, settlement batches, breakage, the merchants' onboarding state; and the operator's decision
+on a batch, which goes to the settlement workflow as its Update (the workflow records it, as
+`coalition settle approve`)."""
 
 from __future__ import annotations
 
+import time
+import weakref
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,14 +16,42 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from coalition_kernel.errors import FailedPrecondition, InvalidArgument, NotFound
+from exchange import affinity, registry
 from exchange import figures as district
-from exchange import registry
 from exchange.schema import merchants, settlement_batches, settlement_breakage
 from workflows.settlement.shared import Decision, SettlementStatus
 from workflows.settlement.workflows import settlement_workflow_id
 
 DECISIONS = ("approve", "reject")
 FLOW_DAYS = 30  # the flows chart covers the periods of the last 30 days
+# Suggested partnerships over the same 30 days, the best few; they read a month of clearing
+# records, so at most once a minute per exchange.
+PARTNERSHIPS_SHOWN = 10
+PARTNERSHIPS_SECONDS = 60.0
+_partnerships: weakref.WeakKeyDictionary[Engine, tuple[float, list[dict[str, Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def partnerships(engine: Engine, now: datetime) -> list[dict[str, Any]]:
+    """The best suggestions of the last FLOW_DAYS days, k at its default (aggregates only)."""
+    kept = _partnerships.get(engine)
+    if kept is not None and time.monotonic() - kept[0] < PARTNERSHIPS_SECONDS:
+        return kept[1]
+    with engine.connect() as conn:
+        found = affinity.affinity(conn, now, FLOW_DAYS)
+    shown = [
+        {
+            "kind": s.kind,
+            "offering_id": s.offering_id,
+            "audience_id": s.audience_id,
+            "score_bp": s.score_bp,
+            "members": s.members,
+        }
+        for s in found.suggestions[:PARTNERSHIPS_SHOWN]
+    ]
+    _partnerships[engine] = (time.monotonic(), shown)
+    return shown
 
 
 def figures(engine: Engine, now: datetime) -> dict[str, Any]:
@@ -57,6 +88,7 @@ def figures(engine: Engine, now: datetime) -> dict[str, Any]:
         "as_of": now.isoformat(),
         "open_periods": open_periods,
         "flows": [f.__dict__ for f in flows],
+        "partnerships": partnerships(engine, now),
         "positions": positions,
         "batches": [
             {

@@ -151,6 +151,7 @@ def district(lang: str, operator: str) -> bytes:
     body = f"""
 <h2><span data-i18n="district"></span> <small>{html.escape(operator)}</small></h2>
 <section><h3 data-i18n="flows"></h3><div class="chart" id="flow-chart"></div></section>
+{_table("partnerships", "partnerships", ("offer", "offering", "audience", "lift", "members"))}
 <section><h3 data-i18n="positions"></h3><table id="positions"><thead><tr>
 <th data-i18n="merchant"></th><th data-i18n="status"></th><th data-i18n="net_debit"></th>
 <th data-i18n="cap"></th><th data-i18n="cap_used"></th></tr></thead><tbody></tbody></table>

@@ -30,6 +30,8 @@ const TEXT = {
     "mall.cash_taken_fen": "收取现金（分）", "mall.coupons_issued": "已发券",
     "mall.coupons_redeemed": "已核销券", "mall.coupons_expired": "已过期券",
     "mall.coupon_liability_fen": "未核销券负债（分）",
+    partnerships: "合作建议（近30天跨店会员）", offer: "建议", offering: "发起商户", audience: "面向会员所属",
+    lift: "提升度", joint_offer: "联合优惠", related_product_offer: "关联商品优惠",
   },
   en: {
     title: "Coalition console", logout: "Log out", login: "Log in",
@@ -67,6 +69,9 @@ const TEXT = {
     "mall.cash_taken_fen": "Cash taken (fen)", "mall.coupons_issued": "Coupons issued",
     "mall.coupons_redeemed": "Coupons redeemed", "mall.coupons_expired": "Coupons expired",
     "mall.coupon_liability_fen": "Coupon liability (fen)",
+    partnerships: "Suggested partnerships (shared members, last 30 days)", offer: "Offer",
+    offering: "By", audience: "To members of", lift: "Lift",
+    joint_offer: "Joint offer", related_product_offer: "Related-product offer",
   },
 };
 
@@ -212,6 +217,11 @@ function showDistrict(data) {
         td.appendChild(button);
       }
     }
+  });
+  fill(document.querySelector("#partnerships tbody"), data.partnerships, (tr, p) => {
+    tr.dataset.pair = `${p.offering_id}:${p.audience_id}`;
+    cell(tr, t(p.kind)); cell(tr, p.offering_id); cell(tr, p.audience_id);
+    cell(tr, `${(p.score_bp / 10000).toFixed(2)}×`); cell(tr, String(p.members));
   });
   fill(document.querySelector("#breakage tbody"), data.breakage, (tr, b) => {
     cell(tr, b.issuer_id); cell(tr, String(b.points)); cell(tr, String(b.value_fen));
