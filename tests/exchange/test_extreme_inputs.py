@@ -40,6 +40,7 @@ SIGNED = {  # the command each signed RPC carries
     "SetMerchantStatus": xpb.SetMerchantStatusCommand,
     "SetMerchantTerms": xpb.SetMerchantTermsCommand,
     "ListMerchants": xpb.ListMerchantsCommand,
+    "GetAffinity": xpb.AffinityCommand,
     "PlaceHold": ipb.PlaceHoldCommand,
     "PostHold": ipb.PostHoldCommand,
     "VoidHold": ipb.VoidHoldCommand,
