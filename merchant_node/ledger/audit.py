@@ -1,16 +1,19 @@
 """Checks the ledger's laws against the stored state; returns what is violated (empty: all hold).
 
-Law 1: every journal transaction balances. Law 2: no member account is below zero.
+Law 1: every journal transaction balances, and every line belongs to a journal transaction
+and names a member and a lot that exist (what foreign keys checked until node migration 0015;
+the database checks it per statement now, this checks what is stored).
+Law 2: no member account is below zero.
 Law 4: issued − redeemed − expired − clawed back = Σ available + Σ held − Σ debt, and each
 member's lots, pending holds and debt agree with that member's journal accounts.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from merchant_node.ledger import domain
-from merchant_node.ledger.schema import holds, journal_lines, lots, members
+from merchant_node.ledger.schema import holds, journal_lines, journal_transactions, lots, members
 
 
 def violations(conn: Connection) -> list[str]:
@@ -21,6 +24,28 @@ def violations(conn: Connection) -> list[str]:
         .having(func.sum(journal_lines.c.points) != 0)
     ).all()
     found += [f"law 1: journal transaction {r.txn_id} does not balance" for r in unbalanced]
+    jl, jt = journal_lines, journal_transactions
+    orphans = conn.execute(
+        select(jl.c.id)
+        .select_from(
+            jl.outerjoin(jt, jt.c.id == jl.c.txn_id)
+            .outerjoin(members, members.c.id == jl.c.member_pk)
+            .outerjoin(lots, lots.c.id == jl.c.lot_id)
+        )
+        .where(
+            or_(
+                jt.c.id.is_(None),
+                jl.c.member_pk.is_not(None) & members.c.id.is_(None),
+                jl.c.lot_id.is_not(None) & lots.c.id.is_(None),
+            )
+        )
+        .order_by(jl.c.id)
+        .limit(100)
+    ).scalars()
+    found += [
+        f"law 1: journal line {line} refers to a missing transaction, member or lot"
+        for line in orphans
+    ]
 
     accounts = {
         (r.account, r.member_pk): int(r.total)

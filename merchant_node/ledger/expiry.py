@@ -9,10 +9,14 @@ waits for a lock, so it can never deadlock with requests. A member busy in a req
 skipped; a second pass takes it, and whatever is still busy is left to that request's own
 sweep or the next run. SQLite serializes writers and drops `FOR UPDATE`: the same SQL holds.
 
-A batch writes one journal transaction per member (so the member's history shows it, and the
-per-row balance check at commit stays linear): MEMBER_AVAILABLE -remaining per lot, BREAKAGE
-+total. Every statement is INSERT … SELECT or UPDATE over the batch's predicate; Python sees
-only the batch's ids. Running again at the same `now` finds nothing and changes nothing.
+A batch of due lots writes ONE journal transaction (node migration 0015): a MEMBER_AVAILABLE
+line of -remaining per lot, which carries the member (her history reads her lines), and one
+BREAKAGE line of +total, all in one INSERT … SELECT, so PostgreSQL's statement-level balance
+check sees the transaction balanced and has nothing left to check at commit. Lapsed holds keep a
+HOLD_RELEASE transaction each (a hold is its own story in the member's history), their lines in
+one statement too. Every statement is INSERT … SELECT or UPDATE over the batch's predicate;
+Python sees only the batch's ids. Running again at the same `now` finds nothing and changes
+nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     ColumnElement,
     Connection,
@@ -31,12 +36,15 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    any_,
+    bindparam,
     cast,
     func,
     insert,
     literal,
     null,
     select,
+    true,
     update,
 )
 
@@ -159,6 +167,19 @@ def _lock_members(conn: Connection, wanted: list[int]) -> list[int]:
     )
 
 
+def _held_by_this_batch(
+    conn: Connection, member_pk: ColumnElement[int], locked: list[int]
+) -> ColumnElement[bool]:
+    """Rows of the members this batch locked. A lot can become due after the window was read
+    (a void puts points back on a lot past its expiry): its member may be locked by a request,
+    so the batch must not touch it. SQLite's writer holds the whole file since the window was
+    read: nothing changed. PostgreSQL gets the ids as one array parameter (an IN list of
+    thousands of parameters costs more to send and parse than the rows it selects)."""
+    if conn.dialect.name == "sqlite":
+        return true()
+    return member_pk == any_(bindparam("locked", locked, type_=ARRAY(BigInteger)))
+
+
 def _constants(ctx: Context) -> tuple[ColumnElement, ...]:
     """request_id, created_at, rate_version, rule_version of every transaction of the run."""
     request = null() if ctx.request_id is None else literal(ctx.request_id, String)
@@ -181,6 +202,26 @@ def _new_transactions(conn: Connection, source: Select) -> tuple[int, int, int]:
         conn.execute(insert(_jt).from_select(_TXN_COLUMNS, source).returning(_jt.c.id)).scalars()
     )
     return (min(ids), max(ids), len(ids)) if ids else (0, 0, 0)
+
+
+def _new_transaction(
+    conn: Connection, ctx: Context, kind: str, *, member_pk: int | None, order_id: str | None
+) -> int:
+    return int(
+        conn.execute(
+            insert(_jt)
+            .values(
+                kind=kind,
+                member_pk=member_pk,
+                order_id=order_id,
+                request_id=ctx.request_id,
+                created_at=ctx.now,
+                rate_version=ctx.rate_version,
+                rule_version=ctx.rule_version,
+            )
+            .returning(_jt.c.id)
+        ).scalar_one()
+    )
 
 
 def _release_lapsed_holds(
@@ -207,6 +248,7 @@ def _release_lapsed_holds(
         h.c.expires_at <= ctx.now,
         h.c.member_pk.in_(locked),
     )
+    released = conn.execute(select(func.coalesce(func.sum(h.c.points), 0)).where(due)).scalar_one()
     kind = literal(domain.HOLD_RELEASE, String)
     lo, hi, txns = _new_transactions(
         conn, select(kind, h.c.member_pk, h.c.hold_ref, *_constants(ctx)).where(due)
@@ -218,39 +260,32 @@ def _release_lapsed_holds(
         _jt.c.id.between(lo, hi),
         _jt.c.order_id == h.c.hold_ref,
     )
-    held = conn.execute(
-        insert(_jl)
-        .from_select(
-            _LINE_COLUMNS,
-            select(
-                _jt.c.id,
-                literal(domain.MEMBER_HELD, String),
-                h.c.member_pk,
-                cast(null(), BigInteger),
-                -h.c.points,
-                *_line_constants(ctx),
-            )
-            .select_from(h.join(_jt, own_txn))
-            .where(due),
+    # Each hold's lines in one statement: off MEMBER_HELD, back onto the lots it reserved.
+    held = (
+        select(
+            _jt.c.id,
+            literal(domain.MEMBER_HELD, String),
+            h.c.member_pk,
+            cast(null(), BigInteger),
+            -h.c.points,
+            *_line_constants(ctx),
         )
-        .returning(_jl.c.points)
-    ).scalars()
-    released = -sum(held)
-    conn.execute(
-        insert(_jl).from_select(
-            _LINE_COLUMNS,
-            select(
-                _jt.c.id,
-                literal(domain.MEMBER_AVAILABLE, String),
-                h.c.member_pk,
-                a.c.lot_id,
-                a.c.points,
-                *_line_constants(ctx),
-            )
-            .select_from(a.join(h, a.c.hold_id == h.c.id).join(_jt, own_txn))
-            .where(due),
-        )
+        .select_from(h.join(_jt, own_txn))
+        .where(due)
     )
+    back_to_lots = (
+        select(
+            _jt.c.id,
+            literal(domain.MEMBER_AVAILABLE, String),
+            h.c.member_pk,
+            a.c.lot_id,
+            a.c.points,
+            *_line_constants(ctx),
+        )
+        .select_from(a.join(h, a.c.hold_id == h.c.id).join(_jt, own_txn))
+        .where(due)
+    )
+    conn.execute(insert(_jl).from_select(_LINE_COLUMNS, held.union_all(back_to_lots)))
     reserved = a.join(h, a.c.hold_id == h.c.id)
     back = (
         select(func.sum(a.c.points))
@@ -264,7 +299,7 @@ def _release_lapsed_holds(
         .values(remaining=lots.c.remaining + back)
     )
     lapsed = conn.execute(update(h).where(due).values(status="expired", finished_at=ctx.now))
-    return replace(batch, members=len(locked), holds=lapsed.rowcount, points_released=released)
+    return replace(batch, members=len(locked), holds=lapsed.rowcount, points_released=int(released))
 
 
 def _expire_lots(conn: Connection, *, ctx: Context, limit: int, after: int) -> _Batch | None:
@@ -286,61 +321,45 @@ def _expire_lots(conn: Connection, *, ctx: Context, limit: int, after: int) -> _
         lots.c.id <= upto,
         lots.c.remaining > 0,
         lots.c.expires_at <= ctx.now,
-        lots.c.member_pk.in_(locked),
     )
-    kind = literal(domain.EXPIRE, String)
-    lo, hi, txns = _new_transactions(
-        conn,
-        select(kind, lots.c.member_pk, cast(null(), String), *_constants(ctx))
-        .where(due)
-        .group_by(lots.c.member_pk),
-    )
-    if not txns:
+    due = and_(due, _held_by_this_batch(conn, lots.c.member_pk, locked))
+    # The members are locked by this transaction: no one else changes these lots until it ends,
+    # so what is summed here is what the lines below write and the update zeroes.
+    found, points, members_ = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(lots.c.remaining), 0),
+            func.count(lots.c.member_pk.distinct()),
+        ).where(due)
+    ).one()
+    if not found:  # the members' own requests swept it meanwhile
         return batch
-    # The members are locked by this transaction: [lo, hi] holds no other entry of theirs.
-    # (No condition on the kind either: a planner misled by stale statistics on a kind would
-    # loop over every EXPIRE entry ever written, once per lot.)
-    own_txn = lots.join(_jt, and_(_jt.c.member_pk == lots.c.member_pk, _jt.c.id.between(lo, hi)))
-    conn.execute(
-        insert(_jl).from_select(
-            _LINE_COLUMNS,
-            select(
-                _jt.c.id,
-                literal(domain.MEMBER_AVAILABLE, String),
-                lots.c.member_pk,
-                lots.c.id,
-                -lots.c.remaining,
-                *_line_constants(ctx),
-            )
-            .select_from(own_txn)
-            .where(due),
-        )
+    txn = _new_transaction(conn, ctx, domain.EXPIRE, member_pk=None, order_id=None)
+    # One journal transaction for the batch: a MEMBER_AVAILABLE line per lot (each member's
+    # history finds its own lines), and the BREAKAGE line that balances them, in one statement.
+    member_lines = select(
+        literal(txn, BigInteger),
+        literal(domain.MEMBER_AVAILABLE, String),
+        lots.c.member_pk,
+        lots.c.id,
+        -lots.c.remaining,
+        *_line_constants(ctx),
+    ).where(due)
+    breakage_line = select(
+        literal(txn, BigInteger),
+        literal(domain.BREAKAGE, String),
+        cast(null(), BigInteger),
+        cast(null(), BigInteger),
+        literal(int(points), BigInteger),
+        *_line_constants(ctx),
     )
-    breakage = conn.execute(
-        insert(_jl)
-        .from_select(
-            _LINE_COLUMNS,
-            select(
-                _jt.c.id,
-                literal(domain.BREAKAGE, String),
-                cast(null(), BigInteger),
-                cast(null(), BigInteger),
-                func.sum(lots.c.remaining),
-                *_line_constants(ctx),
-            )
-            .select_from(own_txn)
-            .where(due)
-            .group_by(_jt.c.id),
-        )
-        .returning(_jl.c.points)
-    ).scalars()
-    points = sum(breakage)
+    conn.execute(insert(_jl).from_select(_LINE_COLUMNS, member_lines.union_all(breakage_line)))
     expired = conn.execute(update(lots).where(due).values(remaining=0))
     return replace(
         batch,
-        members=txns,
+        members=int(members_),
         lots=expired.rowcount,
-        points_expired=points,
+        points_expired=int(points),
     )
 
 

@@ -115,7 +115,12 @@ def history(
             delta(domain.MEMBER_DEBT).label("debt"),
         )
         .join(journal_lines, journal_lines.c.txn_id == tx.c.id)
-        .where(tx.c.member_pk == member.id, journal_lines.c.member_pk == member.id)
+        # Her lines (ix_journal_lines_member), in her own transactions or in an expiry batch's
+        # (one transaction for many members, no member of its own: node migration 0015).
+        .where(
+            journal_lines.c.member_pk == member.id,
+            or_(tx.c.member_pk == member.id, tx.c.member_pk.is_(None)),
+        )
         .group_by(
             tx.c.id, tx.c.kind, tx.c.order_id, tx.c.created_at, tx.c.rate_version, tx.c.rule_version
         )

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from coalition_kernel.db import Id, UtcDateTime, new_metadata
@@ -179,21 +180,38 @@ journal_transactions = Table(
     Column("created_at", TS, nullable=False),
     Column("rate_version", Integer, ForeignKey("rate_versions.version"), nullable=False),
     Column("rule_version", String(64), nullable=False),
-    Index("ix_journal_transactions_member", "member_pk", "id"),
 )
 
 journal_lines = Table(
     "journal_lines",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("txn_id", ForeignKey("journal_transactions.id"), nullable=False, index=True),
+    # journal_transactions.id, members.id and lots.id: checked once per statement by a trigger,
+    # not by foreign keys (one query per line); node migration 0015 says why and what keeps them.
+    Column("txn_id", Id, nullable=False, index=True),
     Column("account", String(24), nullable=False),
-    Column("member_pk", ForeignKey("members.id")),
-    Column("lot_id", ForeignKey("lots.id")),
+    Column("member_pk", Id),
+    Column("lot_id", Id),
     Column("points", BigInteger, nullable=False),
     Column("rate_version", Integer, nullable=False),
     Column("rule_version", String(64), nullable=False),
     CheckConstraint("points <> 0", name="points_non_zero"),
+    # A member's history reads her lines (an expiry batch's transaction has no member).
+    Index(
+        "ix_journal_lines_member",
+        "member_pk",
+        "txn_id",
+        postgresql_where=text("member_pk IS NOT NULL"),
+        sqlite_where=text("member_pk IS NOT NULL"),
+    ),
+)
+
+# Journal transactions a statement left unbalanced, checked and removed at commit (PostgreSQL,
+# node migration 0015); empty outside a writing transaction, unused on SQLite.
+journal_unbalanced = Table(
+    "journal_unbalanced",
+    metadata,
+    Column("txn_id", Id, primary_key=True, autoincrement=False),
 )
 
 idempotency = Table(

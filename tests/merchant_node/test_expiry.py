@@ -8,6 +8,7 @@ import os
 import random
 import threading
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -285,3 +286,199 @@ def test_expiry_racing_redeems_and_holds_expires_each_lot_once_on_postgresql(pg_
         assert ledger.audit() == []
     finally:
         ledger.engine.dispose()
+
+
+# -- one journal transaction per batch, and the journal checks that make it cheap (0015) -----
+
+
+def expire_entries(ledger: NodeLedger) -> Sequence[sa.Row]:
+    with ledger.engine.connect() as conn:
+        return conn.execute(
+            sa.select(journal_transactions.c.id, journal_transactions.c.member_pk)
+            .where(journal_transactions.c.kind == "EXPIRE")
+            .order_by(journal_transactions.c.id)
+        ).all()
+
+
+def test_a_batch_writes_one_journal_transaction_for_all_its_members(ledger, clock):
+    members = [f"m{i}" for i in range(9)]
+    for m in members:
+        enroll(ledger, m)
+    for day in range(2):
+        for i, m in enumerate(members):
+            earn(ledger, m, f"{m}-d{day}", 20 + i)
+        clock.advance(days=1)
+    clock.now = START + TTL + timedelta(days=2)
+
+    run = ledger.run_expiry(batch=5)  # 18 due lots: 4 batches
+
+    assert (run.batches, run.lots_expired) == (4, 18)
+    assert run.members == 5 + 4 + 5 + 4  # each batch's lots are of distinct members here
+    entries = expire_entries(ledger)
+    assert len(entries) == 4 and {e.member_pk for e in entries} == {None}
+    with ledger.engine.connect() as conn:
+        lines = conn.execute(
+            sa.select(
+                journal_lines.c.txn_id,
+                journal_lines.c.account,
+                sa.func.count(),
+                sa.func.sum(journal_lines.c.points),
+            )
+            .where(journal_lines.c.txn_id.in_([e.id for e in entries]))
+            .group_by(journal_lines.c.txn_id, journal_lines.c.account)
+        ).all()
+    per_txn: dict[int, int] = {}
+    for txn, account, n, points in lines:
+        per_txn[txn] = per_txn.get(txn, 0) + points
+        assert n == 1 if account == "BREAKAGE" else account == "MEMBER_AVAILABLE"
+    assert set(per_txn.values()) == {0}  # each balances
+    for i, m in enumerate(members):
+        history, _ = ledger.history(m, page_size=100)
+        assert [e.available_delta for e in history if e.kind == "EXPIRE"] == [-(20 + i)] * 2
+    assert ledger.audit() == []
+    assert ledger.run_expiry(batch=5).batches == 0
+    assert len(expire_entries(ledger)) == 4
+
+
+def _new_txn(conn: sa.Connection, ledger: NodeLedger) -> int:
+    return conn.execute(
+        sa.insert(journal_transactions)
+        .values(kind="EXPIRE", created_at=ledger.clock(), rate_version=1, rule_version="x")
+        .returning(journal_transactions.c.id)
+    ).scalar_one()
+
+
+def _line(
+    txn: int,
+    points: int,
+    account: str = "BREAKAGE",
+    member_pk: int | None = None,
+    lot_id: int | None = None,
+) -> dict[str, object]:
+    return dict(
+        txn_id=txn,
+        account=account,
+        member_pk=member_pk,
+        lot_id=lot_id,
+        points=points,
+        rate_version=1,
+        rule_version="x",
+    )
+
+
+def _refs(ledger: NodeLedger) -> tuple[int, int]:
+    with ledger.engine.connect() as conn:
+        row = conn.execute(sa.select(lots.c.member_pk, lots.c.id)).first()
+    assert row is not None
+    return row.member_pk, row.id
+
+
+@pytest.mark.parametrize("missing", ["txn_id", "member_pk", "lot_id"])
+def test_a_journal_line_naming_a_missing_transaction_member_or_lot_is_refused(ledger, missing):
+    """What journal_lines' foreign keys refused (dropped in node migration 0015 for their cost)
+    is still refused, on both databases, and nothing of the statement is written."""
+    enroll(ledger, "a")
+    earn(ledger, "a", "o1", 100)
+    member_pk, lot_id = _refs(ledger)
+    before = count(ledger, journal_lines)
+    with pytest.raises(sa.exc.IntegrityError), ledger.engine.begin() as conn:
+        txn = _new_txn(conn, ledger)
+        refs = {"txn_id": txn, "member_pk": member_pk, "lot_id": lot_id, missing: 10**9}
+        conn.execute(
+            sa.insert(journal_lines),
+            [
+                _line(refs["txn_id"], -5, "MEMBER_AVAILABLE", refs["member_pk"], refs["lot_id"]),
+                _line(refs["txn_id"], 5),
+            ],
+        )
+    assert count(ledger, journal_lines) == before
+    assert ledger.audit() == []
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_transaction_written_in_several_statements_is_summed_at_commit_on_postgresql(ledger):
+    """Balanced over two statements: committed, nothing left pending. A line appended later to a
+    committed transaction that unbalances it: refused at commit, nothing written."""
+    with ledger.engine.begin() as conn:
+        txn = _new_txn(conn, ledger)
+        conn.execute(sa.insert(journal_lines).values(**_line(txn, -7)))
+        conn.execute(sa.insert(journal_lines).values(**_line(txn, 7)))
+    with ledger.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM journal_unbalanced")).scalar() == 0
+    with (
+        pytest.raises(sa.exc.IntegrityError, match="does not balance"),
+        ledger.engine.begin() as conn,
+    ):
+        conn.execute(sa.insert(journal_lines).values(**_line(txn, 3)))
+    with (
+        pytest.raises(sa.exc.IntegrityError, match="does not balance"),
+        ledger.engine.begin() as conn,
+    ):  # unbalanced by one statement, made whole by none
+        conn.execute(sa.insert(journal_lines).values(**_line(txn, 3)))
+        conn.execute(sa.insert(journal_lines).values(**_line(txn, -2)))
+    assert count(ledger, journal_lines) == 2
+    assert ledger.audit() == []
+
+
+def test_the_audit_reports_a_line_whose_member_is_missing(ledger):
+    """The audit checks what the foreign keys did, on what is stored (the database's own check
+    is bypassed here as an insider would)."""
+    enroll(ledger, "a")
+    earn(ledger, "a", "o1", 100)
+    with ledger.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE journal_lines DISABLE TRIGGER journal_lines_checked")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER journal_lines_references")
+        txn = _new_txn(conn, ledger)
+        conn.execute(
+            sa.insert(journal_lines),
+            [_line(txn, -5), _line(txn, 5, "MEMBER_DEBT", member_pk=10**9)],
+        )
+    found = ledger.audit()
+    assert len(found) == 1 and "refers to a missing transaction, member or lot" in found[0]
+
+
+def test_migration_0015_goes_down_to_the_foreign_keys_and_up_again_keeping_the_journal(
+    ledger, clock
+):
+    """Down to 0014 (foreign keys and the per-line balance trigger back, every line kept), the
+    ledger still works there, and up to head again with the schema the code declares."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from merchant_node.ledger.migrate import alembic_config
+    from merchant_node.ledger.schema import metadata
+
+    def migrate(step: str, target: str) -> None:
+        cfg = alembic_config()
+        with ledger.engine.connect() as conn:
+            cfg.attributes["connection"] = conn
+            getattr(command, step)(cfg, target)
+            conn.commit()
+
+    for m in ("a", "b"):
+        enroll(ledger, m)
+        earn(ledger, m, f"{m}-1", 100)
+    clock.now = START + TTL + timedelta(days=1)
+    assert ledger.run_expiry().lots_expired == 2
+    lines = count(ledger, journal_lines)
+
+    migrate("downgrade", "0014")
+    with ledger.engine.connect() as conn:
+        fks = sa.inspect(conn).get_foreign_keys("journal_lines")
+    assert {fk["constrained_columns"][0] for fk in fks} == {"txn_id", "member_pk", "lot_id"}
+    assert count(ledger, journal_lines) == lines
+    earn(ledger, "a", "a-2", 50)
+    assert ledger.audit() == []
+
+    migrate("upgrade", "head")
+    with ledger.engine.connect() as conn:
+        assert sa.inspect(conn).get_foreign_keys("journal_lines") == []
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    earn(ledger, "b", "b-2", 70)
+    clock.now += TTL
+    assert ledger.run_expiry().points_expired == 120
+    assert count(ledger, journal_lines) == lines + 2 + 2 + 3
+    assert ledger.audit() == []
