@@ -71,6 +71,25 @@ def read_xchange(out: str) -> list[Row]:
     verify = re.search(r"Ed25519 verify .*?: ([\d,]+)/s", out)
     if verify:
         rows.append(("  Ed25519 verify, 1 thread", f"{verify[1]}/s", "-", "-", "-"))
+    # Scaling: `coalition exchange serve --processes N` over PostgreSQL, against 1 process.
+    cells = re.findall(
+        r"^(\d+) process(?:es)?\s+(\d+)\s+([\d,.]+)\s+[\d.-]+\s+([\d.-]+)\s+\d+\s+([\d.-]+)\s+"
+        r"(\S+)",
+        out,
+        re.M,
+    )
+    one = {conc: rate for n, conc, rate, *_ in cells if n == "1"}
+    for n, conc, rate, p99, ratio, share in cells:
+        if n != "1":
+            rows.append(
+                (
+                    f"exchange ×{n} processes, postgresql, {conc} in flight",
+                    f"{rate}/s, p99 {p99} ms, Authorize by process {share}",
+                    f"1 process {one.get(conc, '?')}/s",
+                    ratio,
+                    f"→ {n} (cores permitting)",
+                )
+            )
     return rows
 
 

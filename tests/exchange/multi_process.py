@@ -94,24 +94,38 @@ class ExchangeGroup:
         return coalition_cli("exchange", "audit", "verify", "--config", str(self.config))
 
 
-@contextmanager
-def serve_exchanges(
-    directory: pathlib.Path, database_url: str, count: int = 1, processes: int = 1
-) -> Iterator[ExchangeGroup]:
-    """`count` exchange serve commands over one initialised exchange, each on its own port and
-    each with `--processes processes` when that is more than one; stopped with SIGTERM."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ports = [free_port() for _ in range(count)]
-    # What `coalition exchange init --dir X --db URL --listen ...` does (in this process: one
-    # interpreter start less).
-    config = init_exchange(
-        directory / "x", ExchangeConfig(database_url=database_url, listen=f"127.0.0.1:{ports[0]}")
+def init_exchange_dir(directory: pathlib.Path, database_url: str) -> pathlib.Path:
+    """What `coalition exchange init --dir DIRECTORY/x --db URL` does (in this process: one
+    interpreter start less); returns exchange.toml's path."""
+    return init_exchange(directory / "x", ExchangeConfig(database_url=database_url))
+
+
+def attach(config: pathlib.Path, targets: list[str]) -> ExchangeGroup:
+    """The keys and addresses of exchange processes someone else started (no process handles,
+    no logs), e.g. in another process than the one serving them."""
+    return ExchangeGroup(
+        config.parent,
+        config,
+        targets,
+        [],
+        [],
+        load_public_key(config.parent / "exchange_ed25519.pub.pem"),
+        load_private_key(config.parent / "operator_ed25519.pem"),
     )
+
+
+@contextmanager
+def serving(
+    config: pathlib.Path, ports: list[int], processes: int = 1, tag: str = ""
+) -> Iterator[ExchangeGroup]:
+    """One `coalition exchange serve --config CONFIG` per port (COALITION_EXCHANGE__LISTEN), each
+    with `--processes processes` when that is more than one; its log (every line opening with
+    the PID that wrote it) beside the config; stopped with SIGTERM."""
     started: list[subprocess.Popen[bytes]] = []
     logs: list[pathlib.Path] = []
     try:
         for index, port in enumerate(ports):
-            log = directory / f"exchange-{index}.log"
+            log = config.parent.parent / f"exchange{tag}-{index}.log"
             logs.append(log)
             extra = ["--processes", str(processes)] if processes > 1 else []
             with log.open("wb") as sink:
@@ -125,18 +139,11 @@ def serve_exchanges(
                         env={**os.environ, "COALITION_EXCHANGE__LISTEN": f"127.0.0.1:{port}"},
                     )
                 )  # fmt: skip
-        targets = [f"127.0.0.1:{port}" for port in ports]
-        for target in targets:
+        group = attach(config, [f"127.0.0.1:{port}" for port in ports])
+        group.processes, group.logs = started, logs
+        for target in group.targets:
             wait_ready(target)
-        yield ExchangeGroup(
-            directory / "x",
-            config,
-            targets,
-            started,
-            logs,
-            load_public_key(directory / "x" / "exchange_ed25519.pub.pem"),
-            load_private_key(directory / "x" / "operator_ed25519.pem"),
-        )
+        yield group
     finally:
         for process in started:
             if process.poll() is None:
@@ -147,6 +154,18 @@ def serve_exchanges(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def serve_exchanges(
+    directory: pathlib.Path, database_url: str, count: int = 1, processes: int = 1
+) -> Iterator[ExchangeGroup]:
+    """A new exchange in DIRECTORY/x over `database_url`, served by `count` processes (or
+    groups of `processes`), each on its own port."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = init_exchange_dir(directory, database_url)
+    with serving(config, [free_port() for _ in range(count)], processes) as group:
+        yield group
 
 
 @dataclass
