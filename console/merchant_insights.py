@@ -12,15 +12,13 @@ import weakref
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
 
 from merchant_node.ledger import campaigns
-from merchant_node.ledger.schema import members, rule_programs
+from merchant_node.ledger.schema import rule_programs
 from merchant_node.mall import report as mall_report
-from merchant_node.marketing import definitions as defs
 from merchant_node.marketing import report as trigger_reports
 from merchant_node.marketing import store, triggers
-from merchant_node.marketing.schema import member_facts, member_segments
 from workflows.campaigns import roi as roi_math
 from workflows.campaigns.shared import MerchantFigures, OrderFigures
 
@@ -114,27 +112,9 @@ def campaign_roi(conn: Connection, window: campaigns.Window) -> list[dict[str, A
     return out
 
 
-def _segments(conn: Connection) -> defs.Definitions:
-    stored = store.latest_definitions(conn, "segments")
-    return defs.default_definitions() if stored is None else defs.parse_definitions(stored.document)
-
-
 def at_risk(conn: Connection, limit: int = AT_RISK_SHOWN) -> list[dict[str, Any]]:
-    """As MarketingService.at_risk: most at risk first (fewest expected orders, then longest
-    silence), with the likely cause."""
-    f, s = member_facts.c, member_segments.c
-    rows = conn.execute(
-        select(members.c.member_id, s.segment, f.churn_cause, f.recency_days)
-        .join_from(member_segments, member_facts, f.member_pk == s.member_pk)
-        .join(members, members.c.id == s.member_pk)
-        .where(s.segment.in_(_segments(conn).churn.at_risk_segments))
-        .order_by(
-            func.coalesce(f.expected_orders_90d_milli, 0),
-            f.recency_days.desc(),
-            members.c.member_id,
-        )
-        .limit(limit)
-    )
+    """MarketingService.at_risk's list (one query, merchant_node/marketing/store.py): most at
+    risk first, with the likely cause."""
     return [
         {
             "member_id": r.member_id,
@@ -142,7 +122,7 @@ def at_risk(conn: Connection, limit: int = AT_RISK_SHOWN) -> list[dict[str, Any]
             "cause": r.churn_cause,
             "recency_days": r.recency_days,
         }
-        for r in rows
+        for r in store.at_risk(conn, limit)
     ]
 
 

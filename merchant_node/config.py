@@ -74,6 +74,10 @@ class NotificationSettings:
     # A member's preferred channel that this node cannot deliver on falls back to the first
     # configured channel of this list, then to default_channel.
     fallback_order: tuple[str, ...] = ("webhook", "email")
+    # Warnings to the merchant herself (the at-risk share jumping): an apprise URL of her own
+    # inbox (e.g. a WeCom group bot "wecombot://<key>", "mailto://...", an SMS gateway).
+    # Empty: they go to the merchant's webhook, like every other event.
+    merchant_alert_url: str = ""
 
     @field_validator("apprise_urls")
     @classmethod
@@ -83,6 +87,13 @@ class NotificationSettings:
                 raise ValueError(f"{name!r} is not an apprise channel; one of {CHANNELS[2:]}")
             if "://" not in url:
                 raise ValueError(f"{name}: {url!r} is not an apprise URL (scheme://...)")
+        return value
+
+    @field_validator("merchant_alert_url")
+    @classmethod
+    def _merchant_alert(cls, value: str) -> str:
+        if value and "://" not in value:
+            raise ValueError(f"{value!r} is not an apprise URL (scheme://...)")
         return value
 
     @field_validator("fallback_order")

@@ -9,6 +9,7 @@
       at_risk_segments: [at_risk, dormant]
       causes: [{id: price_sensitive, when: ["campaign_share_bps >= 5000"]}, ...]
       default_cause: long_silence
+      warn_jump_bps: 500   # the merchant is warned when the at-risk share rises this much
 
 `default_definitions()` is the seeds' program (docs/marketing.md explains each rule).
 """
@@ -108,6 +109,9 @@ class Churn(_Model):
     at_risk_segments: list[Ident] = []
     causes: list[Rule] = []
     default_cause: Ident = "long_silence"
+    # The merchant is warned when the night's at-risk share rises this much (basis points of
+    # all placed members) over the previous night's: 500 = 5 percentage points.
+    warn_jump_bps: int = Field(default=500, ge=1, le=10_000)
 
 
 class Definitions(_Model):
@@ -196,6 +200,8 @@ churn:
       when: ["orders_365d >= 2", "campaign_share_bps >= 5000"]
     - {id: category_shift, name: 品类转移, when: ["category_shift"]}
   default_cause: long_silence
+  # Warn the merchant when the at-risk share rises 5 points (500 bps) over the previous night.
+  warn_jump_bps: 500
 """
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, select, update
 
 from coalition_kernel.db import run_in_transaction
 from coalition_kernel.errors import InvalidArgument, NotFound
@@ -23,14 +23,13 @@ from merchant_node.ledger.store import Context, find_member
 from merchant_node.marketing import definitions as defs
 from merchant_node.marketing import report, store, triggers
 from merchant_node.marketing.actions import TriggerOutcome, run_trigger
+from merchant_node.marketing.at_risk_share import NightlyOutcome, record_night
 from merchant_node.marketing.facts import FactsScope, compute_facts
-from merchant_node.marketing.schema import marketing_runs, member_facts, member_segments
+from merchant_node.marketing.schema import member_facts
 from merchant_node.marketing.segments import Placement, Scores, place
 from merchant_node.marketing.segments_sql import place_members
 from merchant_node.notify.outbox import set_member_contact
 from merchant_node.rules import tiers as tier_rules
-
-WARN_JUMP_BPS = 500  # the at-risk share rising 5 points overnight warns the merchant
 
 
 @dataclass(frozen=True)
@@ -50,15 +49,6 @@ class AtRisk:
     p_alive_bps: int | None
     expected_orders_90d_milli: int | None
     spend_365d_fen: int
-
-
-@dataclass(frozen=True)
-class NightlyOutcome:
-    members: int
-    at_risk: int
-    at_risk_share_bps: int
-    warned: bool
-    model_fitted: bool
 
 
 class MarketingService:
@@ -100,10 +90,7 @@ class MarketingService:
         return run_in_transaction(self.engine, lambda c: store.list_definitions(c, kind))
 
     def _segments(self, conn: Connection) -> tuple[defs.Definitions, int]:
-        stored = store.latest_definitions(conn, "segments")
-        if stored is None:
-            return defs.default_definitions(), 0
-        return defs.parse_definitions(stored.document), stored.version
+        return store.current_segments(conn)
 
     def _triggers(self, conn: Connection) -> tuple[triggers.TriggerSet, int]:
         stored = store.latest_definitions(conn, "triggers")
@@ -154,40 +141,16 @@ class MarketingService:
         return run_in_transaction(self.engine, lambda c: churn_store.score_all(c, as_of, zone))
 
     def record_run(self, as_of: datetime) -> NightlyOutcome:
-        """The night's at-risk share, kept per day; `warned` when it rose WARN_JUMP_BPS or more
-        over the previous run (the workflow then tells the merchant)."""
+        """The night's at-risk share, kept per day; `warned` when it rose the merchant's
+        `churn.warn_jump_bps` or more over the previous night's, and then one warning to the
+        merchant is in the outbox (merchant_node/marketing/at_risk_share.py)."""
         day = as_of.astimezone(ZoneInfo(self.settings.timezone)).date().isoformat()
 
         def work(conn: Connection) -> NightlyOutcome:
             definitions, _ = self._segments(conn)
-            total = conn.execute(select(func.count()).select_from(member_segments)).scalar_one()
-            at_risk = conn.execute(
-                select(func.count())
-                .select_from(member_segments)
-                .where(member_segments.c.segment.in_(definitions.churn.at_risk_segments))
-            ).scalar_one()
-            share = at_risk * 10_000 // total if total else 0
-            previous = conn.execute(
-                select(marketing_runs.c.at_risk_share_bps)
-                .where(marketing_runs.c.run_day < day)
-                .order_by(marketing_runs.c.run_day.desc())
-                .limit(1)
-            ).scalar()
-            warned = previous is not None and share - previous >= WARN_JUMP_BPS
-            existing = conn.execute(
-                select(marketing_runs).where(marketing_runs.c.run_day == day)
-            ).first()
-            values = dict(
-                as_of=as_of, members=total, at_risk=at_risk, at_risk_share_bps=share, warned=warned
+            return record_night(
+                conn, definitions.churn, day, as_of, self.settings, self.merchant_id
             )
-            if existing is None:
-                conn.execute(marketing_runs.insert().values(run_day=day, **values))
-            else:
-                conn.execute(
-                    update(marketing_runs).where(marketing_runs.c.run_day == day).values(**values)
-                )
-            model = existing.model_params if existing is not None else None
-            return NightlyOutcome(total, at_risk, share, warned, model is not None)
 
         return run_in_transaction(self.engine, work)
 
@@ -275,22 +238,7 @@ class MarketingService:
             raise InvalidArgument("PAGE_SIZE_OUT_OF_RANGE", "limit must be 1-10000")
 
         def work(conn: Connection) -> list[AtRisk]:
-            definitions, _ = self._segments(conn)
-            f, s = member_facts.c, member_segments.c
-            rows = conn.execute(
-                select(members.c.member_id, s.segment, f.churn_cause, f.recency_days)
-                .add_columns(f.p_alive_bps, f.expected_orders_90d_milli, f.spend_365d_fen)
-                .join_from(member_segments, member_facts, f.member_pk == s.member_pk)
-                .join(members, members.c.id == s.member_pk)
-                .where(s.segment.in_(definitions.churn.at_risk_segments))
-                .order_by(
-                    func.coalesce(f.expected_orders_90d_milli, 0),
-                    f.recency_days.desc(),
-                    members.c.member_id,
-                )
-                .limit(limit)
-            )
-            return [AtRisk(*row) for row in rows]
+            return [AtRisk(*row) for row in store.at_risk(conn, limit)]
 
         return run_in_transaction(self.engine, work)
 

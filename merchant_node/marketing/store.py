@@ -9,6 +9,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, func, insert, select
 
+from merchant_node.ledger.schema import members
+from merchant_node.marketing import definitions as defs
 from merchant_node.marketing.schema import (
     marketing_definitions,
     member_facts,
@@ -127,3 +129,34 @@ def segment_counts(conn: Connection) -> dict[str, int]:
         select(member_segments.c.segment, func.count()).group_by(member_segments.c.segment)
     )
     return {segment: int(n) for segment, n in rows}
+
+
+def current_segments(conn: Connection) -> tuple[defs.Definitions, int]:
+    """The merchant's segments document in force and its version (the defaults, 0, before any)."""
+    stored = latest_definitions(conn, "segments")
+    if stored is None:
+        return defs.default_definitions(), 0
+    return defs.parse_definitions(stored.document), stored.version
+
+
+def at_risk(conn: Connection, limit: int) -> list[Row]:  # type: ignore[type-arg]
+    """Members of the at-risk segments, most at risk first: fewest expected orders (the model,
+    when fitted), then longest silence. Columns: member_id, segment, churn_cause,
+    recency_days, p_alive_bps, expected_orders_90d_milli, spend_365d_fen."""
+    definitions, _ = current_segments(conn)
+    f, s = member_facts.c, member_segments.c
+    return list(
+        conn.execute(
+            select(members.c.member_id, s.segment, f.churn_cause, f.recency_days)
+            .add_columns(f.p_alive_bps, f.expected_orders_90d_milli, f.spend_365d_fen)
+            .join_from(member_segments, member_facts, f.member_pk == s.member_pk)
+            .join(members, members.c.id == s.member_pk)
+            .where(s.segment.in_(definitions.churn.at_risk_segments))
+            .order_by(
+                func.coalesce(f.expected_orders_90d_milli, 0),
+                f.recency_days.desc(),
+                members.c.member_id,
+            )
+            .limit(limit)
+        )
+    )

@@ -77,7 +77,7 @@ class Dispatcher:
         cls, engine: Engine, config: NodeConfig, *, clock: Callable[[], datetime] = utc_now
     ) -> Dispatcher:
         """The channels the config sets up: the webhook (signed with the node's key) if it names
-        a URL, email if it names an SMTP host."""
+        a URL, email if it names an SMTP host, each apprise URL, and the merchant's own inbox."""
         s = config.notifications
         channels: dict[str, Channel] = {}
         if s.webhook_url:
@@ -89,6 +89,10 @@ class Dispatcher:
             channels["email"] = EmailChannel(s, clock=clock)
         for name, url in s.apprise_urls.items():
             channels[name] = AppriseChannel(url, timeout=s.webhook_timeout_seconds)
+        if s.merchant_alert_url:
+            channels[outbox.MERCHANT_CHANNEL] = AppriseChannel(
+                s.merchant_alert_url, timeout=s.webhook_timeout_seconds
+            )
         return cls(engine, channels, s, merchant_id=config.merchant_id, clock=clock)
 
     def backoff(self, attempt: int) -> timedelta:

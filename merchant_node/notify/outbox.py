@@ -26,13 +26,14 @@ from merchant_node.ledger.store import lock_member
 from merchant_node.notify.quiet import NONE, parse_quiet_hours
 
 KINDS = ("expiry_reminder", "expired", "campaign")
+MERCHANT_CHANNEL = "merchant"  # the merchant's own inbox: [notifications] merchant_alert_url
 _n = notifications
 
 
 @dataclass(frozen=True)
 class NewNotification:
     dedupe_key: str  # names the event: the same key is never enqueued twice
-    member_pk: int
+    member_pk: int | None  # None: the merchant herself is told
     kind: str
     payload: dict[str, Any]
     channel: str
@@ -49,7 +50,7 @@ class Claimed:
     channel: str
     attempt: int
     created_at: datetime
-    member_id: str
+    member_id: str  # "" for a notification to the merchant
     email: str | None
     quiet_hours: str | None
     payload: dict[str, Any] = field(default_factory=dict)
@@ -69,6 +70,7 @@ def enqueue(conn: Connection, items: Sequence[NewNotification], now: datetime) -
     rows = [
         dict(
             dedupe_key=item.dedupe_key,
+            recipient="merchant" if item.member_pk is None else "member",
             member_pk=item.member_pk,
             kind=item.kind,
             payload=json.dumps(item.payload, sort_keys=True, ensure_ascii=False),
@@ -99,6 +101,11 @@ def resolve_channel(
     if channel == "email" and not email:
         return "webhook"
     return channel
+
+
+def merchant_channel(settings: NotificationSettings) -> str:
+    """Where the merchant herself is told: her apprise URL if set, else her webhook."""
+    return MERCHANT_CHANNEL if settings.merchant_alert_url else "webhook"
 
 
 def claim_due(
@@ -151,7 +158,7 @@ def claim_due(
             member_contacts.c.quiet_hours,
         )
         .select_from(
-            _n.join(members, members.c.id == _n.c.member_pk).outerjoin(
+            _n.outerjoin(members, members.c.id == _n.c.member_pk).outerjoin(
                 member_contacts, member_contacts.c.member_pk == _n.c.member_pk
             )
         )
@@ -166,7 +173,7 @@ def claim_due(
             r.channel,
             r.attempts,
             r.created_at,
-            r.member_id,
+            r.member_id or "",
             r.email,
             r.quiet_hours,
             json.loads(r.payload),

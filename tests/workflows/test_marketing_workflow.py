@@ -127,9 +127,23 @@ async def test_120_nights_wake_each_sleeper_once_with_their_offer_and_tiers_go_d
     assert treated and held
 
     # Delivered once each, on the member's channel: shift members by email, others by webhook.
-    bodies = [json.loads(r.body) for r in receiver.requests]
+    everything = [json.loads(r.body) for r in receiver.requests]
     ids = [r.headers["Coalition-Notification-Id"] for r in receiver.requests]
     assert len(ids) == len(set(ids))
+    bodies = [b for b in everything if b["kind"] != "at_risk_warning"]
+    # The merchant, on her webhook: one warning for each night the at-risk share jumped. Each
+    # cause's six sleepers fall dormant together: 6 of 25 members, +2400 bps (past the 500),
+    # until all 18 are: 7200 bps, 6 of each cause.
+    warnings = [b for b in everything if b["kind"] == "at_risk_warning"]
+    warned = [o.at_risk_share_bps for _, o in outcomes if o.warned]
+    assert warnings and all(b["member_id"] == "" for b in warnings)
+    assert sorted(b["data"]["at_risk_share_bps"] for b in warnings) == sorted(warned)
+    for b in warnings:
+        jump = b["data"]["at_risk_share_bps"] - b["data"]["previous_share_bps"]
+        assert jump > 0 and jump % 2400 == 0
+    last = max(warnings, key=lambda b: b["data"]["at_risk_share_bps"])["data"]
+    assert (last["at_risk"], last["members"], last["at_risk_share_bps"]) == (18, 25, 7200)
+    assert last["causes"] == {"category_shift": 6, "long_silence": 6, "price_sensitive": 6}
     mails = [
         email.message_from_bytes(raw, policy=email.policy.default) for _, _, raw in mailbox.messages
     ]

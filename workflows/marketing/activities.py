@@ -58,7 +58,7 @@ class MarketingActivities:
         run = await asyncio.to_thread(self.service.record_run, datetime.fromisoformat(at_iso))
         if run.warned:
             log.warning(
-                "at-risk share of %s jumped to %d bps (%d of %d members)",
+                "at-risk share of %s jumped to %d bps (%d of %d members): merchant warned",
                 self.service.merchant_id,
                 run.at_risk_share_bps,
                 run.at_risk,

@@ -29,7 +29,7 @@ class IntelligenceOutcome:
     members: int = 0
     at_risk: int = 0
     at_risk_share_bps: int = 0
-    warned: bool = False  # the at-risk share jumped: the merchant was told
+    warned: bool = False  # the at-risk share jumped: a warning to the merchant is in the outbox
     triggers: list[TriggerCount] = field(default_factory=list)
     delivered: int = 0
     delivery_error: str = ""
