@@ -67,7 +67,7 @@ from typing import Any
 import grpc
 import psycopg2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -137,19 +137,27 @@ class Counts:
         self.shapes: Counter[str] = Counter()  # the exchange's statements by kind and table
         self.on = False
 
-    def listen(self, name: str, engine: Any) -> None:
-        def statement(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+    def listen(self, parts: dict[str | None, str]) -> None:
+        """Counts on every engine of this process, attributed by database (`parts`: database →
+        the exchange or a node), so an engine a part opens for itself (a pool or a committer of
+        its own) is counted too."""
+
+        def part(conn: Any) -> str:
+            return parts.get(conn.engine.url.database, "other")
+
+        def statement(conn: Any, _cursor: object, sql: str, *_args: object) -> None:
             if self.on:
+                name = part(conn)
                 self.statements[name] += 1
                 if name == "exchange":
                     self.shapes[_shape(sql)] += 1
 
-        def begin(*_args: object) -> None:
+        def begin(conn: Any) -> None:
             if self.on:
-                self.tx[name] += 1
+                self.tx[part(conn)] += 1
 
-        event.listen(engine, "before_cursor_execute", statement)
-        event.listen(engine, "begin", begin)
+        event.listen(Engine, "before_cursor_execute", statement)
+        event.listen(Engine, "begin", begin)
 
 
 def _shape(sql: str) -> str:
@@ -159,7 +167,7 @@ def _shape(sql: str) -> str:
     verb = upper[0] if upper else "?"
     marker = {"SELECT": "FROM", "DELETE": "FROM", "INSERT": "INTO", "UPDATE": "UPDATE"}.get(verb)
     if marker in upper and upper.index(marker) + 1 < len(words):
-        return f"{verb} {words[upper.index(marker) + 1]}"
+        return f"{verb} {words[upper.index(marker) + 1].strip('(),;')}"
     return verb
 
 
@@ -202,9 +210,12 @@ async def _serve_coalition(db: str, pg_admin_url: str, members: int, pipe: Pipe)
         coalition: Any
         async for coalition in start_coalition(new_database, clock):
             issuer, acquirer = coalition[ISSUER], coalition[ACQUIRER]
-            counts.listen("exchange", coalition.exchange.engine)
-            for node in coalition.nodes.values():
-                counts.listen(node.merchant_id, node.ledger.engine)
+            counts.listen(
+                {
+                    coalition.exchange.engine.url.database: "exchange",
+                    **{n.ledger.engine.url.database: m for m, n in coalition.nodes.items()},
+                }
+            )
             began = time.perf_counter()
             await _bounded([issuer.client.enroll_member(m) for m in member_ids], 32)
             await _bounded([issuer.client.earn(m, f"fund-{m}", FUND_FEN) for m in member_ids], 32)
