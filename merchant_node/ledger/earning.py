@@ -8,20 +8,20 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from coalition_kernel.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from coalition_kernel.points import Rate
-from merchant_node.ledger import domain, programs
+from merchant_node.ledger import domain, programs, store_earn
 from merchant_node.ledger.commands import Earn
 from merchant_node.ledger.domain import Posting
 from merchant_node.ledger.holds import sweep_member
-from merchant_node.ledger.schema import earnings, lots, members, redemptions
+from merchant_node.ledger.schema import earnings, lots, members
 from merchant_node.ledger.store import (
     Context,
     available_points,
-    lock_member,
+    lock_member_probed,
     post_journal,
 )
 from merchant_node.marketing.store import record_order_lines
@@ -40,9 +40,6 @@ _CREDIT_MEMBER = (
     )
 )
 _INSERT_EARNING = insert(earnings)
-_REDEEMED_BY = select(redemptions.c.member_pk).where(
-    redemptions.c.order_id == bindparam("order_id")
-)
 
 
 @dataclass(frozen=True)
@@ -115,21 +112,68 @@ def issue_points(
     return lot_id, to_debt
 
 
-def member_context(conn: Connection, member: Row, program: Program, at: datetime) -> MemberContext:
-    first = conn.execute(
-        select(earnings.c.id).where(earnings.c.member_pk == member.id).limit(1)
-    ).first()
-    earned_today = 0
-    if program.caps.per_member_per_day is not None:
-        start, end = program.day_bounds(program.local(at).date())
-        earned_today = conn.execute(
-            select(func.coalesce(func.sum(earnings.c.points), 0)).where(
-                earnings.c.member_pk == member.id,
-                earnings.c.occurred_at >= start,
-                earnings.c.occurred_at < end,
+_TS = earnings.c.occurred_at.type
+YEAR = timedelta(days=365)  # the tier measures' window (rewards.measure_value)
+# What the program needs of the member's earnings, in one statement: has she earned before (the
+# first-purchase bonus), what did she earn on the purchase's local day (the daily cap), and her
+# tier measures over the last year (before this purchase; the tier is updated after it).
+_FIGURES = select(
+    select(earnings.c.id)
+    .where(earnings.c.member_pk == bindparam("pk"))
+    .limit(1)
+    .scalar_subquery()
+    .label("any_earning"),
+    func.coalesce(
+        func.sum(
+            case(
+                (
+                    (earnings.c.occurred_at >= bindparam("day_start", type_=_TS))
+                    & (earnings.c.occurred_at < bindparam("day_end", type_=_TS)),
+                    earnings.c.points,
+                ),
+                else_=0,
             )
-        ).scalar_one()
-    return MemberContext(member.tier, first is None, member.birth_month, int(earned_today))
+        ),
+        0,
+    ).label("earned_today"),
+    func.coalesce(func.sum(earnings.c.amount_fen - earnings.c.refunded_fen), 0).label("spend"),
+    func.coalesce(func.sum(earnings.c.points - earnings.c.clawed_back), 0).label("points"),
+).where(
+    earnings.c.member_pk == bindparam("pk"),
+    earnings.c.occurred_at > bindparam("since", type_=_TS),
+)
+
+
+@dataclass(frozen=True)
+class MemberFigures:
+    """The member as the program sees her at a purchase (see _FIGURES)."""
+
+    context: MemberContext
+    since: datetime  # the tier measure counts earnings after this
+    measure: int  # the tier measure before this purchase (0 without tiers)
+
+
+def member_figures(
+    conn: Connection, member: Row, program: Program, at: datetime, now: datetime
+) -> MemberFigures:
+    """The member's context for the program's rules at a purchase made `at`, and her tier
+    measure at `now` (rewards.measure_value's figure), read in one statement."""
+    start, end = program.day_bounds(program.local(at).date())
+    since = now - YEAR
+    row = conn.execute(
+        _FIGURES, {"pk": member.id, "day_start": start, "day_end": end, "since": since}
+    ).one()
+    capped = program.caps.per_member_per_day is not None
+    context = MemberContext(
+        member.tier,
+        row.any_earning is None,
+        member.birth_month,
+        int(row.earned_today) if capped else 0,
+    )
+    measure = 0
+    if program.tiers is not None:
+        measure = int(row.spend if program.tiers.measure == "spend_12m" else row.points)
+    return MemberFigures(context, since, measure)
 
 
 def earn(
@@ -148,12 +192,13 @@ def earn(
         raise InvalidArgument(
             "OCCURRED_AT_TOO_OLD", f"occurred_at is more than {policy.backdate_days} days ago"
         )
-    member = lock_member(conn, member_id=cmd.member_id)
+    member = lock_member_probed(conn, cmd.member_id, cmd.order_id, ctx.now)
     ctx = ctx.after_lock()
-    sweep_member(conn, member.id, ctx)
+    if member.lapsed_holds or member.due_lots:
+        sweep_member(conn, member.id, ctx)
     # One earning per order: the unique order id refuses a second (ORDER_ALREADY_EARNED).
     # An order belongs to one member: one that redeemed on it cannot be earned on by another.
-    other = conn.execute(_REDEEMED_BY, {"order_id": cmd.order_id}).scalar()
+    other = member.redeemed_by
     if other is not None and other != member.id:
         raise FailedPrecondition(
             "ORDER_OF_ANOTHER_MEMBER", f"order {cmd.order_id} belongs to another member"
@@ -170,7 +215,8 @@ def earn(
     if program is None:
         earning = base_rules.evaluate(purchase, rate)
         return _book(conn, cmd, ctx, member, program, policy, earning, occurred_at, False)
-    context = member_context(conn, member, program, occurred_at)
+    figures = member_figures(conn, member, program, occurred_at, ctx.now)
+    context = figures.context
     earning = ProgramRules(program, ctx.rule_version).evaluate(purchase, rate, context)
     book = functools.partial(
         _book,
@@ -182,6 +228,7 @@ def earn(
         policy,
         occurred_at=occurred_at,
         first_purchase=context.first_purchase,
+        figures=figures,
     )
     if not earning.pool_draws:
         return book(earning)
@@ -213,6 +260,7 @@ def _book(
     earning: Earning,
     occurred_at: datetime,
     first_purchase: bool,
+    figures: MemberFigures | None = None,
 ) -> EarnResult:
     """Writes an evaluated earning: its lot (or debt repaid), journal, earning row, order lines,
     referral and tier."""
@@ -223,42 +271,66 @@ def _book(
         occurred_at + timedelta(days=policy.points_ttl_days) if policy.points_ttl_days else None
     )
     rule_id = earning.breakdown[0].rule_id if len(earning.breakdown) == 1 else "rules"
-    lot_id, to_debt = issue_points(
-        conn,
-        ctx,
-        member,
-        points,
-        kind=domain.EARN,
-        source=cmd.order_id,
-        rule_id=rule_id,
-        earned_at=occurred_at,
-        expires_at=expires_at,
-        available_at=available_at,
-        debt=member.debt,  # read under the member's lock; nothing changed it since
-    )
-    try:
-        conn.execute(
-            _INSERT_EARNING,
-            dict(
+    breakdown = json.dumps([asdict(line) for line in earning.breakdown])
+    # A referral paid at a first purchase issues points after the earning: the balance is read
+    # at the end then, not with the earning's own writes.
+    paying_referral = program is not None and first_purchase
+    available: int | None = None
+    lot_id: int | None
+    if points > 0 and not member.debt and not paying_referral and _one_round_trip(conn):
+        to_debt = 0
+        try:
+            lot_id, available = store_earn.book_earning(
+                conn,
+                ctx,
+                member.id,
+                points,
                 order_id=cmd.order_id,
-                member_pk=member.id,
                 amount_fen=cmd.amount_fen,
-                points=points,
-                lot_id=lot_id,
-                refunded_fen=0,
-                clawed_back=0,
                 channel=cmd.channel,
-                breakdown=json.dumps([asdict(line) for line in earning.breakdown]),
+                breakdown=breakdown,
+                rule_id=rule_id,
                 occurred_at=occurred_at,
-                created_at=ctx.now,
-                rate_version=ctx.rate_version,
-                rule_version=ctx.rule_version,
-            ),
+                expires_at=expires_at,
+                available_at=available_at,
+            )
+        except IntegrityError as exc:  # a concurrent earning of the same order
+            raise _already_earned(cmd) from exc
+    else:
+        lot_id, to_debt = issue_points(
+            conn,
+            ctx,
+            member,
+            points,
+            kind=domain.EARN,
+            source=cmd.order_id,
+            rule_id=rule_id,
+            earned_at=occurred_at,
+            expires_at=expires_at,
+            available_at=available_at,
+            debt=member.debt,  # read under the member's lock; nothing changed it since
         )
-    except IntegrityError as exc:  # a concurrent earning of the same order by another member
-        raise AlreadyExists(
-            "ORDER_ALREADY_EARNED", f"order {cmd.order_id} has already earned points"
-        ) from exc
+        try:
+            conn.execute(
+                _INSERT_EARNING,
+                dict(
+                    order_id=cmd.order_id,
+                    member_pk=member.id,
+                    amount_fen=cmd.amount_fen,
+                    points=points,
+                    lot_id=lot_id,
+                    refunded_fen=0,
+                    clawed_back=0,
+                    channel=cmd.channel,
+                    breakdown=breakdown,
+                    occurred_at=occurred_at,
+                    created_at=ctx.now,
+                    rate_version=ctx.rate_version,
+                    rule_version=ctx.rule_version,
+                ),
+            )
+        except IntegrityError as exc:  # a concurrent earning of the same order by another member
+            raise _already_earned(cmd) from exc
     if cmd.line_items:  # categories bought: member facts and association analysis read them
         record_order_lines(conn, member.id, cmd.order_id, cmd.line_items, occurred_at)
     if program is not None:
@@ -266,8 +338,14 @@ def _book(
 
         if first_purchase:
             rewards.pay_referral(conn, ctx, member, program, occurred_at)
-        rewards.update_tier(conn, member, program, ctx.now)
-    available = available_points(conn, member.id, ctx.now)
+        value = None
+        if figures is not None and program.tiers is not None:
+            # Her measure before this purchase, plus this purchase's part of it.
+            this = cmd.amount_fen if program.tiers.measure == "spend_12m" else points
+            value = figures.measure + (this if occurred_at > figures.since else 0)
+        rewards.update_tier(conn, member, program, ctx.now, value=value)
+    if available is None:
+        available = available_points(conn, member.id, ctx.now)
     return EarnResult(
         points,
         to_debt,
@@ -278,6 +356,14 @@ def _book(
         available_at if lot_id else None,
         ctx.rule_version,
     )
+
+
+def _already_earned(cmd: Earn) -> AlreadyExists:
+    return AlreadyExists("ORDER_ALREADY_EARNED", f"order {cmd.order_id} has already earned points")
+
+
+def _one_round_trip(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
 
 
 def with_rule_version(ctx: Context, version: str) -> Context:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from coalition_kernel.errors import AlreadyExists, CoalitionError, FailedPrecondition
 from merchant_node.ledger import domain, programs
 from merchant_node.ledger.domain import Posting
-from merchant_node.ledger.earning import issue_points
+from merchant_node.ledger.earning import YEAR, issue_points
 from merchant_node.ledger.schema import earnings, engagement_events, members, redemptions
 from merchant_node.ledger.store import (
     Context,
@@ -29,7 +29,6 @@ from merchant_node.rules.engine import PoolDraw
 from merchant_node.rules.program import Program
 
 REWARD_TTL_DAYS = 365
-YEAR = timedelta(days=365)
 
 
 @dataclass(frozen=True)
@@ -208,11 +207,16 @@ def measure_value(conn: Connection, member_pk: int, program: Program, now: datet
     )
 
 
-def update_tier(conn: Connection, member: Row, program: Program, now: datetime) -> str | None:
-    """Upgrades at once when the member qualifies for more; never downgrades here."""
+def update_tier(
+    conn: Connection, member: Row, program: Program, now: datetime, *, value: int | None = None
+) -> str | None:
+    """Upgrades at once when the member qualifies for more; never downgrades here. `value`:
+    her measure at `now` if the caller has it already (earning reads it with her figures)."""
     if program.tiers is None:
         return None
-    qualifying = tiers.qualifying_level(program.tiers, measure_value(conn, member.id, program, now))
+    if value is None:
+        value = measure_value(conn, member.id, program, now)
+    qualifying = tiers.qualifying_level(program.tiers, value)
     current = member.tier or program.tiers.levels[0].id
     new = tiers.on_activity(program.tiers, current, qualifying)
     if new != member.tier:

@@ -11,17 +11,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, exists, func, insert, or_, select, update
 
 from coalition_kernel.errors import NotFound
 from merchant_node.ledger import domain
 from merchant_node.ledger.domain import Posting, SpendableLot
 from merchant_node.ledger.schema import (
     allocations,
+    holds,
     journal_lines,
     journal_transactions,
     lots,
     members,
+    redemptions,
 )
 
 
@@ -60,6 +62,35 @@ _AVAILABLE = select(func.coalesce(func.sum(lots.c.remaining), 0)).where(
         lots.c.available_at <= bindparam("now", type_=lots.c.expires_at.type),
     ),
 )
+_PROBE_NOW = bindparam("now", type_=lots.c.expires_at.type)
+# The member's lock and, in the same round trip, what an earn asks next: is anything of hers due
+# for a sweep (a lapsed hold, an expired lot), and who redeemed on this order, if anyone.
+_LOCK_PROBED = (
+    select(
+        members,
+        exists()
+        .where(
+            holds.c.member_pk == members.c.id,
+            holds.c.status == "pending",
+            holds.c.expires_at <= _PROBE_NOW,
+        )
+        .label("lapsed_holds"),
+        exists()
+        .where(
+            lots.c.member_pk == members.c.id,
+            lots.c.remaining > 0,
+            lots.c.expires_at <= _PROBE_NOW,
+        )
+        .label("due_lots"),
+        select(redemptions.c.member_pk)
+        .where(redemptions.c.order_id == bindparam("order_id"))
+        .limit(1)
+        .scalar_subquery()
+        .label("redeemed_by"),
+    )
+    .where(members.c.member_id == bindparam("member_id"))
+    .with_for_update(of=members)
+)
 _INSERT_TXN = insert(journal_transactions).returning(journal_transactions.c.id)
 _INSERT_LINES = insert(journal_lines)
 
@@ -69,6 +100,27 @@ def lock_member(conn: Connection, *, member_id: str | None = None, pk: int | Non
         row = conn.execute(_LOCK_BY_MEMBER_ID, {"member_id": member_id}).first()
     else:
         row = conn.execute(_LOCK_BY_PK, {"pk": pk}).first()
+    if row is None:
+        raise NotFound(
+            "MEMBER_NOT_FOUND",
+            f"member {member_id} is not enrolled at this merchant; call EnrollMember first",
+            member_id=str(member_id),
+        )
+    return row
+
+
+def lock_member_probed(conn: Connection, member_id: str, order_id: str, now: datetime) -> Row:
+    """`lock_member`, with three more columns read in the same statement: `lapsed_holds` and
+    `due_lots` (does a sweep have anything to write down at `now`?) and `redeemed_by` (the
+    member who redeemed on `order_id`, or None).
+
+    On PostgreSQL the three are read in the statement's snapshot, taken before a wait for the
+    lock: what a concurrent holder of the lock committed meanwhile can be missing from them. That
+    holder is the same member, so it cannot change whose order it is; and the sweep only writes
+    down what timestamps already decided (a sweep that finds nothing more does nothing)."""
+    row = conn.execute(
+        _LOCK_PROBED, {"member_id": member_id, "order_id": order_id, "now": now}
+    ).first()
     if row is None:
         raise NotFound(
             "MEMBER_NOT_FOUND",
