@@ -43,6 +43,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve.add_argument("--points-per-yuan", default="1")
     serve.add_argument("--fen-per-point", default="1")
     serve.add_argument(
+        "--group-commit",
+        type=int,
+        metavar="N",
+        default=None,
+        help="earns and redeems in flight committed together by N committer threads, each "
+        "request's answer its own (0: one transaction per request); default 1 on SQLite, "
+        "0 on PostgreSQL",
+    )
+    serve.add_argument(
         "--processes",
         type=int,
         default=1,
@@ -109,6 +118,9 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.group_commit is not None and not 0 <= args.group_commit <= 64:
+        print("coalition node serve: --group-commit takes 0-64 committers", file=sys.stderr)
+        return 2
     if args.config:
         config = NodeConfig.load(args.config)
     elif args.db:
@@ -179,6 +191,7 @@ async def _run_node(
         limits=config.auth.limits(),
         insecure_no_auth=args.insecure_no_auth or config.auth.insecure_no_auth,
         credentials=credentials,
+        group_commit=args.group_commit,
     )
     server.reuse_port = reuse_port
     from merchant_node.mall.node import mount_for_node

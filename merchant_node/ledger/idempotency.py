@@ -79,10 +79,22 @@ def run_idempotent(
     result_type: type[R],
     work: Callable[[Connection], R],
     now: Callable[[], datetime],
+    *,
+    run: Callable[[Callable[[Connection], Any]], Any] | None = None,
 ) -> R:
-    """Runs `work` once per request id, in one transaction with the record of its answer."""
+    """Runs `work` once per request id, in one transaction with the record of its answer.
+
+    `run` runs each transaction (default: `run_in_transaction` on `engine`); the node's hot
+    writes pass a group committer's (coalition_kernel/group_commit.py), which applies the
+    transactions of requests in flight together, each in its own savepoint, with no `keep`: a
+    refusal rolls its request's writes back and is recorded by the next transaction here, as
+    when each request has a transaction of its own."""
     digest = request_hash(operation, command)
     request_id: str = command.request_id
+    if run is None:
+
+        def run(transaction: Callable[[Connection], Any]) -> Any:
+            return run_in_transaction(engine, transaction)
 
     def attempt(conn: Connection) -> R:
         stored = _replay(conn, request_id, operation, digest, result_type)
@@ -103,9 +115,9 @@ def run_idempotent(
         return stored
 
     try:
-        return run_in_transaction(engine, attempt)
+        return run(attempt)  # type: ignore[no-any-return]
     except _Replay:
-        return run_in_transaction(engine, replay_twin)
+        return run(replay_twin)  # type: ignore[no-any-return]
     except CoalitionError as err:
         if err.code.name in ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED", "INVALID_ARGUMENT"):
             raise  # transient or malformed: nothing was decided, a retry may go ahead
@@ -113,12 +125,10 @@ def run_idempotent(
             raise  # kept elsewhere, bounded (a wrong consent code: ledger/consent.py's counters)
         refusal = err
     with contextlib.suppress(_Replay):
-        run_in_transaction(engine, lambda c: record_refusal(c, refusal))
+        run(lambda c: record_refusal(c, refusal))
     # A concurrent twin may have succeeded first; its record is the answer.
     try:
-        replayed = run_in_transaction(
-            engine, lambda c: _replay(c, request_id, operation, digest, result_type)
-        )
+        replayed = run(lambda c: _replay(c, request_id, operation, digest, result_type))
     except CoalitionError as stored:
         if (stored.reason, stored.message) != (refusal.reason, refusal.message):
             raise  # a twin's refusal was recorded first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -21,6 +22,7 @@ from coalition_kernel.errors import (
     InvalidArgument,
     NotFound,
 )
+from coalition_kernel.group_commit import GroupCommit
 from coalition_kernel.points import Rate, format_ratio, parse_ratio
 from merchant_node.auth import vault
 from merchant_node.auth.domain import limit_exceeded
@@ -111,6 +113,21 @@ class NodeLedger:
         self._programs: dict[int, Program] = {}
         self._versions: list[tuple[int, datetime]] | None = None
         self._versions_read = 0.0
+        self._groups: tuple[GroupCommit, ...] = ()
+
+    def use_group_commit(self, *groups: GroupCommit) -> None:
+        """Applies the POS's hot writes (earn, redeem) through group committers: the requests
+        in flight are committed together, each in its own savepoint with its own answer. A
+        member's requests always go to the same committer, so two batches never wait for each
+        other's members. With none, one transaction per request again. The server turns it on
+        (merchant_node/server.py)."""
+        self._groups = groups
+
+    def _hot(self, member_id: str) -> Callable[[Callable[[Connection], Any]], Any] | None:
+        groups = self._groups
+        if not groups:
+            return None
+        return groups[zlib.crc32(member_id.encode()) % len(groups)].run_blocking
 
     # -- rates -------------------------------------------------------------------------------
 
@@ -231,7 +248,9 @@ class NodeLedger:
 
         return _limited(
             "points_earned",
-            lambda: run_idempotent(self.engine, "earn", cmd, EarnResult, work, self.clock),
+            lambda: run_idempotent(
+                self.engine, "earn", cmd, EarnResult, work, self.clock, run=self._hot(cmd.member_id)
+            ),
         )
 
     # -- the program (rules as data) ---------------------------------------------------------
@@ -399,7 +418,15 @@ class NodeLedger:
 
         return _limited(
             "points_redeemed",
-            lambda: run_idempotent(self.engine, "redeem", cmd, RedeemResult, work, self.clock),
+            lambda: run_idempotent(
+                self.engine,
+                "redeem",
+                cmd,
+                RedeemResult,
+                work,
+                self.clock,
+                run=self._hot(cmd.member_id),
+            ),
         )
 
     def refund(self, cmd: Refund) -> RefundResult:
