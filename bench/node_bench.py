@@ -11,11 +11,22 @@ client concurrency N, three cells run back to back, each a short warm-up then a 
 * gRPC echo: a trivial grpc.aio unary handler (bytes in, bytes out) in its own process.
 
 Running the baselines next to each node cell keeps the ratios fair when the machine's background
-load changes during the run. The cores column shows where the CPU went in each window:
+load changes during the run.
+
+Then, on the same database, node earn at the highest concurrency served other ways, each against
+the default node of the same run: one process with group commit the other way (the default node
+group-commits on SQLite only, merchant_node/server.py: here none on SQLite, 4 committers on
+PostgreSQL), and on PostgreSQL N processes sharing one port
+(`--processes`, as `coalition node serve --processes N`; the client opens `--process-channels`
+connections of its own, since SO_REUSEPORT spreads connections, not calls), printed as a ratio
+to 1 process. Last, the statements one earn and one redeem execute, counted in-process with
+SQLAlchemy's before_cursor_execute (and commits), one transaction each and through a group
+committer. The cores column shows where the CPU went in each window:
 server process / this process (the client) / PostgreSQL (the bench database's backends and the
 server's own processes) / the rest of the machine (anything else running meanwhile).
 
     python bench/node_bench.py --seconds 5 [--db sqlite|postgresql|both] [--concurrency 1,16,64]
+        [--processes 1,2] [--process-channels 8]
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ import multiprocessing
 import os
 import platform
 import shlex
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -36,7 +48,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection as Pipe
@@ -47,10 +60,13 @@ import psycopg2
 import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
+from coalition.merchant.v1.merchant_node_pb2_grpc import MerchantNodeServiceStub
 from coalition_kernel.db import make_engine
+from coalition_kernel.group_commit import GroupCommit
 from merchant_node.auth.service import add_client
 from merchant_node.auth.vault import WalletKeys
 from merchant_node.client import MerchantNodeClient
+from merchant_node.ledger.commands import Earn, Enroll, Redeem
 from merchant_node.ledger.migrate import upgrade
 from merchant_node.ledger.service import NodeLedger
 from merchant_node.server import build_server
@@ -121,16 +137,16 @@ class CpuSnapshot:
 
 @dataclass(frozen=True)
 class Meter:
-    """Whose CPU a cell counts: a server process, and a PostgreSQL database, if any."""
+    """Whose CPU a cell counts: the server's processes, and a PostgreSQL database, if any."""
 
-    server_pid: int | None = None
+    server_pids: tuple[int, ...] = ()
     database: str | None = None
 
     def snapshot(self) -> CpuSnapshot:
         times = os.times()
         return CpuSnapshot(
             time.perf_counter(),
-            _process_cpu(self.server_pid) if self.server_pid else 0.0,
+            sum(_process_cpu(pid) for pid in self.server_pids),
             times.user + times.system,
             _postgres_cpu(self.database) if self.database else {},
             _machine_busy(),
@@ -330,15 +346,19 @@ async def _until_told_to_stop(pipe: Pipe) -> None:
     await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
 
 
-def node_process(url: str, pool_size: int, workers: int, pipe: Pipe) -> None:
-    """The merchant node as production wires it: migrated engine, ledger, build_server."""
+def node_process(url: str, pool_size: int, workers: int, shape: NodeShape, pipe: Pipe) -> None:
+    """The merchant node as production wires it: migrated engine, ledger, build_server (one of
+    `shape.processes` sharing `shape.listen`'s port, as `coalition node serve --processes N`)."""
 
     async def serve() -> None:
         engine = make_engine(url, pool_size=pool_size)
         upgrade(engine)
         ledger = NodeLedger(engine, wallet_keys=WalletKeys.generate())
         ledger.configure_rate("1", "1")
-        server, offload = build_server(ledger, "127.0.0.1:0", workers=workers)
+        server, offload = build_server(
+            ledger, shape.listen, workers=workers, group_commit=shape.group_commit
+        )
+        server.reuse_port = shape.processes > 1
         # The POS's API key, as production requires one (its check is part of what is measured).
         pipe.send((await server.start(), add_client(engine, "bench", "pos,read").key))
         await _until_told_to_stop(pipe)
@@ -347,6 +367,22 @@ def node_process(url: str, pool_size: int, workers: int, pipe: Pipe) -> None:
         engine.dispose()
 
     asyncio.run(serve())
+
+
+@dataclass(frozen=True)
+class NodeShape:
+    """How the node under test is served: its address, how many processes share it, and
+    whether its earns and redeems are group-committed (the default)."""
+
+    listen: str = "127.0.0.1:0"
+    processes: int = 1
+    group_commit: int | None = None  # committers; None: the server's default for the database
+
+    def label(self) -> str:
+        text = f"{self.processes} process{'es' if self.processes > 1 else ''}"
+        if self.group_commit is None:
+            return text
+        return text + (f", {self.group_commit} committer(s)" if self.group_commit else ", no GC")
 
 
 def echo_process(pipe: Pipe) -> None:
@@ -558,6 +594,8 @@ class Settings:
     pool_size: int
     channels: int
     pg_admin_url: str
+    processes: list[int] = field(default_factory=lambda: [1, 2])
+    process_channels: int = 8
 
     @property
     def earners(self) -> list[str]:
@@ -577,6 +615,10 @@ class Results:
     raw: dict[Key, Sample] = field(default_factory=dict)
     echo: dict[Key, Sample] = field(default_factory=dict)
     raw_label: dict[str, str] = field(default_factory=dict)  # db -> DB-API module
+    # (db, shape label, concurrency) -> node earn served that way, measured back to back
+    shapes: dict[tuple[str, str, int], Sample] = field(default_factory=dict)
+    # db -> op -> what one request executes, counted in-process
+    statements: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)
 
 
 def progress(what: str, sample: Sample) -> None:
@@ -624,7 +666,11 @@ async def bench_database(
     def open_raw() -> RawLedger:
         return RawLedger(raw, earners, redeemers, raw_seq)
 
-    with server_process(node_process, url, cfg.pool_size, cfg.workers) as (pid, (port, key)):
+    shape = NodeShape()
+    with server_process(node_process, url, cfg.pool_size, cfg.workers, shape) as (
+        pid,
+        (port, key),
+    ):
         clients = [
             MerchantNodeClient(f"127.0.0.1:{port}", api_key=key) for _ in range(cfg.channels)
         ]
@@ -635,14 +681,14 @@ async def bench_database(
             for op in OPS:
                 for conc in cfg.concurrency:
                     key = (db, op, conc)
-                    meter = Meter(pid, raw.database)
+                    meter = Meter((pid,), raw.database)
                     results.node[key] = await drive_async(calls[op], conc, cfg, meter)
                     progress(f"node {op} ({db})", results.node[key])
                     results.raw[key] = await asyncio.to_thread(
                         drive_threads, open_raw, op, conc, cfg, meter
                     )
                     progress(f"raw {op} tx ({raw.label})", results.raw[key])
-                    results.echo[key] = await drive_async(echo, conc, cfg, Meter(echo_pid))
+                    results.echo[key] = await drive_async(echo, conc, cfg, Meter((echo_pid,)))
                     progress("gRPC echo", results.echo[key])
         finally:
             await echo.close()
@@ -651,7 +697,7 @@ async def bench_database(
 
 
 def _node_calls(
-    clients: list[MerchantNodeClient], cfg: Settings
+    clients: list[MerchantNodeClient], cfg: Settings, prefix: str = "n"
 ) -> dict[str, Callable[[], Awaitable[object]]]:
     """One call of each op: round robin over members and channels, unique order ids."""
     earners, redeemers = cfg.earners, cfg.redeemers
@@ -660,12 +706,12 @@ def _node_calls(
     async def earn() -> None:
         i = next(earn_seq)
         client = clients[i % len(clients)]
-        await client.earn(earners[i % len(earners)], f"ne-{i}", EARN_AMOUNT_FEN)
+        await client.earn(earners[i % len(earners)], f"{prefix}e-{i}", EARN_AMOUNT_FEN)
 
     async def redeem() -> None:
         i = next(redeem_seq)
         client = clients[i % len(clients)]
-        await client.redeem(redeemers[i % len(redeemers)], f"nr-{i}", points=REDEEM_POINTS)
+        await client.redeem(redeemers[i % len(redeemers)], f"{prefix}r-{i}", points=REDEEM_POINTS)
 
     return {"earn": earn, "redeem": redeem}
 
@@ -681,6 +727,100 @@ async def _enroll_and_fund(client: MerchantNodeClient, cfg: Settings) -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _own_connection(client: MerchantNodeClient, target: str) -> MerchantNodeClient:
+    """The client on a connection of its own: channels to one target otherwise share one
+    (gRPC's global subchannel pool), and SO_REUSEPORT spreads connections, not calls."""
+    client.channel = grpc.aio.insecure_channel(
+        target, options=[("grpc.use_local_subchannel_pool", 1)]
+    )
+    client.stub = MerchantNodeServiceStub(client.channel)
+    return client
+
+
+async def bench_shapes(
+    db: str, url: str, raw: RawDb, shapes: list[NodeShape], cfg: Settings, results: Results
+) -> None:
+    """Node earn at the highest concurrency, served in each shape in turn (N processes on one
+    port; without group commit), over `cfg.process_channels` connections of their own."""
+    conc = max(cfg.concurrency)
+    for shape in shapes:
+        with ExitStack() as stack:
+            pids, key, port = [], "", 0
+            for _ in range(shape.processes):  # one after another: each migrates and sets rates
+                pid, (port, k) = stack.enter_context(
+                    server_process(node_process, url, cfg.pool_size, cfg.workers, shape)
+                )
+                pids.append(pid)
+                key = key or k
+            target = f"127.0.0.1:{port}"
+            clients = [
+                _own_connection(MerchantNodeClient(target, api_key=key), target)
+                for _ in range(cfg.process_channels)
+            ]
+            try:
+                earn = _node_calls(clients, cfg, prefix=f"p{len(results.shapes)}")["earn"]
+                sample = await drive_async(earn, conc, cfg, Meter(tuple(pids), raw.database))
+            finally:
+                for client in clients:
+                    await client.close()
+        results.shapes[(db, shape.label(), conc)] = sample
+        progress(f"node earn, {shape.label()} ({db})", sample)
+
+
+def count_statements(url: str, n: int = 40) -> dict[str, Counter[str]]:
+    """Statements one earn and one redeem execute (NodeLedger in this process, one
+    transaction per request; then the same requests through a group committer), by kind."""
+    engine = make_engine(url, pool_size=2)
+    ledger = NodeLedger(engine, wallet_keys=WalletKeys.generate())
+    ledger.configure_rate("1", "1")
+    seen: Counter[str] = Counter()
+
+    @sqlalchemy.event.listens_for(engine, "before_cursor_execute")
+    def statement(_conn, _cursor, text, _params, _context, _many):  # type: ignore[no-untyped-def]
+        seen[" ".join(text.split()[:3]).split("(")[0]] += 1
+
+    @sqlalchemy.event.listens_for(engine, "commit")
+    def commit(_conn):  # type: ignore[no-untyped-def]
+        seen["COMMIT"] += 1
+
+    tag = uuid.uuid4().hex[:6]
+    members = [f"count-{tag}-{k}" for k in range(n)]
+    for m in members:
+        ledger.enroll(Enroll(f"ce-{m}", m))
+        ledger.earn(Earn(f"cf-{m}", m, f"cf-{m}", FUND_AMOUNT_FEN, "POS", None))
+    counted: dict[str, Counter[str]] = {}
+
+    def measure(name: str, run: Callable[[str], object], threads: int = 1) -> None:
+        seen.clear()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(run, members))
+        counted[name] = Counter({k: v / n for k, v in seen.items()})
+
+    measure(
+        "earn", lambda m: ledger.earn(Earn(f"ce1-{m}", m, f"ce1-{m}", EARN_AMOUNT_FEN, "POS", None))
+    )
+    measure("redeem", lambda m: ledger.redeem(Redeem(f"cr1-{m}", m, f"cr1-{m}", REDEEM_POINTS)))
+    group = GroupCommit(engine, name="count")
+    ledger.use_group_commit(group)
+    try:
+        measure(
+            "earn, group commit (16 threads)",
+            lambda m: ledger.earn(Earn(f"ce2-{m}", m, f"ce2-{m}", EARN_AMOUNT_FEN, "POS", None)),
+            threads=16,
+        )
+    finally:
+        ledger.use_group_commit()
+        group.close()
+    engine.dispose()
+    return counted
 
 
 @contextmanager
@@ -716,6 +856,13 @@ async def run_all(cfg: Settings) -> Results:
             print(f"{db}: node, raw tx and echo cells", file=sys.stderr, flush=True)
             with fresh_database(db, cfg.pg_admin_url) as (url, raw):
                 await bench_database(db, url, raw, echo_pid, echo_port, cfg, results)
+                # The default node the other way: group-committed on PostgreSQL, not on SQLite.
+                shapes = [NodeShape(group_commit=4 if db == "postgresql" else 0)]
+                if db == "postgresql":  # several processes share a PostgreSQL database
+                    port = _free_port()
+                    shapes += [NodeShape(f"127.0.0.1:{port}", n) for n in cfg.processes if n > 0]
+                await bench_shapes(db, url, raw, shapes, cfg, results)
+                results.statements[db] = await asyncio.to_thread(count_statements, url)
     return results
 
 
@@ -840,6 +987,7 @@ def report(results: Results) -> str:
         "averaged over the window",
         "(for raw tx the server is the idle node; for echo, the echo server)",
     ]
+    out += _shapes_report(results) + _statements_report(results)
     failures = [
         f"  {kind} {key}: {dict(s.errors)}"
         for kind, samples in (("node", results.node), ("raw", results.raw), ("echo", results.echo))
@@ -849,6 +997,52 @@ def report(results: Results) -> str:
     if failures:
         out += ["", "Errors in the measured windows (not counted in the rates):", *failures]
     return "\n".join(out)
+
+
+def _shapes_report(results: Results) -> list[str]:
+    """Node earn served in other shapes, each against the 1-process node of the same run."""
+    if not results.shapes:
+        return []
+    rows = []
+    for (db, label, conc), s in results.shapes.items():
+        if "," in label:  # group commit the other way than the default node above
+            versus, ratio = "this / node", _ratio(s, results.node.get((db, "earn", conc)))
+        else:
+            one = results.shapes.get((db, NodeShape(processes=1).label(), conc))
+            versus, ratio = "this / 1 process", _ratio(s, one)
+        rows.append(
+            [db, label, str(conc), f"{s.rate:,.0f}", _ms(s.percentile_ms(0.5))]
+            + [_ms(s.percentile_ms(0.99)), _errors(s), versus, ratio, str(s.cores)]
+        )
+    return [
+        "",
+        "Node earn served other ways, measured back to back: group commit the other way than "
+        "the default node (GC: group commit; N committers), or N processes on one port "
+        "(SO_REUSEPORT; each client channel its own connection)",
+        *_table(
+            ["db", "node", "conc", "req/s", "p50 ms", "p99 ms", "err", "ratio", "", "cores"],
+            rows,
+            left=2,
+        ),
+    ]
+
+
+def _statements_report(results: Results) -> list[str]:
+    """What one request executes, counted by SQLAlchemy's before_cursor_execute (and commits)."""
+    if not results.statements:
+        return []
+    out = [
+        "",
+        "Statements per request (NodeLedger in the bench process, counted with SQLAlchemy's "
+        "before_cursor_execute; COMMIT from its commit event; BEGIN IMMEDIATE is a statement "
+        "on SQLite)",
+    ]
+    for db, ops in results.statements.items():
+        for op, counts in ops.items():
+            total = sum(v for k, v in counts.items() if k != "COMMIT")
+            kinds = ", ".join(f"{k} {v:.2g}" for k, v in counts.most_common())
+            out.append(f"  {db:<10} {op:<32} {total:5.1f} statements  ({kinds})")
+    return out
 
 
 def parse_args(argv: list[str]) -> Settings:
@@ -863,6 +1057,18 @@ def parse_args(argv: list[str]) -> Settings:
     parser.add_argument("--workers", type=int, default=16, help="node's blocking-work threads")
     parser.add_argument("--pool-size", type=int, default=16, help="node's DB connection pool")
     parser.add_argument("--channels", type=int, default=1, help="client gRPC channels")
+    parser.add_argument(
+        "--processes",
+        default="1,2",
+        help="node processes sharing one port, each measured on PostgreSQL (earn, highest "
+        "concurrency); '' for none",
+    )
+    parser.add_argument(
+        "--process-channels",
+        type=int,
+        default=8,
+        help="client connections in the processes cells (the kernel spreads connections)",
+    )
     parser.add_argument(
         "--pg-url",
         default=os.environ.get("COALITION_TEST_PG", PG_ADMIN_DEFAULT),
@@ -893,6 +1099,8 @@ def parse_args(argv: list[str]) -> Settings:
         pool_size=args.pool_size,
         channels=args.channels,
         pg_admin_url=args.pg_url,
+        processes=[int(p) for p in args.processes.split(",") if p.strip()],
+        process_channels=args.process_channels,
     )
 
 
