@@ -365,3 +365,26 @@ async def test_coalition_operator_affinity_prints_the_table_and_json(tmp_path, c
     refused = await asyncio.to_thread(cli, *flags, "--min-members", "2")
     assert refused.returncode == 1
     assert "MIN_MEMBERS_OUT_OF_RANGE" in refused.stderr
+
+
+async def _ask_signed_by(target: str, signer: Signer) -> grpc.aio.AioRpcError:
+    request = signer.seal(xpb.AffinityCommand(), audience=EXCHANGE_ID, request_id="op-who")
+    async with grpc.aio.insecure_channel(target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await OperatorServiceStub(channel).GetAffinity(
+                xpb.GetAffinityRequest(envelope=request), timeout=10
+            )
+    return refused.value
+
+
+async def test_only_the_operator_key_may_ask(exchange, clock):
+    merchant = await _ask_signed_by(
+        exchange["target"], Signer("tea", Ed25519PrivateKey.generate(), clock)
+    )
+    assert merchant.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert error_info_of(merchant).reason == "SIGNER_NOT_ALLOWED"  # type: ignore[union-attr]
+    forged = await _ask_signed_by(
+        exchange["target"], Signer(OPERATOR_ID, Ed25519PrivateKey.generate(), clock)
+    )
+    assert forged.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_info_of(forged).reason == "UNKNOWN_KEY"  # type: ignore[union-attr]
