@@ -20,7 +20,9 @@ lot_id → lots) did not earn their cost: PostgreSQL checks a foreign key with o
 inserted row (an expiry batch of 5,000 lots ran 15,000 of them, most of its time after the
 UPDATE itself). What they guaranteed is kept:
 * on insert, the same statement-level trigger refuses lines whose journal transaction, member
-  or lot does not exist, with one anti-join per statement (SQLSTATE 23503, as a foreign key);
+  or lot does not exist, with one anti-join per statement (SQLSTATE 23503, as a foreign key),
+  and checks a little more: a line's lot is its member's (one probe of the lot checks both;
+  law 4 already compared each member's lines with her lots);
   on SQLite a per-row BEFORE INSERT trigger does the same (SQLite's checks are in-process and
   cheap; it only replaces the foreign keys that the schema no longer declares);
 * on delete of the referenced row, which a foreign key would refuse: journal transactions are
@@ -62,19 +64,21 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _PG_CHECK_STATEMENT = """CREATE FUNCTION journal_lines_checked() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  IF EXISTS (SELECT 1 FROM new_lines l WHERE NOT EXISTS
+  IF EXISTS (SELECT 1 FROM (SELECT DISTINCT txn_id FROM new_lines) l WHERE NOT EXISTS
              (SELECT 1 FROM journal_transactions t WHERE t.id = l.txn_id)) THEN
     RAISE EXCEPTION 'journal line refers to a journal transaction that does not exist'
       USING ERRCODE = '23503';
   END IF;
-  IF EXISTS (SELECT 1 FROM new_lines l WHERE l.member_pk IS NOT NULL AND NOT EXISTS
-             (SELECT 1 FROM members m WHERE m.id = l.member_pk)) THEN
-    RAISE EXCEPTION 'journal line refers to a member that does not exist'
+  -- A lot's line is its member's (law 4 compares each member's lines with her lots): one probe
+  -- of the lot checks both, and the member exists by lots' own foreign key.
+  IF EXISTS (SELECT 1 FROM new_lines l WHERE l.lot_id IS NOT NULL AND NOT EXISTS
+             (SELECT 1 FROM lots o WHERE o.id = l.lot_id AND o.member_pk = l.member_pk)) THEN
+    RAISE EXCEPTION 'journal line refers to a lot that does not exist or is not its member''s'
       USING ERRCODE = '23503';
   END IF;
-  IF EXISTS (SELECT 1 FROM new_lines l WHERE l.lot_id IS NOT NULL AND NOT EXISTS
-             (SELECT 1 FROM lots o WHERE o.id = l.lot_id)) THEN
-    RAISE EXCEPTION 'journal line refers to a lot that does not exist'
+  IF EXISTS (SELECT 1 FROM new_lines l WHERE l.lot_id IS NULL AND l.member_pk IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM members m WHERE m.id = l.member_pk)) THEN
+    RAISE EXCEPTION 'journal line refers to a member that does not exist'
       USING ERRCODE = '23503';
   END IF;
   -- Balanced within the statement: balanced still. Otherwise checked at commit.
@@ -149,8 +153,10 @@ _PG_DOWNGRADE = [
 # SQLite: the foreign keys' check on insert, per row (in-process, cheap).
 _SQLITE_REFERENCES = """CREATE TRIGGER journal_lines_references BEFORE INSERT ON journal_lines
     WHEN NOT EXISTS (SELECT 1 FROM journal_transactions WHERE id = NEW.txn_id)
-      OR (NEW.member_pk IS NOT NULL AND NOT EXISTS (SELECT 1 FROM members WHERE id = NEW.member_pk))
-      OR (NEW.lot_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM lots WHERE id = NEW.lot_id))
+      OR (NEW.lot_id IS NOT NULL AND NOT EXISTS
+          (SELECT 1 FROM lots WHERE id = NEW.lot_id AND member_pk = NEW.member_pk))
+      OR (NEW.lot_id IS NULL AND NEW.member_pk IS NOT NULL AND NOT EXISTS
+          (SELECT 1 FROM members WHERE id = NEW.member_pk))
     BEGIN SELECT RAISE(ABORT, 'journal line refers to a missing transaction, member or lot'); END"""
 
 _FK_CLAUSE = re.compile(
