@@ -13,6 +13,7 @@ Shared by tests/exchange/test_audit_batching.py and bench/xchange_bench.py.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pathlib
 import signal
@@ -37,6 +38,17 @@ from tests.exchange.conftest import Node, raw_public
 from tests.test_network import free_port
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+# `coalition …` with every log line opening with the PID that wrote it (the CLI's own
+# logging.basicConfig then leaves this one in place), so a --processes group's log tells which
+# process answered each call. Run with -c: importing this module would import the tests' fixtures.
+SERVE_WITH_PIDS = """
+import logging, sys
+logging.basicConfig(
+    level=logging.INFO, format="pid=%(process)d %(asctime)s %(levelname)s %(name)s: %(message)s"
+)
+from coalition_cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 class RealClock:
@@ -80,7 +92,7 @@ class ExchangeGroup:
 
     def served_by(self, index: int, method: str) -> dict[int, int]:
         """How many calls of `method` (e.g. "Authorize") each PID of process `index` answered
-        OK, from its log (the PID is in every line, see `_serve_entry`)."""
+        OK, from its log (the PID is in every line, see SERVE_WITH_PIDS)."""
         counts: dict[int, int] = {}
         needle = f"ExchangeService/{method} "
         for line in self.log(index).splitlines():
@@ -88,6 +100,10 @@ class ExchangeGroup:
                 pid = int(line.split()[0][4:])
                 counts[pid] = counts.get(pid, 0) + 1
         return counts
+
+    def wait_ready(self) -> None:
+        for target in self.targets:
+            wait_ready(target)
 
     def verify(self) -> subprocess.CompletedProcess[str]:
         """`coalition exchange audit verify` over the shared database."""
@@ -116,7 +132,7 @@ def attach(config: pathlib.Path, targets: list[str]) -> ExchangeGroup:
 
 @contextmanager
 def serving(
-    config: pathlib.Path, ports: list[int], processes: int = 1, tag: str = ""
+    config: pathlib.Path, ports: list[int], processes: int = 1, tag: str = "", wait: bool = True
 ) -> Iterator[ExchangeGroup]:
     """One `coalition exchange serve --config CONFIG` per port (COALITION_EXCHANGE__LISTEN), each
     with `--processes processes` when that is more than one; its log (every line opening with
@@ -131,8 +147,8 @@ def serving(
             with log.open("wb") as sink:
                 started.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "tests.exchange.multi_process", "exchange",
-                         "serve", "--config", str(config), *extra],
+                        [sys.executable, "-c", SERVE_WITH_PIDS, "exchange", "serve",
+                         "--config", str(config), *extra],
                         stdout=subprocess.DEVNULL,
                         stderr=sink,
                         cwd=REPO,
@@ -141,8 +157,8 @@ def serving(
                 )  # fmt: skip
         group = attach(config, [f"127.0.0.1:{port}" for port in ports])
         group.processes, group.logs = started, logs
-        for target in group.targets:
-            wait_ready(target)
+        if wait:  # else the caller does (start_nodes does, once its ledgers are open)
+            group.wait_ready()
         yield group
     finally:
         for process in started:
@@ -161,10 +177,11 @@ def serve_exchanges(
     directory: pathlib.Path, database_url: str, count: int = 1, processes: int = 1
 ) -> Iterator[ExchangeGroup]:
     """A new exchange in DIRECTORY/x over `database_url`, served by `count` processes (or
-    groups of `processes`), each on its own port."""
+    groups of `processes`), each on its own port; yielded as soon as they are started (call
+    `wait_ready`, or let start_nodes)."""
     directory.mkdir(parents=True, exist_ok=True)
     config = init_exchange_dir(directory, database_url)
-    with serving(config, [free_port() for _ in range(count)], processes) as group:
+    with serving(config, [free_port() for _ in range(count)], processes, wait=False) as group:
         yield group
 
 
@@ -193,22 +210,24 @@ async def start_nodes(
     coalition = Nodes(exchange, operator)
     servers = []
     try:
-        for merchant_id, index in links.items():
-            key = Ed25519PrivateKey.generate()
+        keys = {m: Ed25519PrivateKey.generate() for m in links}
+        for merchant_id, index in links.items():  # while the exchange's processes start
             ledger = open_test_ledger(new_database(merchant_id), clock)  # type: ignore[arg-type]
             link = CoalitionLink(
-                merchant_id, key, exchange.public_key, exchange.targets[index], clock
+                merchant_id, keys[merchant_id], exchange.public_key, exchange.targets[index], clock
             )
             server, offload = build_server(ledger, "127.0.0.1:0", coalition=link)
             node_target = f"127.0.0.1:{await server.start()}"
             servers.append((server, offload, ledger))
-            await operator.onboard(
-                merchant_id, merchant_id.title(), raw_public(key), node_target, fee_bps=100
-            )
             api_key = issue_key(ledger)
             client = MerchantNodeClient(node_target, api_key=api_key, timeout=30, max_attempts=1)
             coalition.nodes[merchant_id] = Node(
-                merchant_id, key, ledger, node_target, client, api_key=api_key
+                merchant_id, keys[merchant_id], ledger, node_target, client, api_key=api_key
+            )
+        await asyncio.to_thread(exchange.wait_ready)
+        for merchant_id, node in coalition.nodes.items():
+            await operator.onboard(
+                merchant_id, merchant_id.title(), raw_public(node.key), node.target, fee_bps=100
             )
         yield coalition
     finally:
@@ -219,22 +238,3 @@ async def start_nodes(
             offload.shutdown()
             ledger.engine.dispose()
         await operator.close()
-
-
-def _serve_entry(argv: list[str]) -> int:
-    """`coalition …` with every log line opening with the PID that wrote it (the CLI's own
-    logging.basicConfig then leaves this one in place), so a --processes group's log tells
-    which process answered each call."""
-    import logging
-
-    from coalition_cli.main import main
-
-    logging.basicConfig(
-        level=logging.INFO,
-        format="pid=%(process)d %(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    return main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(_serve_entry(sys.argv[1:]))

@@ -260,3 +260,31 @@ async def test_a_tampered_entry_is_named(multi, pg_url):
     report = await slice_of(nodes, "salon", 0)
     assert f"entry {target}: its hash does not match its contents" in report.problems
     assert (await slice_of(nodes, "noodles", 0)).problems == []
+
+
+async def test_a_suspension_through_one_process_holds_at_the_others_at_once(multi):
+    """The registry each process keeps in memory (keys, standing) follows a change another
+    process committed, by the very next request: the operator suspends through process 0,
+    the acquirers' nodes call processes 1 and 2."""
+    nodes = multi
+    members = [f"t-s{k}" for k in range(6)]
+    await fund(nodes, "tea", members, 10_000)
+    out = Outcome()
+    # Every process has served (and so loaded its registry) before the change.
+    await redeem(nodes, "tea", "noodles", members[0], out)
+    await redeem(nodes, "tea", "salon", members[1], out)
+    assert len(out.captured["noodles"]) == len(out.captured["salon"]) == 1
+
+    await nodes.operator.set_status("noodles", active=False)  # the acquirer, via process 0
+    await redeem(nodes, "tea", "noodles", members[2], out)  # process 1
+    await nodes.operator.set_status("noodles", active=True)
+    await nodes.operator.set_status("tea", active=False)  # the issuer, via process 0
+    await redeem(nodes, "tea", "salon", members[3], out)  # process 2
+    await nodes.operator.set_status("tea", active=True)
+    assert [reason for _, reason in out.refused["noodles"]] == ["MERCHANT_SUSPENDED"]
+    assert [reason for _, reason in out.refused["salon"]] == ["MERCHANT_SUSPENDED"]
+
+    # Resumed through process 0: both go through again at once.
+    await redeem(nodes, "tea", "noodles", members[4], out)
+    await redeem(nodes, "tea", "salon", members[5], out)
+    assert len(out.captured["noodles"]) == len(out.captured["salon"]) == 2
