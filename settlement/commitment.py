@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from settlement.netting import net_positions
 from settlement.records import ClearingRecord
+from settlement.subtrees import SubtreeHashers, subtree_root
 
 LEAF_VERSION = b"coalition.settlement.clearing-record.v1"
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -76,18 +79,29 @@ def merkle_root(sorted_records: Iterable[ClearingRecord]) -> bytes:
 
 
 # Leaves hashed a subtree at a time, level by level: 2^16 of them (2 MiB of hashes) at once.
-_SUBTREE_HEIGHT = 16
-_SUBTREE_BYTES = 32 << _SUBTREE_HEIGHT
+SUBTREE_HEIGHT = 16
 
 
-def root_of_leaf_hashes(chunks: Iterable[bytes]) -> tuple[bytes, int]:
+def root_of_leaf_hashes(
+    chunks: Iterable[bytes],
+    hashers: SubtreeHashers | None = None,
+    subtree_height: int = SUBTREE_HEIGHT,
+) -> tuple[bytes, int]:
     """The root, and the number of leaves, over leaf hashes already computed (each record's,
     stored when it was written: leaf_hash(record)), given in commitment order as concatenated
     32-byte digests, in chunks of any size. The same tree as merkle_root: full subtrees of
-    2^16 leaves are hashed level by level (no odd node inside one), each then enters the
-    streaming fold at its height, exactly as its leaves one by one would have."""
+    2^subtree_height leaves are hashed level by level (no odd node inside one), by `hashers`'
+    helper processes when given (their block size must be that subtree's), each root then
+    entering the streaming fold at its height, in order, exactly as its leaves one by one would
+    have; the leaves after the last full subtree are folded one by one."""
     pending: list[tuple[int, bytes]] = []
     count, carry = 0, b""
+    block = 32 << subtree_height
+    if hashers is not None and hashers.block_bytes != block:
+        raise ValueError(f"hashers take {hashers.block_bytes} bytes, subtrees are {block}")
+    # Subtrees sent to the helpers and not yet folded, oldest first; a few at a time, so the
+    # leaves read ahead of the hashing stay bounded.
+    window: deque[Future[bytes]] = deque()
 
     def push(height: int, digest: bytes) -> None:
         while pending and pending[-1][0] == height:
@@ -100,10 +114,17 @@ def root_of_leaf_hashes(chunks: Iterable[bytes]) -> tuple[bytes, int]:
             raise ValueError("leaf hashes come in 32-byte digests")
         count += len(chunk) // 32
         data, at = carry + chunk if carry else chunk, 0
-        while len(data) - at >= _SUBTREE_BYTES:
-            push(_SUBTREE_HEIGHT, _subtree_root(data[at : at + _SUBTREE_BYTES]))
-            at += _SUBTREE_BYTES
+        while len(data) - at >= block:
+            if hashers is None:
+                push(subtree_height, subtree_root(data[at : at + block]))
+            else:
+                if len(window) >= 4 * hashers.count:
+                    push(subtree_height, window.popleft().result())
+                window.append(hashers.submit(data[at : at + block]))
+            at += block
         carry = data[at:]
+    while window:
+        push(subtree_height, window.popleft().result())
     for at in range(0, len(carry), 32):
         push(0, carry[at : at + 32])
     if not pending:
@@ -112,17 +133,6 @@ def root_of_leaf_hashes(chunks: Iterable[bytes]) -> tuple[bytes, int]:
     while pending:
         digest = node_hash(pending.pop()[1], digest)
     return digest, count
-
-
-def _subtree_root(leaves: bytes) -> bytes:
-    """The root of a full subtree (a power of two of leaves), one level at a time."""
-    sha256 = hashlib.sha256
-    level = [leaves[i : i + 32] for i in range(0, len(leaves), 32)]
-    while len(level) > 1:
-        level = [
-            sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)
-        ]
-    return level[0]
 
 
 @dataclass(frozen=True)

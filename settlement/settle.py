@@ -4,18 +4,21 @@ to the operator, when given, are netted with them."""
 
 from __future__ import annotations
 
-import re
+import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Connection, Engine
 
 from coalition_kernel.db import READ_ONLY
-from settlement.commitment import leaf_hash, root_of_leaf_hashes
-from settlement.obligations import Obligation, gross_obligations
+from settlement.commitment import SUBTREE_HEIGHT, leaf_hash, root_of_leaf_hashes
+from settlement.obligations import Obligation, gross_obligations, rolled_up_obligations
 from settlement.periods import DAILY, Calendar
 from settlement.records import MissingLeafHash, stream_leaf_hashes, stream_records
 from settlement.report import SettlementReport, build_report
+from settlement.subtrees import SubtreeHashers, helpers_for_this_machine
+
+log = logging.getLogger(__name__)
 
 
 def settle_period(
@@ -29,26 +32,27 @@ def settle_period(
     commitment root is over the clearing records only: breakage is backed by the nodes' signed
     receipts, kept with the batch.
 
-    The aggregate and the streamed records must see the same rows, or the root would commit to
-    a batch other than the one netted: on PostgreSQL both run in one REPEATABLE READ
-    snapshot, shared by two connections so that they run side by side (SQLite's read
-    transaction sees one snapshot, and does not block writers),
-    and the record counts of the two reads are compared. Read-only: running it again gives the
-    same report.
+    One read-only snapshot (REPEATABLE READ on PostgreSQL, SQLite's read transaction; neither
+    blocks writers) sees the obligations and the root over the very same records. The
+    obligations come from the exchange's rollup of its records (rolled_up_obligations: N² rows
+    a day, not the records) when the rollup counts as many records as the root commits to, and
+    from the records themselves (gross_obligations) when it does not; the root is folded from
+    the leaf hashes written with each record. Each merchant still checks its net against its
+    own proven entries (commitment.check_entries). Running it again gives the same report.
     """
     with engine.connect().execution_options(**snapshot_options(engine)) as conn, conn.begin():
-        if engine.dialect.name != "postgresql":
+        obligations = rolled_up_obligations(conn, period, calendar)
+        root, committed = _root(conn, period, calendar)
+        rolled_up = sum(o.records for o in obligations)
+        if rolled_up != committed:
+            log.warning(
+                "period %s: the clearing rollup counts %d records, the root commits to %d; "
+                "summing the records themselves",
+                period,
+                rolled_up,
+                committed,
+            )
             obligations = gross_obligations(conn, period, calendar)
-            root, committed = _root(conn, period, calendar)
-        else:
-            # The root is read on a second connection in this transaction's snapshot (exported
-            # and imported, so both reads see the very same rows) while this one aggregates:
-            # the database sums while this process hashes.
-            snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
-            with ThreadPoolExecutor(1, thread_name_prefix="settle-root") as pool:
-                rooted = pool.submit(_root_in_snapshot, engine, snapshot, period, calendar)
-                obligations = gross_obligations(conn, period, calendar)
-                root, committed = rooted.result()
     report = build_report(period, obligations, root, breakage)
     if committed != report.record_count:
         raise AssertionError(
@@ -59,23 +63,16 @@ def settle_period(
 
 def _root(conn: Connection, period: str, calendar: Calendar) -> tuple[bytes, int]:
     """The commitment root and its number of leaves, from the leaf hashes written with each
-    record; a period with a record loaded by hand without one is hashed from its records."""
+    record, its full subtrees hashed by helper processes (one per core) while the next leaves
+    are read; a period with a record loaded by hand without its hash is hashed from its
+    records."""
     try:
-        return root_of_leaf_hashes(_prefetched(stream_leaf_hashes(conn, period, calendar)))
+        with SubtreeHashers(helpers_for_this_machine(), 32 << SUBTREE_HEIGHT) as hashers:
+            leaves = _prefetched(stream_leaf_hashes(conn, period, calendar))
+            return root_of_leaf_hashes(leaves, hashers, SUBTREE_HEIGHT)
     except MissingLeafHash:
         records = stream_records(conn, period, calendar)
         return root_of_leaf_hashes(leaf_hash(r) for r in records)
-
-
-def _root_in_snapshot(
-    engine: Engine, snapshot: str, period: str, calendar: Calendar
-) -> tuple[bytes, int]:
-    if not re.fullmatch(r"[0-9A-F-]+", snapshot):
-        raise ValueError(f"unexpected snapshot id {snapshot!r}")
-    options = {"isolation_level": "REPEATABLE READ"}
-    with engine.connect().execution_options(**options) as conn, conn.begin():
-        conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # before any read
-        return _root(conn, period, calendar)
 
 
 def _prefetched(chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -15,7 +15,7 @@ from hypothesis import given
 from coalition_kernel.db import make_engine
 from exchange.migrate import upgrade
 from exchange.schema import authorizations, clearing_records
-from settlement.commitment import BatchTree
+from settlement.commitment import BatchTree, leaf_hash
 from settlement.netting import net_positions
 from settlement.obligations import gross_obligations
 from settlement.periods import Calendar
@@ -36,9 +36,10 @@ def exchange_db(db_url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def insert(engine: sa.Engine, records: Iterable[ClearingRecord]) -> None:
+def insert(engine: sa.Engine, records: Iterable[ClearingRecord], hashed: bool = False) -> None:
     """The rows the exchange would have written: a captured authorization per record (the
-    foreign key) and the record. Inserts only: both tables are append-only."""
+    foreign key) and the record, with its leaf hash when `hashed` (as a capture writes it;
+    without, as a record loaded by hand). Inserts only: both tables are append-only."""
     records = list(records)
     if not records:
         return
@@ -70,6 +71,7 @@ def insert(engine: sa.Engine, records: Iterable[ClearingRecord]) -> None:
             captured_at=T,
             acquirer_envelope=b"a",
             issuer_envelope=b"i",
+            leaf_hash=leaf_hash(r) if hashed else None,
         )
         for r in records
     ]
