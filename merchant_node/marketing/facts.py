@@ -1,5 +1,6 @@
 """Member facts, set-based: one INSERT … SELECT … GROUP BY over the ledger for every member
-(the nightly run), or the same statement narrowed to one member (on demand).
+(the nightly run), or the same statement narrowed to one member (on demand); each member's row
+is written once.
 
 Windows end at `as_of`: 30/90/365 days. Amounts are fen net of refunds; fully refunded orders
 do not count. Shares are basis points of the member's orders of the last 365 days.
@@ -68,31 +69,14 @@ def _campaign_match(rule_ids: Sequence[str]) -> str:
     return " OR ".join(f"e.breakdown LIKE :campaign_{i}" for i in range(len(rule_ids)))
 
 
-_INSERT = """
-INSERT INTO member_facts (
-    member_pk, as_of, first_order_at, last_order_at, recency_days, tenure_days,
-    orders_30d, orders_90d, orders_365d, orders_total,
-    spend_30d_fen, spend_90d_fen, spend_365d_fen, spend_total_fen,
-    avg_order_90d_fen, avg_order_365d_fen,
-    points_paid_orders_365d, points_paid_share_bps, earned_points_365d, redeemed_points_365d,
-    redemption_rate_bps, campaign_orders_365d, campaign_share_bps, evening_share_bps,
-    category_shift)
-SELECT m.id, :as_of, e.first_at, e.last_at,
-    {recency}, {tenure},
-    COALESCE(e.o30, 0), COALESCE(e.o90, 0), COALESCE(e.o365, 0), COALESCE(e.o_all, 0),
-    COALESCE(e.s30, 0), COALESCE(e.s90, 0), COALESCE(e.s365, 0), COALESCE(e.s_all, 0),
-    CASE WHEN e.o90 > 0 THEN e.s90 / e.o90 ELSE 0 END,
-    CASE WHEN e.o365 > 0 THEN e.s365 / e.o365 ELSE 0 END,
-    COALESCE(e.pp365, 0),
-    CASE WHEN e.o365 > 0 THEN e.pp365 * 10000 / e.o365 ELSE 0 END,
-    COALESCE(e.earned365, 0), COALESCE(r.redeemed365, 0),
-    CASE WHEN e.earned365 > 0 THEN COALESCE(r.redeemed365, 0) * 10000 / e.earned365 ELSE 0 END,
-    COALESCE(e.c365, 0),
-    CASE WHEN e.o365 > 0 THEN e.c365 * 10000 / e.o365 ELSE 0 END,
-    CASE WHEN e.o365 > 0 THEN e.ev365 * 10000 / e.o365 ELSE 0 END,
-    FALSE
-FROM members m
-LEFT JOIN (
+# One SELECT: the earnings per member (e), their redemptions (r) and their categories (c),
+# joined to every member and inserted. Categories: the top category by spend in the 90 days up
+# to the member's last order, and in the 275 days before those; a shift is a change of the two.
+# Anchored on the last order, not on `as_of`: a member who went quiet (no order in the last 90
+# days) still shows where their spending had moved. (Computing them in the same pass, rather
+# than an UPDATE afterwards, writes each member's row once.)
+_SELECT = """
+WITH e AS (
     SELECT e.member_pk,
         MIN(e.occurred_at) AS first_at, MAX(e.occurred_at) AS last_at,
         COUNT(*) AS o_all,
@@ -114,26 +98,8 @@ LEFT JOIN (
     LEFT JOIN redemptions rd ON rd.order_id = e.order_id AND rd.member_pk = e.member_pk
     WHERE e.refunded_fen < e.amount_fen AND e.occurred_at <= :as_of {earning_filter}
     GROUP BY e.member_pk
-) e ON e.member_pk = m.id
-LEFT JOIN (
-    SELECT member_pk, SUM(points - returned) AS redeemed365
-    FROM redemptions
-    WHERE created_at > :d365 AND created_at <= :as_of {redemption_filter}
-    GROUP BY member_pk
-) r ON r.member_pk = m.id
-WHERE m.enrolled_at <= :as_of {member_filter}
-"""
-
-# Top category by spend in the 90 days up to the member's last order, and in the 275 days before
-# those; a shift is a change of the two. Anchored on the last order, not on `as_of`: a member
-# who went quiet (no order in the last 90 days) still shows where their spending had moved.
-_CATEGORIES = """
-UPDATE member_facts SET
-    top_category_90d = t.recent_top,
-    top_category_prev = t.prev_top,
-    category_shift = CASE WHEN t.recent_top IS NOT NULL AND t.prev_top IS NOT NULL
-        AND t.recent_top <> t.prev_top THEN TRUE ELSE FALSE END
-FROM (
+),
+c AS (
     SELECT member_pk,
         MAX(CASE WHEN rn_recent = 1 AND recent > 0 THEN category END) AS recent_top,
         MAX(CASE WHEN rn_prev = 1 AND prev > 0 THEN category END) AS prev_top
@@ -146,23 +112,81 @@ FROM (
                 SUM(CASE WHEN ol.occurred_at > {d90} THEN ol.amount_fen ELSE 0 END) AS recent,
                 SUM(CASE WHEN ol.occurred_at <= {d90} THEN ol.amount_fen ELSE 0 END) AS prev
             FROM order_lines ol
-            JOIN member_facts f ON f.member_pk = ol.member_pk
-            WHERE f.last_order_at IS NOT NULL AND ol.occurred_at <= :as_of
-              AND ol.occurred_at > {d365} {line_filter}
+            JOIN e ON e.member_pk = ol.member_pk
+            WHERE ol.occurred_at <= :as_of AND ol.occurred_at > {d365} {line_filter}
             GROUP BY ol.member_pk, ol.category
-        ) c
+        ) sums
     ) ranked
     GROUP BY member_pk
-) t
-WHERE member_facts.member_pk = t.member_pk
+)
+SELECT m.id, :as_of, e.first_at, e.last_at,
+    {recency}, {tenure},
+    COALESCE(e.o30, 0), COALESCE(e.o90, 0), COALESCE(e.o365, 0), COALESCE(e.o_all, 0),
+    COALESCE(e.s30, 0), COALESCE(e.s90, 0), COALESCE(e.s365, 0), COALESCE(e.s_all, 0),
+    CASE WHEN e.o90 > 0 THEN e.s90 / e.o90 ELSE 0 END,
+    CASE WHEN e.o365 > 0 THEN e.s365 / e.o365 ELSE 0 END,
+    COALESCE(e.pp365, 0),
+    CASE WHEN e.o365 > 0 THEN e.pp365 * 10000 / e.o365 ELSE 0 END,
+    COALESCE(e.earned365, 0), COALESCE(r.redeemed365, 0),
+    CASE WHEN e.earned365 > 0 THEN COALESCE(r.redeemed365, 0) * 10000 / e.earned365 ELSE 0 END,
+    COALESCE(e.c365, 0),
+    CASE WHEN e.o365 > 0 THEN e.c365 * 10000 / e.o365 ELSE 0 END,
+    CASE WHEN e.o365 > 0 THEN e.ev365 * 10000 / e.o365 ELSE 0 END,
+    c.recent_top, c.prev_top,
+    CASE WHEN c.recent_top IS NOT NULL AND c.prev_top IS NOT NULL
+        AND c.recent_top <> c.prev_top THEN TRUE ELSE FALSE END
+FROM members m
+LEFT JOIN e ON e.member_pk = m.id
+LEFT JOIN (
+    SELECT member_pk, SUM(points - returned) AS redeemed365
+    FROM redemptions
+    WHERE created_at > :d365 AND created_at <= :as_of {redemption_filter}
+    GROUP BY member_pk
+) r ON r.member_pk = m.id
+LEFT JOIN c ON c.member_pk = m.id
+WHERE m.enrolled_at <= :as_of {member_filter}
 """
+
+
+# Every column the statement writes but the key, in the SELECT's order. Last night's row is
+# updated in place (an upsert): no DELETE of every row first, and no foreign-key check of a key
+# that did not change (PostgreSQL checks each inserted row's member). The churn columns are the
+# churn step's and the placement's: kept until they rewrite them.
+_REFRESHED = [
+    "as_of",
+    "first_order_at",
+    "last_order_at",
+    "recency_days",
+    "tenure_days",
+    "orders_30d",
+    "orders_90d",
+    "orders_365d",
+    "orders_total",
+    "spend_30d_fen",
+    "spend_90d_fen",
+    "spend_365d_fen",
+    "spend_total_fen",
+    "avg_order_90d_fen",
+    "avg_order_365d_fen",
+    "points_paid_orders_365d",
+    "points_paid_share_bps",
+    "earned_points_365d",
+    "redeemed_points_365d",
+    "redemption_rate_bps",
+    "campaign_orders_365d",
+    "campaign_share_bps",
+    "evening_share_bps",
+    "top_category_90d",
+    "top_category_prev",
+    "category_shift",
+]
 
 
 def _before_last(dialect: str, days: int) -> str:
     """The member's last order minus `days`, as the dialect compares it with a line's time."""
     if dialect == "postgresql":
-        return f"f.last_order_at - INTERVAL '{days} days'"
-    return f"datetime(f.last_order_at, '-{days} days')"
+        return f"e.last_at - INTERVAL '{days} days'"
+    return f"datetime(e.last_at, '-{days} days')"
 
 
 def compute_facts(conn: Connection, scope: FactsScope) -> int:
@@ -178,26 +202,43 @@ def compute_facts(conn: Connection, scope: FactsScope) -> int:
     }
     if one:
         params["pk"] = scope.member_pk
-    insert_sql = _INSERT.format(
+    select_sql = _SELECT.format(
         recency=_days_between(dialect, ":as_of", "COALESCE(e.last_at, m.enrolled_at)"),
         tenure=_days_between(dialect, ":as_of", "m.enrolled_at"),
         campaign=_campaign_match(rule_ids),
         evening=_evening(dialect, "e.occurred_at", scope.zone, scope.as_of),
-        earning_filter="AND e.member_pk = :pk" if one else "",
-        redemption_filter="AND member_pk = :pk" if one else "",
-        member_filter="AND m.id = :pk" if one else "",
-    )
-    category_sql = _CATEGORIES.format(
         d90=_before_last(dialect, 90),
         d365=_before_last(dialect, 365),
+        earning_filter="AND e.member_pk = :pk" if one else "",
+        redemption_filter="AND member_pk = :pk" if one else "",
         line_filter="AND ol.member_pk = :pk" if one else "",
+        member_filter="AND m.id = :pk" if one else "",
     )
-    stale = delete(member_facts)
-    if one:
-        stale = stale.where(member_facts.c.member_pk == scope.member_pk)
-    conn.execute(stale)
-    count = conn.execute(_typed(insert_sql, params, ts), params).rowcount
-    conn.execute(_typed(category_sql, params, ts), params)
+    columns = ", ".join(_REFRESHED)
+    upsert = f"""
+INSERT INTO member_facts (member_pk, {columns})
+{{rows}}
+ON CONFLICT (member_pk) DO UPDATE SET {", ".join(f"{c} = excluded.{c}" for c in _REFRESHED)}
+"""
+    if dialect == "postgresql" and not one:
+        # PostgreSQL computes the SELECT of a CREATE TABLE AS with parallel workers, never
+        # that of an INSERT: the night's facts are computed into a temporary table (not
+        # WAL-logged), then written to member_facts in one pass.
+        conn.execute(
+            _typed(
+                f"CREATE TEMP TABLE night_facts (member_pk, {columns}) ON COMMIT DROP AS"
+                + select_sql,
+                params,
+                ts,
+            ),
+            params,
+        )
+        rows = f"SELECT member_pk, {columns} FROM night_facts WHERE TRUE"
+        count = conn.execute(text(upsert.format(rows=rows))).rowcount
+    else:  # (INSERT comes first, its WITH after: SQLite counts rows of an INSERT only)
+        count = conn.execute(_typed(upsert.format(rows=select_sql), params, ts), params).rowcount
+    if not one:  # members no longer counted (enrolled after `as_of`): not refreshed, dropped
+        conn.execute(delete(member_facts).where(member_facts.c.as_of != scope.as_of))
     return int(count)
 
 

@@ -1,6 +1,7 @@
 """The nightly placement of every member, set-based: the definitions compiled to one
-INSERT … SELECT with CASE expressions over member_facts (RFM by NTILE or by thresholds), then
-one UPDATE for the churn cause. Decides exactly what segments.place decides for one member
+INSERT … SELECT (an upsert over last night's rows) with CASE expressions over member_facts (RFM
+by NTILE or by thresholds), then one UPDATE writing the churn cause of the rows whose cause
+changes. Decides exactly what segments.place decides for one member
 (tests/merchant_node/marketing/test_segments.py holds the two equal on random facts)."""
 
 from __future__ import annotations
@@ -62,13 +63,17 @@ def placement_sql(definitions: Definitions, one_member: bool) -> tuple[str, str]
             for rule in definitions.tags
         ]
     )
-    where = "WHERE member_pk = :pk" if one_member else ""
+    # (SQLite parses an upsert's SELECT unambiguously only with a WHERE.)
+    where = "WHERE member_pk = :pk" if one_member else "WHERE 1 = 1"
     insert = f"""
 INSERT INTO member_segments
     (member_pk, definitions_version, segment, r_score, f_score, m_score, tags, computed_at)
 SELECT member_pk, :version, {segment}, r_score, f_score, m_score, {tags}, :now
 FROM (SELECT f.*, {r} AS r_score, {f} AS f_score, {m} AS m_score FROM member_facts f) scored
 {where}
+ON CONFLICT (member_pk) DO UPDATE SET definitions_version = excluded.definitions_version,
+    segment = excluded.segment, r_score = excluded.r_score, f_score = excluded.f_score,
+    m_score = excluded.m_score, tags = excluded.tags, computed_at = excluded.computed_at
 """
     churn = definitions.churn
     cause = _quote(churn.default_cause)
@@ -77,10 +82,16 @@ FROM (SELECT f.*, {r} AS r_score, {f} AS f_score, {m} AS m_score FROM member_fac
         cause = f"CASE {whens} ELSE {cause} END"
     at_risk = ", ".join(_quote(s) for s in churn.at_risk_segments) or "''"
     one = "AND member_facts.member_pk = :pk" if one_member else ""
+    # Only the rows whose cause changes are written (facts are refreshed in place and keep last
+    # night's cause): a night rewrites the members who became, or stopped being, at risk or
+    # whose cause moved, not every member's row again.
+    new_cause = f"CASE WHEN s.segment IN ({at_risk}) THEN {cause} ELSE NULL END"
     update = f"""
-UPDATE member_facts SET churn_cause = CASE WHEN s.segment IN ({at_risk}) THEN {cause} ELSE NULL END
+UPDATE member_facts SET churn_cause = {new_cause}
 FROM member_segments s
 WHERE s.member_pk = member_facts.member_pk {one}
+  AND (s.segment IN ({at_risk}) OR member_facts.churn_cause IS NOT NULL)
+  AND member_facts.churn_cause IS DISTINCT FROM ({new_cause})
 """
     return insert, update
 
@@ -98,10 +109,16 @@ def place_members(
     params: dict[str, object] = {"version": version, "now": now}
     if one:
         params["pk"] = member_pk
-        conn.execute(text("DELETE FROM member_segments WHERE member_pk = :pk"), params)
-    else:
-        conn.execute(text("DELETE FROM member_segments"))
+    # Last night's placements are updated in place (no DELETE of every row, no foreign-key
+    # check of unchanged keys); members without facts any more are dropped after.
     statement = text(insert).bindparams(bindparam("now", type_=UtcDateTime()))
     count = conn.execute(statement, params).rowcount
+    if not one:
+        conn.execute(
+            text(
+                "DELETE FROM member_segments WHERE NOT EXISTS (SELECT 1 FROM member_facts f"
+                " WHERE f.member_pk = member_segments.member_pk)"
+            )
+        )
     conn.execute(text(update), {k: v for k, v in params.items() if k == "pk"})
     return int(count)
