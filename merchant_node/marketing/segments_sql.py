@@ -84,14 +84,15 @@ ON CONFLICT (member_pk) DO UPDATE SET definitions_version = excluded.definitions
     one = "AND member_facts.member_pk = :pk" if one_member else ""
     # Only the rows whose cause changes are written (facts are refreshed in place and keep last
     # night's cause): a night rewrites the members who became, or stopped being, at risk or
-    # whose cause moved, not every member's row again.
+    # whose cause moved, not every member's row again. (Causes are never '': COALESCE compares
+    # NULLs as SQLite before 3.39 and PostgreSQL both can.)
     new_cause = f"CASE WHEN s.segment IN ({at_risk}) THEN {cause} ELSE NULL END"
     update = f"""
 UPDATE member_facts SET churn_cause = {new_cause}
 FROM member_segments s
 WHERE s.member_pk = member_facts.member_pk {one}
   AND (s.segment IN ({at_risk}) OR member_facts.churn_cause IS NOT NULL)
-  AND member_facts.churn_cause IS DISTINCT FROM ({new_cause})
+  AND COALESCE(member_facts.churn_cause, '') <> COALESCE({new_cause}, '')
 """
     return insert, update
 
