@@ -6,20 +6,32 @@
    chain. 3. A request id seen before from the same signer returns the stored signed answer (or
    refusal); the same id with another body is ALREADY_EXISTS / REQUEST_ID_REUSED. 4. Otherwise
    run the use case, sign its answer, store it under the request id and log it.
+
+Steps 1-3 run in one transaction, checked against the registry as of that transaction
+(exchange/registry_cache.py). A `Staged` use case runs its first step in that transaction too,
+and its answer, if it can give one at once, is stored there as well; if it must first ask an
+issuer (`IssuerCall`), everything it is about to send is recorded and logged in that first
+transaction, the call is made outside any transaction, and its outcome, the answer and its log
+entry are written in a second one. Every transaction goes through the exchange's group commit
+(coalition_kernel/group_commit.py) when it has one: requests in flight share one commit and one
+turn at the audit chain's lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from google.protobuf import descriptor_pool
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
-from sqlalchemy import Connection, Engine, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, Insert, Table, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
 from coalition_kernel.db import run_in_transaction
@@ -30,8 +42,10 @@ from coalition_kernel.errors import (
     InvalidArgument,
     error_from_record,
 )
+from coalition_kernel.group_commit import GroupCommit
 from coalition_kernel.rpc import Offload
 from exchange import audit, refusals
+from exchange.registry_cache import checked
 from exchange.schema import inbound_requests
 
 M = TypeVar("M", bound=Message)
@@ -52,6 +66,37 @@ _AFTER_SIGNATURE = {
 _UNDECIDED = ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED", "INVALID_ARGUMENT")
 
 
+@dataclass(frozen=True)
+class IssuerCall:
+    """What a staged use case asks of an issuer, already signed and logged as sent.
+
+    `send` makes the call (no transaction is open); `settle` runs in the transaction that
+    follows with the issuer's answer, or the CoalitionError the call ended in: it verifies and
+    logs what came back, records the outcome and returns the answer to the requester, or
+    raises the refusal (its writes are kept)."""
+
+    send: Callable[[], Awaitable[SignedEnvelope]]
+    settle: Callable[[Connection, SignedEnvelope | CoalitionError], Message]
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A use case whose first step runs in the request's own transaction, after the replay
+    check: it returns the answer, or the issuer call to make before answering. A refusal it
+    raises undoes its writes; the refusal itself is stored and logged in that transaction."""
+
+    open: Callable[[Connection, Any, SignedEnvelope], Message | IssuerCall]
+
+
+@dataclass(frozen=True)
+class _Request:
+    envelope: SignedEnvelope
+    raw: bytes
+    signer: str
+    request_id: str
+    body: bytes
+
+
 def body_hash(message: Message) -> bytes:
     """What a request asks, without its header: a re-signed retry of it hashes the same."""
     body = type(message)()
@@ -69,6 +114,7 @@ class Inbound:
         offload: Offload,
         clock: Callable[[], datetime],
         limits: refusals.Limits | None = None,
+        committer: GroupCommit | None = None,
     ) -> None:
         self.engine = engine
         self.verifier = verifier
@@ -77,88 +123,136 @@ class Inbound:
         self.clock = clock
         self.limits = limits or refusals.Limits()
         self.buckets = refusals.TokenBuckets(self.limits)
+        self.committer = committer
+
+    async def run(self, work: Callable[[Connection], Any]) -> Any:
+        """Runs `work` in a transaction (the next group commit's, if there is one); a
+        CoalitionError it raises is raised after its writes are committed."""
+        if self.committer is not None:
+            # Shielded: a caller that gives up (its deadline) must not cancel the batch's
+            # future under the committer, which still applies the work, as an offloaded
+            # transaction would go on after its caller left.
+            future = self.committer.submit(work, keep=(CoalitionError,))
+            return await asyncio.shield(asyncio.wrap_future(future))
+        return await self.offload(commit_then_raise, self.engine, work)
 
     async def handle(
         self,
         envelope: SignedEnvelope,
         expected: type[M],
-        use_case: UseCase[M],
+        use_case: UseCase[M] | Staged,
         *,
         sender: str | None = None,
         peer: str = "",
     ) -> SignedEnvelope:
         raw = envelope.SerializeToString()
-        try:
-            if len(raw) > refusals.MAX_ENVELOPE_BYTES:
-                raise InvalidArgument(
-                    "ENVELOPE_TOO_LARGE",
-                    f"a signed envelope is at most {refusals.MAX_ENVELOPE_BYTES} bytes, "
-                    f"not {len(raw)}",
+        if len(raw) > refusals.MAX_ENVELOPE_BYTES:
+            too_large = InvalidArgument(
+                "ENVELOPE_TOO_LARGE",
+                f"a signed envelope is at most {refusals.MAX_ENVELOPE_BYTES} bytes, not {len(raw)}",
+            )
+            await self.run(lambda conn: self._refuse_unproven(conn, envelope, raw, too_large, peer))
+        staged = use_case if isinstance(use_case, Staged) else None
+
+        def first(conn: Connection) -> tuple[Message, _Request] | SignedEnvelope | IssuerCall:
+            message = self._verify(conn, envelope, raw, expected, sender, peer)
+            request = _Request(
+                envelope,
+                raw,
+                envelope.signer_id,
+                message.header.request_id,  # type: ignore[attr-defined]
+                body_hash(message),
+            )
+            audit.append(conn, "in", request.signer, raw, "accepted", self.clock())
+            try:
+                stored = _replay(conn, request)
+            except CoalitionError as err:  # a reused id, or the replay of a stored refusal
+                audit.append(
+                    conn, "out", request.signer, b"", f"refused:{err.reason}", self.clock()
                 )
-            message = await self.offload(self.verifier.open, envelope, expected, sender)
+                raise
+            if stored is not None:
+                answer = self._for_this_request(stored, envelope)
+                if answer is not stored:
+                    self._log(conn, "out", request.signer, answer, "answered:re-signed")
+                return answer
+            if staged is None:
+                return message, request
+            try:
+                with conn.begin_nested():  # a refusal undoes what the step wrote
+                    step = staged.open(conn, message, envelope)
+            except CoalitionError as err:
+                return self._refused(conn, request, err)
+            if isinstance(step, IssuerCall):
+                return _Pending(request, step)
+            return self._answered(conn, request, step)
+
+        outcome = await self.run(first)
+        if isinstance(outcome, SignedEnvelope):
+            return outcome
+        if isinstance(outcome, _Pending):
+            request, call = outcome.request, outcome.call
+            try:
+                answer: SignedEnvelope | CoalitionError = await call.send()
+            except CoalitionError as err:
+                answer = err
+
+            def second(conn: Connection) -> SignedEnvelope:
+                try:
+                    reply = call.settle(conn, answer)
+                except CoalitionError as err:
+                    return self._refused(conn, request, err)
+                return self._answered(conn, request, reply)
+
+            return await self.run(second)
+        message, request = outcome
+        try:
+            reply = await use_case(message, envelope)  # type: ignore[operator]
+        except CoalitionError as err:
+            refusal = err
+            return await self.run(lambda conn: self._refused(conn, request, refusal))
+        return await self.run(lambda conn: self._answered(conn, request, reply))
+
+    def _verify(
+        self,
+        conn: Connection,
+        envelope: SignedEnvelope,
+        raw: bytes,
+        expected: type[M],
+        sender: str | None,
+        peer: str,
+    ) -> M:
+        """The verified message, checked against the registry as of this transaction; a
+        refusal is logged (whole once the signer is proven, else bounded) and raised."""
+        try:
+            with checked(self.verifier, conn):
+                return self.verifier.open(envelope, expected, sender)
         except CoalitionError as err:
             if err.reason in _AFTER_SIGNATURE:  # a proven signer: its message is kept whole
-                await self.log("in", envelope.signer_id, raw, f"refused:{err.reason}")
+                audit.append(
+                    conn, "in", envelope.signer_id, raw, f"refused:{err.reason}", self.clock()
+                )
                 raise
             # Before the signature is proven the claimed signer is nobody's business: such
             # refusals are kept apart from every merchant's slice, small, and rate-limited.
-            await self._refuse_unproven(envelope, raw, err, peer)
-            raise
-        signer = envelope.signer_id
-        request_id = message.header.request_id  # type: ignore[attr-defined]
-        body = body_hash(message)
-        try:
-            stored = await self.offload(
-                self._receive, signer, request_id, envelope.payload_type, body, raw
-            )
-        except CoalitionError as err:  # a reused id, or the replay of a stored refusal
-            await self.log("out", signer, b"", f"refused:{err.reason}")
-            raise
-        if stored is not None:
-            answer = self._for_this_request(stored, envelope)
-            if answer is not stored:
-                await self.log("out", signer, answer.SerializeToString(), "answered:re-signed")
-            return answer
-        try:
-            answer = await use_case(message, envelope)
-        except CoalitionError as err:
-            if err.code.name not in _UNDECIDED:
-                await self.offload(
-                    self._store, signer, request_id, envelope.payload_type, body, None, err
-                )
-            else:  # decided nothing, so not stored; still on the record
-                await self.log("out", signer, b"", f"refused:{err.reason}")
-            raise
-        sealed = self.signer.seal(
-            answer, audience=signer, request_id=request_id, answering=envelope
-        )
-        return await self.offload(
-            self._store, signer, request_id, envelope.payload_type, body, sealed, None
-        )
+            self._refuse_unproven(conn, envelope, raw, err, peer)
 
-    async def _refuse_unproven(
-        self, envelope: SignedEnvelope, raw: bytes, err: CoalitionError, peer: str
-    ) -> None:
-        """Logs a bounded record of the refusal (exchange/refusals.py), or, past the peer's
-        rate, raises RATE_LIMITED instead and only counts it."""
+    def _refuse_unproven(
+        self, conn: Connection, envelope: SignedEnvelope, raw: bytes, err: CoalitionError, peer: str
+    ) -> NoReturn:
+        """Logs a bounded record of the refusal (exchange/refusals.py) and raises it, or, past
+        the peer's rate, only counts it and raises RATE_LIMITED instead."""
         key = refusals.peer_key(peer)
         now = self.clock()
         if not self.buckets.take(key):
             day = now.date().isoformat()
-            await self.offload(
-                run_in_transaction,
-                self.engine,
-                lambda conn: refusals.tally(conn, key, day, "rate_limited", len(raw), now),
-            )
+            refusals.tally(conn, key, day, "rate_limited", len(raw), now)
             raise refusals.rate_limited(key) from err
         record = refusals.record_of(envelope, raw, err.reason, peer)
-        await self.offload(
-            run_in_transaction,
-            self.engine,
-            lambda conn: refusals.log_refusal(
-                conn, key, record, len(raw), err.reason, now, self.limits.daily_records
-            ),
+        refusals.log_refusal(
+            conn, key, record, len(raw), err.reason, now, self.limits.daily_records
         )
+        raise err
 
     def _for_this_request(self, stored: SignedEnvelope, request: SignedEnvelope) -> SignedEnvelope:
         """The first answer, byte for byte, to the very same envelope; to a re-signed retry of
@@ -173,64 +267,85 @@ class Inbound:
             answer, audience=request.signer_id, request_id=request_id, answering=request
         )
 
+    def _log(
+        self, conn: Connection, direction: str, peer: str, sent: SignedEnvelope, outcome: str
+    ) -> None:
+        audit.append(conn, direction, peer, sent.SerializeToString(), outcome, self.clock())
+
     async def log(self, direction: str, peer: str, raw: bytes, outcome: str) -> None:
-        await self.offload(
-            run_in_transaction,
-            self.engine,
-            lambda conn: audit.append(conn, direction, peer, raw, outcome, self.clock()),
+        await self.run(lambda conn: audit.append(conn, direction, peer, raw, outcome, self.clock()))
+
+    def _answered(self, conn: Connection, request: _Request, reply: Message) -> SignedEnvelope:
+        """Signs the answer, stores it under the request id and logs it; a concurrent twin that
+        answered first has its answer returned instead."""
+        sealed = self.signer.seal(
+            reply,
+            audience=request.signer,
+            request_id=request.request_id,
+            answering=request.envelope,
         )
+        first = self._store(conn, request, answer=sealed.SerializeToString())
+        if first is not None:
+            return first
+        self._log(conn, "out", request.signer, sealed, "answered")
+        return sealed
 
-    def _receive(
-        self, signer: str, request_id: str, payload_type: str, body: bytes, raw: bytes
-    ) -> SignedEnvelope | None:
-        def work(conn: Connection) -> SignedEnvelope | None:
-            audit.append(conn, "in", signer, raw, "accepted", self.clock())
-            return _replay(conn, signer, request_id, payload_type, body)
-
-        return _commit_then_raise(self.engine, work)
+    def _refused(
+        self, conn: Connection, request: _Request, refusal: CoalitionError
+    ) -> SignedEnvelope:
+        """Stores a decided refusal under the request id and logs it, or only logs an undecided
+        one (it decided nothing, so a retry may go another way); then raises it."""
+        if refusal.code.name in _UNDECIDED:
+            audit.append(
+                conn, "out", request.signer, b"", f"refused:{refusal.reason}", self.clock()
+            )
+            raise refusal
+        first = self._store(
+            conn,
+            request,
+            error_code=refusal.code.name,
+            error_reason=refusal.reason,
+            error_message=refusal.message[:500],
+        )
+        if first is not None:
+            return first  # a concurrent twin answered first: its answer is the answer
+        audit.append(conn, "out", request.signer, b"", f"refused:{refusal.reason}", self.clock())
+        raise refusal
 
     def _store(
-        self,
-        signer: str,
-        request_id: str,
-        payload_type: str,
-        body: bytes,
-        answer: SignedEnvelope | None,
-        refusal: CoalitionError | None,
-    ) -> SignedEnvelope:
-        def work(conn: Connection) -> SignedEnvelope:
-            values: dict[str, object] = dict(
-                signer_id=signer,
-                request_id=request_id,
-                payload_type=payload_type,
-                body_hash=body,
+        self, conn: Connection, request: _Request, **outcome: object
+    ) -> SignedEnvelope | None:
+        """Stores the outcome under the request id; None, or a concurrent twin's first answer
+        (its refusal is raised)."""
+        stored = conn.execute(
+            insert_ignoring(conn, inbound_requests).values(
+                signer_id=request.signer,
+                request_id=request.request_id,
+                payload_type=request.envelope.payload_type,
+                body_hash=request.body,
                 received_at=self.clock(),
+                **outcome,
             )
-            if answer is not None:
-                values["answer"] = answer.SerializeToString()
-            else:
-                assert refusal is not None
-                values.update(
-                    error_code=refusal.code.name,
-                    error_reason=refusal.reason,
-                    error_message=refusal.message[:500],
-                )
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(inbound_requests).values(**values))
-            except IntegrityError:
-                # A concurrent twin answered first: its answer is the answer.
-                first = _replay(conn, signer, request_id, payload_type, body)
-                assert first is not None
-                return first
-            outcome = "answered" if answer is not None else f"refused:{refusal.reason}"  # type: ignore[union-attr]
-            sent = answer.SerializeToString() if answer is not None else b""
-            audit.append(conn, "out", signer, sent, outcome, self.clock())
-            if refusal is not None:
-                raise refusal
-            return answer  # type: ignore[return-value]
+        )
+        if stored.rowcount == 0:  # a concurrent twin stored its outcome first
+            first = _replay(conn, request)
+            assert first is not None
+            return first
+        return None
 
-        return _commit_then_raise(self.engine, work)
+
+@dataclass(frozen=True)
+class _Pending:
+    request: _Request
+    call: IssuerCall
+
+
+def insert_ignoring(conn: Connection, table: Table) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING (PostgreSQL and SQLite): a conflicting row is left as
+    it is and the statement's rowcount is 0; no savepoint needed to survive the conflict."""
+    if conn.dialect.name == "postgresql":
+        return pg_insert(table).on_conflict_do_nothing()
+    return sqlite_insert(table).on_conflict_do_nothing()
 
 
 class _Deferred:
@@ -238,7 +353,7 @@ class _Deferred:
         self.error = error
 
 
-def _commit_then_raise(engine: Engine, work: Callable[[Connection], object]):  # type: ignore[no-untyped-def]
+def commit_then_raise(engine: Engine, work: Callable[[Connection], object]):  # type: ignore[no-untyped-def]
     """Runs `work`; a CoalitionError it raises is re-raised only after the transaction commits
     (what `work` logged must stay logged even when the answer is a refusal)."""
 
@@ -266,20 +381,20 @@ def answer_request_id(envelope: SignedEnvelope) -> str:
     return answer_message(envelope).header.request_id  # type: ignore[attr-defined]
 
 
-def _replay(
-    conn: Connection, signer: str, request_id: str, payload_type: str, body: bytes
-) -> SignedEnvelope | None:
+def _replay(conn: Connection, request: _Request) -> SignedEnvelope | None:
     row = conn.execute(
         select(inbound_requests).where(
-            inbound_requests.c.signer_id == signer, inbound_requests.c.request_id == request_id
+            inbound_requests.c.signer_id == request.signer,
+            inbound_requests.c.request_id == request.request_id,
         )
     ).first()
     if row is None:
         return None
-    if row.payload_type != payload_type or row.body_hash != body:
+    if row.payload_type != request.envelope.payload_type or row.body_hash != request.body:
         raise AlreadyExists(
             "REQUEST_ID_REUSED",
-            f"request_id {request_id} was already used by {signer} for a different request",
+            f"request_id {request.request_id} was already used by {request.signer} for a "
+            "different request",
         )
     if row.answer is None:
         raise error_from_record(row.error_code, row.error_reason, row.error_message)

@@ -9,13 +9,13 @@ outcome. A crash anywhere leaves a state that a retry by the acquirer or `recove
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, Row, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from coalition.envelope.v1.envelope_pb2 import SignedEnvelope
 from coalition.exchange.v1 import exchange_pb2 as xpb
@@ -34,9 +34,11 @@ from coalition_kernel.errors import (
 from coalition_kernel.points import MAX_AMOUNT, format_ratio
 from coalition_kernel.rpc import Offload
 from exchange import audit, registry
+from exchange.inbound import IssuerCall, Staged, commit_then_raise, insert_ignoring
 from exchange.issuers import IssuerGateway
 from exchange.portfolio import FanOut, Portfolios
 from exchange.pricing import Price, price
+from exchange.registry_cache import CachedKeys, RegistryCache, checked
 from exchange.schema import authorizations, clearing_records, quotes
 from exchange.statements import fetch_breakage, fetch_statement
 from merchant_node.ledger.commands import check_id
@@ -84,6 +86,7 @@ class Redemptions:
         offload: Offload,
         clock: Callable[[], datetime],
         settings: Settings | None = None,
+        registry_cache: RegistryCache | None = None,
     ) -> None:
         self.engine = engine
         self.signer = signer
@@ -92,6 +95,14 @@ class Redemptions:
         self.offload = offload
         self.clock = clock
         self.settings = settings or Settings()
+        keys = verifier.keys
+        self.registry = registry_cache or (
+            keys.cache if isinstance(keys, CachedKeys) else RegistryCache(engine)
+        )
+        # Steps run in the request's own transaction (exchange/inbound.py, Staged).
+        self.quote = Staged(self._quote)
+        self.authorize = Staged(self._authorize)
+        self.capture = Staged(self._capture)
         self.portfolios = Portfolios(
             self._ask, lambda: self._db(registry.all_merchants), self.settings.fan_out
         )
@@ -99,74 +110,72 @@ class Redemptions:
     async def _db(self, work: Callable[[Connection], object]):  # type: ignore[no-untyped-def]
         return await self.offload(run_in_transaction, self.engine, work)
 
+    async def _db_keep(self, work: Callable[[Connection], object]):  # type: ignore[no-untyped-def]
+        """Like `_db`, but a CoalitionError `work` raises is raised after the commit."""
+        return await self.offload(commit_then_raise, self.engine, work)
+
     # -- quote -------------------------------------------------------------------------------
 
-    async def quote(self, cmd: xpb.QuoteCommand, envelope: SignedEnvelope) -> xpb.QuoteReceipt:
+    def _quote(
+        self, conn: Connection, cmd: xpb.QuoteCommand, envelope: SignedEnvelope
+    ) -> xpb.QuoteReceipt:
         acquirer = envelope.signer_id
-
-        def work(conn: Connection) -> xpb.QuoteReceipt:
-            quoted = self._price(conn, acquirer, cmd.issuer_id, cmd.points, cmd.amount_fen)
-            quote_id = f"q-{uuid.uuid4().hex}"
-            expires = self.clock() + self.settings.quote_ttl
-            conn.execute(
-                insert(quotes).values(
-                    quote_id=quote_id,
-                    acquirer_id=acquirer,
-                    issuer_id=cmd.issuer_id,
-                    points=quoted.points,
-                    value_fen=quoted.value_fen,
-                    fee_fen=quoted.fee_fen,
-                    rate_version=quoted.rate_version,
-                    expires_at=expires,
-                )
-            )
-            receipt = xpb.QuoteReceipt(
+        quoted, _ = self._price(conn, acquirer, cmd.issuer_id, cmd.points, cmd.amount_fen)
+        quote_id = f"q-{uuid.uuid4().hex}"
+        expires = self.clock() + self.settings.quote_ttl
+        conn.execute(
+            insert(quotes).values(
                 quote_id=quote_id,
+                acquirer_id=acquirer,
                 issuer_id=cmd.issuer_id,
                 points=quoted.points,
                 value_fen=quoted.value_fen,
                 fee_fen=quoted.fee_fen,
                 rate_version=quoted.rate_version,
+                expires_at=expires,
             )
-            receipt.expires_at.FromDatetime(expires)
-            return receipt
-
-        return await self._db(work)
+        )
+        receipt = xpb.QuoteReceipt(
+            quote_id=quote_id,
+            issuer_id=cmd.issuer_id,
+            points=quoted.points,
+            value_fen=quoted.value_fen,
+            fee_fen=quoted.fee_fen,
+            rate_version=quoted.rate_version,
+        )
+        receipt.expires_at.FromDatetime(expires)
+        return receipt
 
     def _price(
         self, conn: Connection, acquirer_id: str, issuer_id: str, points: int, amount: int
-    ) -> Price:
+    ) -> tuple[Price, registry.Merchant]:
         check_id("issuer_id", issuer_id)
         if issuer_id == acquirer_id:
             raise InvalidArgument(
                 "ISSUER_IS_ACQUIRER", "redeem your own points with Redeem, not through the exchange"
             )
-        issuer = registry.active(conn, issuer_id, "issuer")
-        acquirer = registry.active(conn, acquirer_id, "acquirer")
-        return price(
+        issuer = self.registry.active(conn, issuer_id, "issuer")
+        acquirer = self.registry.active(conn, acquirer_id, "acquirer")
+        quoted = price(
             points=points,
             amount_fen=amount,
             fen_per_point=issuer.fen_per_point,
             rate_version=issuer.rate_version,
             fee_bps=acquirer.fee_bps,
         )
+        return quoted, issuer
 
     # -- authorize ---------------------------------------------------------------------------
 
-    async def authorize(
-        self, cmd: xpb.AuthorizeCommand, envelope: SignedEnvelope
-    ) -> xpb.AuthorizeReceipt:
-        acquirer = envelope.signer_id
-        auth = await self._db(lambda conn: self._open_authorization(conn, acquirer, cmd))
+    def _authorize(
+        self, conn: Connection, cmd: xpb.AuthorizeCommand, envelope: SignedEnvelope
+    ) -> xpb.AuthorizeReceipt | IssuerCall:
+        """Records the authorization (pending) and the signed hold request it sends, in the
+        request's own transaction; a retry of one left pending sends its hold request again."""
+        auth = self._open_authorization(conn, envelope.signer_id, cmd)
         if auth.status == "pending":
-            auth = await self._place_hold(auth)
-        if auth.status == "failed":
-            raise FailedPrecondition(
-                auth.failure_reason, f"authorization failed: {auth.failure_reason}"
-            )
-        if auth.status in ("voiding", "voided"):
-            raise FailedPrecondition("AUTHORIZATION_VOIDED", "this authorization was voided")
-        return _authorize_receipt(auth)
+            return self._hold_call(conn, auth)
+        return _authorized(auth)
 
     def _open_authorization(
         self, conn: Connection, acquirer: str, cmd: xpb.AuthorizeCommand
@@ -191,9 +200,9 @@ class Redemptions:
         _check_consent_binding(cmd)
         now = self.clock()
         if cmd.quote_id:
-            quoted = self._quoted(conn, acquirer, cmd, now)
+            quoted, issuer = self._quoted(conn, acquirer, cmd, now)
         else:
-            quoted = self._price(conn, acquirer, cmd.issuer_id, cmd.points, cmd.amount_fen)
+            quoted, issuer = self._price(conn, acquirer, cmd.issuer_id, cmd.points, cmd.amount_fen)
         # 0: the member agreed to exactly what is held. Refused here, before any row is written
         # or the issuer asked; the issuer checks it again against the code.
         max_points = cmd.consent_max_points or quoted.points
@@ -204,39 +213,41 @@ class Redemptions:
                 max_points=str(max_points),
             )
         # Checked and inserted in this one transaction: the check locks a capped issuer's row.
-        registry.check_net_debit_cap(conn, cmd.issuer_id, quoted.value_fen, now)
-        auth_id = f"a-{uuid.uuid4().hex}"
-        try:
-            with conn.begin_nested():
-                conn.execute(
-                    insert(authorizations).values(
-                        authorization_id=auth_id,
-                        acquirer_id=acquirer,
-                        request_id=cmd.header.request_id,
-                        issuer_id=cmd.issuer_id,
-                        member_id=cmd.member_id,
-                        order_id=cmd.order_id,
-                        points=quoted.points,
-                        value_fen=quoted.value_fen,
-                        fee_fen=quoted.fee_fen,
-                        rate_version=quoted.rate_version,
-                        consent_code=cmd.consent_code,
-                        consent_max_points=max_points,
-                        consent_order_id=cmd.consent_order_id,
-                        status="pending",
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-        except IntegrityError:  # a concurrent retry of the same request created it first
+        # The registry was read as of this transaction: an issuer without a cap has none now.
+        if issuer.net_debit_cap_fen is not None:
+            registry.check_net_debit_cap(conn, cmd.issuer_id, quoted.value_fen, now)
+        # ON CONFLICT DO NOTHING rather than a savepoint: one round trip, not three.
+        created = conn.execute(
+            insert_ignoring(conn, authorizations)
+            .values(
+                authorization_id=f"a-{uuid.uuid4().hex}",
+                acquirer_id=acquirer,
+                request_id=cmd.header.request_id,
+                issuer_id=cmd.issuer_id,
+                member_id=cmd.member_id,
+                order_id=cmd.order_id,
+                points=quoted.points,
+                value_fen=quoted.value_fen,
+                fee_fen=quoted.fee_fen,
+                rate_version=quoted.rate_version,
+                consent_code=cmd.consent_code,
+                consent_max_points=max_points,
+                consent_order_id=cmd.consent_order_id,
+                status="pending",
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(*authorizations.c)
+        ).first()
+        if created is None:  # a concurrent retry of the same request created it first
             twin = _auth_by_request(conn, acquirer, cmd.header.request_id)
             assert twin is not None
             return twin
-        return _auth(conn, auth_id)
+        return created
 
     def _quoted(
         self, conn: Connection, acquirer: str, cmd: xpb.AuthorizeCommand, now: datetime
-    ) -> Price:
+    ) -> tuple[Price, registry.Merchant]:
         row = conn.execute(select(quotes).where(quotes.c.quote_id == cmd.quote_id)).first()
         if row is None or row.acquirer_id != acquirer or row.issuer_id != cmd.issuer_id:
             raise NotFound(
@@ -247,11 +258,11 @@ class Redemptions:
                 "QUOTE_EXPIRED",
                 f"quote {cmd.quote_id} expired at {row.expires_at.isoformat()}; ask again",
             )
-        registry.active(conn, cmd.issuer_id, "issuer")
-        return Price(row.points, row.value_fen, row.fee_fen, row.rate_version)
+        issuer = self.registry.active(conn, cmd.issuer_id, "issuer")
+        return Price(row.points, row.value_fen, row.fee_fen, row.rate_version), issuer
 
-    async def _place_hold(self, auth: Row) -> Row:
-        issuer = await self._db(lambda conn: registry.load(conn, auth.issuer_id))
+    def _hold_call(self, conn: Connection, auth: Row) -> IssuerCall:
+        issuer = self.registry.load(conn, auth.issuer_id)
         command = ipb.PlaceHoldCommand(
             hold_id=auth.authorization_id,
             member_id=auth.member_id,
@@ -266,133 +277,135 @@ class Redemptions:
         if issuer.rate_version == auth.rate_version:  # the issuer checks the value it is priced at
             command.fen_per_point = format_ratio(issuer.fen_per_point)
             command.rate_version = auth.rate_version
+        request = self._sealed(conn, issuer, command, f"{auth.authorization_id}:hold")
+        return IssuerCall(
+            send=lambda: self._send(issuer, "PlaceHold", request),
+            settle=lambda conn, outcome: self._hold_placed(conn, auth, issuer, request, outcome),
+        )
+
+    def _hold_placed(
+        self,
+        conn: Connection,
+        auth: Row,
+        issuer: registry.Merchant,
+        request: SignedEnvelope,
+        outcome: SignedEnvelope | CoalitionError,
+    ) -> xpb.AuthorizeReceipt:
         try:
-            receipt, _ = await self._ask(
-                issuer, "PlaceHold", command, f"{auth.authorization_id}:hold"
-            )
+            receipt, _ = self._received(conn, issuer, "PlaceHold", request, outcome)
         except (Unavailable, DeadlineExceeded):
             raise  # stays pending: a retry re-drives it, or recover() voids it
         except CoalitionError as refusal:
-            await self._fail(auth.authorization_id, refusal.reason)
+            _finish(conn, auth.authorization_id, "failed", self.clock(), refusal.reason)
             raise
         expires = receipt.expires_at.ToDatetime(tzinfo=self.clock().tzinfo)
-
-        def record(conn: Connection) -> Row:
-            conn.execute(
-                update(authorizations)
-                .where(
-                    authorizations.c.authorization_id == auth.authorization_id,
-                    authorizations.c.status == "pending",
-                )
-                .values(status="authorized", hold_expires_at=expires, updated_at=self.clock())
+        authorized = conn.execute(
+            update(authorizations)
+            .where(
+                authorizations.c.authorization_id == auth.authorization_id,
+                authorizations.c.status == "pending",
             )
-            return _auth(conn, auth.authorization_id)
-
-        return await self._db(record)
-
-    async def _fail(self, auth_id: str, reason: str) -> None:
-        await self._db(lambda conn: _finish(conn, auth_id, "failed", self.clock(), reason))
+            .values(status="authorized", hold_expires_at=expires, updated_at=self.clock())
+            .returning(*authorizations.c)
+        ).first()
+        return _authorized(authorized or _auth(conn, auth.authorization_id))
 
     # -- capture and void --------------------------------------------------------------------
 
-    async def capture(
-        self, cmd: xpb.CaptureCommand, envelope: SignedEnvelope
-    ) -> xpb.CaptureReceipt:
-        acquirer = envelope.signer_id
-
-        def claim(conn: Connection) -> Row:
-            auth = _owned(conn, acquirer, cmd.authorization_id)
+    def _capture(
+        self, conn: Connection, cmd: xpb.CaptureCommand, envelope: SignedEnvelope
+    ) -> xpb.CaptureReceipt | IssuerCall:
+        """Claims the authorization for capture and records the signed post it sends, in the
+        request's own transaction; the clearing record is written when the issuer answers."""
+        auth = _owned(conn, envelope.signer_id, cmd.authorization_id)
+        if auth.status == "authorized":
             now = self.clock()
-            if auth.status == "authorized":
-                conn.execute(
-                    update(authorizations)
-                    .where(authorizations.c.authorization_id == auth.authorization_id)
-                    .values(
-                        status="capturing",
-                        updated_at=now,
-                        capture_envelope=envelope.SerializeToString(),
-                        # Fixed here, sent with the post: both sides book the capture in this
-                        # period however late a retry or recover() finishes it.
-                        settlement_period=self._period(now),
-                    )
+            auth = conn.execute(
+                update(authorizations)
+                .where(authorizations.c.authorization_id == auth.authorization_id)
+                .values(
+                    status="capturing",
+                    updated_at=now,
+                    capture_envelope=envelope.SerializeToString(),
+                    # Fixed here, sent with the post: both sides book the capture in this
+                    # period however late a retry or recover() finishes it.
+                    settlement_period=self._period(now),
                 )
-                return _auth(conn, auth.authorization_id)
-            return auth
-
-        auth = await self._db(claim)
+                .returning(*authorizations.c)
+            ).one()
         if auth.status == "capturing":
-            auth = await self._post(auth)
+            return self._post_call(conn, auth)
         if auth.status == "captured":
-            record = await self._db(lambda conn: _clearing(conn, auth.authorization_id))
-            return xpb.CaptureReceipt(record=record)
+            return xpb.CaptureReceipt(record=_clearing(conn, auth.authorization_id))
         raise _not_capturable(auth)
 
-    async def _post(self, auth: Row) -> Row:
-        issuer = await self._db(lambda conn: registry.load(conn, auth.issuer_id))
+    def _post_call(self, conn: Connection, auth: Row) -> IssuerCall:
+        issuer = self.registry.load(conn, auth.issuer_id)
         # A capture claimed before periods were stored has none: its post goes without one, as
         # it may already have gone (the issuer would refuse the same request id with another
         # body), and its period is computed when the record is written, as it used to be.
         command = ipb.PostHoldCommand(
             hold_id=auth.authorization_id, settlement_period=auth.settlement_period or ""
         )
+        request = self._sealed(conn, issuer, command, f"{auth.authorization_id}:post")
+        return IssuerCall(
+            send=lambda: self._send(issuer, "PostHold", request),
+            settle=lambda conn, outcome: self._posted(conn, auth, issuer, request, outcome),
+        )
+
+    def _posted(
+        self,
+        conn: Connection,
+        auth: Row,
+        issuer: registry.Merchant,
+        request: SignedEnvelope,
+        outcome: SignedEnvelope | CoalitionError,
+    ) -> xpb.CaptureReceipt:
         try:
-            _, answer = await self._ask(
-                issuer, "PostHold", command, f"{auth.authorization_id}:post"
-            )
+            _, answer = self._received(conn, issuer, "PostHold", request, outcome)
         except (Unavailable, DeadlineExceeded):
             raise  # stays capturing: the acquirer's retry or recover() posts it
         except CoalitionError as refusal:
-            await self._fail(auth.authorization_id, refusal.reason)
+            _finish(conn, auth.authorization_id, "failed", self.clock(), refusal.reason)
             raise
         now = self.clock()
         period = auth.settlement_period or self._period(now)
+        current = _auth(conn, auth.authorization_id)
+        if current.status == "captured":  # a concurrent retry wrote it first
+            return xpb.CaptureReceipt(record=_clearing(conn, auth.authorization_id))
+        clearing_id = f"c-{uuid.uuid4().hex}"
+        values = dict(
+            clearing_id=clearing_id,
+            authorization_id=auth.authorization_id,
+            issuer_id=auth.issuer_id,
+            acquirer_id=auth.acquirer_id,
+            member_id=auth.member_id,
+            order_id=auth.order_id,
+            points=auth.points,
+            value_fen=auth.value_fen,
+            fee_fen=auth.fee_fen,
+            rate_version=auth.rate_version,
+            settlement_period=period,
+            authorized_at=auth.created_at,
+            captured_at=now,
+            acquirer_envelope=auth.capture_envelope,
+            issuer_envelope=answer.SerializeToString(),
+        )
+        # Its Merkle leaf, hashed now: closing the period reads hashes, not records.
+        leaf = leaf_hash(ClearingRecord(*(values[name] for name in ClearingRecord._fields)))
+        conn.execute(insert(clearing_records).values(**values, leaf_hash=leaf))
+        conn.execute(
+            update(authorizations)
+            .where(authorizations.c.authorization_id == auth.authorization_id)
+            .values(status="captured", updated_at=now, settlement_period=period)
+        )
+        return xpb.CaptureReceipt(record=_clearing_message(values))
 
-        def record(conn: Connection) -> Row:
-            current = _auth(conn, auth.authorization_id)
-            if current.status != "captured":
-                clearing_id = f"c-{uuid.uuid4().hex}"
-                # Its Merkle leaf, hashed now: closing the period reads hashes, not records.
-                leaf = leaf_hash(
-                    ClearingRecord(
-                        auth.authorization_id,
-                        clearing_id,
-                        auth.issuer_id,
-                        auth.acquirer_id,
-                        auth.points,
-                        auth.value_fen,
-                        auth.fee_fen,
-                        auth.rate_version,
-                        period,
-                    )
-                )
-                conn.execute(
-                    insert(clearing_records).values(
-                        clearing_id=clearing_id,
-                        authorization_id=auth.authorization_id,
-                        issuer_id=auth.issuer_id,
-                        acquirer_id=auth.acquirer_id,
-                        member_id=auth.member_id,
-                        order_id=auth.order_id,
-                        points=auth.points,
-                        value_fen=auth.value_fen,
-                        fee_fen=auth.fee_fen,
-                        rate_version=auth.rate_version,
-                        settlement_period=period,
-                        authorized_at=auth.created_at,
-                        captured_at=now,
-                        acquirer_envelope=auth.capture_envelope,
-                        issuer_envelope=answer.SerializeToString(),
-                        leaf_hash=leaf,
-                    )
-                )
-                conn.execute(
-                    update(authorizations)
-                    .where(authorizations.c.authorization_id == auth.authorization_id)
-                    .values(status="captured", updated_at=now, settlement_period=period)
-                )
-            return _auth(conn, auth.authorization_id)
-
-        return await self._db(record)
+    async def _post(self, auth: Row) -> None:
+        """Posts the hold of an authorization stuck capturing (recover())."""
+        call = await self._db(lambda conn: self._post_call(conn, auth))
+        outcome = await _outcome(call)
+        await self._db_keep(lambda conn: call.settle(conn, outcome))
 
     def _period(self, at: datetime) -> str:
         """The settlement period of a moment: its calendar day in the settlement zone."""
@@ -418,7 +431,7 @@ class Redemptions:
         return xpb.VoidReceipt(authorization_id=auth.authorization_id, status=_STATUS[auth.status])
 
     async def _release(self, auth: Row, final: str, reason: str | None = None) -> Row:
-        issuer = await self._db(lambda conn: registry.load(conn, auth.issuer_id))
+        issuer = await self._db(lambda conn: self.registry.load(conn, auth.issuer_id))
         command = ipb.VoidHoldCommand(hold_id=auth.authorization_id)
         try:
             receipt, _ = await self._ask(
@@ -483,45 +496,81 @@ class Redemptions:
     ):
         # No standing check here: releasing or posting what a suspended issuer already holds
         # must still work; new authorizations check standing when they are priced.
-        request = self.signer.seal(command, audience=issuer.merchant_id, request_id=request_id)
-        raw = request.SerializeToString()
-        await self._log("out", issuer.merchant_id, raw, "sent")
+        request = await self._db(lambda conn: self._sealed(conn, issuer, command, request_id))
         try:
-            answer = await self.issuers.call(
-                issuer.endpoint, method, request, timeout or self.settings.issuer_timeout
+            outcome: SignedEnvelope | CoalitionError = await self._send(
+                issuer, method, request, timeout
             )
         except CoalitionError as err:
-            await self._log("in", issuer.merchant_id, b"", f"refused:{err.reason}")
-            raise
-        try:
-            receipt = await self.offload(
-                open_answer, self.verifier, answer, _ANSWERS[method], request, issuer.merchant_id
-            )
-        except CoalitionError as err:
-            await self._log(
-                "in", issuer.merchant_id, answer.SerializeToString(), f"refused:{err.reason}"
-            )
-            raise Unavailable(
-                "ISSUER_ANSWER_INVALID", f"issuer {issuer.merchant_id}'s answer failed verification"
-            ) from err
-        await self._log("in", issuer.merchant_id, answer.SerializeToString(), "accepted")
-        return receipt, answer
+            outcome = err
+        return await self._db_keep(
+            lambda conn: self._received(conn, issuer, method, request, outcome)
+        )
 
-    async def _log(self, direction: str, peer: str, raw: bytes, outcome: str) -> None:
-        await self._db(lambda conn: audit.append(conn, direction, peer, raw, outcome, self.clock()))
+    def _sealed(
+        self,
+        conn: Connection,
+        issuer: registry.Merchant,
+        command,
+        request_id: str,  # type: ignore[no-untyped-def]
+    ) -> SignedEnvelope:
+        """The command signed for the issuer and logged as sent, before it is sent."""
+        request = self.signer.seal(command, audience=issuer.merchant_id, request_id=request_id)
+        audit.append(
+            conn, "out", issuer.merchant_id, request.SerializeToString(), "sent", self.clock()
+        )
+        return request
+
+    async def _send(
+        self,
+        issuer: registry.Merchant,
+        method: str,
+        request: SignedEnvelope,
+        timeout: float | None = None,
+    ) -> SignedEnvelope:
+        return await self.issuers.call(
+            issuer.endpoint, method, request, timeout or self.settings.issuer_timeout
+        )
+
+    def _received(  # type: ignore[no-untyped-def]
+        self,
+        conn: Connection,
+        issuer: registry.Merchant,
+        method: str,
+        request: SignedEnvelope,
+        outcome: SignedEnvelope | CoalitionError,
+    ):
+        """The issuer's verified receipt and its signed answer, logged; or its refusal (or the
+        failed call), logged and raised. An answer that fails verification is logged and
+        refused UNAVAILABLE ISSUER_ANSWER_INVALID."""
+        peer = issuer.merchant_id
+        if isinstance(outcome, CoalitionError):
+            audit.append(conn, "in", peer, b"", f"refused:{outcome.reason}", self.clock())
+            raise outcome
+        raw = outcome.SerializeToString()
+        try:
+            with checked(self.verifier, conn):
+                receipt = open_answer(self.verifier, outcome, _ANSWERS[method], request, peer)
+        except CoalitionError as err:
+            audit.append(conn, "in", peer, raw, f"refused:{err.reason}", self.clock())
+            raise Unavailable(
+                "ISSUER_ANSWER_INVALID", f"issuer {peer}'s answer failed verification"
+            ) from err
+        audit.append(conn, "in", peer, raw, "accepted", self.clock())
+        return receipt, outcome
 
     # -- statements --------------------------------------------------------------------------
 
     async def statement(self, merchant_id: str, period: str) -> NodeStatement:
         """What a merchant's node booked for a settlement period (a day), as issuer and as
         acquirer: every page signed by the node, verified and written to the audit log."""
-        merchant = await self._db(lambda conn: registry.load(conn, merchant_id))
+        merchant = await self._db(lambda conn: self.registry.load(conn, merchant_id))
         return await fetch_statement(self._ask, merchant, period)
 
     async def breakage(self, merchant_id: str, period: str) -> StatedBreakage:
         """What expired at a merchant's node in a settlement period (a day), signed by the node,
         verified and written to the audit log."""
-        merchant = await self._db(lambda conn: registry.load(conn, merchant_id))
+        merchant = await self._db(lambda conn: self.registry.load(conn, merchant_id))
         return await fetch_breakage(self._ask, merchant, period)
 
     # -- portfolio ---------------------------------------------------------------------------
@@ -603,6 +652,25 @@ def _not_capturable(auth: Row) -> CoalitionError:
     )
 
 
+def _authorized(auth: Row) -> xpb.AuthorizeReceipt:
+    """The answer to Authorize for an authorization past pending: refused if it failed or was
+    voided."""
+    if auth.status == "failed":
+        raise FailedPrecondition(
+            auth.failure_reason, f"authorization failed: {auth.failure_reason}"
+        )
+    if auth.status in ("voiding", "voided"):
+        raise FailedPrecondition("AUTHORIZATION_VOIDED", "this authorization was voided")
+    return _authorize_receipt(auth)
+
+
+async def _outcome(call: IssuerCall) -> SignedEnvelope | CoalitionError:
+    try:
+        return await call.send()
+    except CoalitionError as err:
+        return err
+
+
 def _authorize_receipt(auth: Row) -> xpb.AuthorizeReceipt:
     receipt = xpb.AuthorizeReceipt(
         authorization_id=auth.authorization_id,
@@ -623,21 +691,30 @@ def _clearing(conn: Connection, auth_id: str) -> xpb.ClearingRecord:
     row = conn.execute(
         select(clearing_records).where(clearing_records.c.authorization_id == auth_id)
     ).one()
+    return _clearing_message(row._mapping)
+
+
+def _clearing_message(row: Mapping[Any, Any]) -> xpb.ClearingRecord:
     record = xpb.ClearingRecord(
-        clearing_id=row.clearing_id,
-        authorization_id=row.authorization_id,
-        issuer_id=row.issuer_id,
-        acquirer_id=row.acquirer_id,
-        member_id=row.member_id,
-        order_id=row.order_id,
-        points=row.points,
-        value_fen=row.value_fen,
-        fee_fen=row.fee_fen,
-        rate_version=row.rate_version,
-        settlement_period=row.settlement_period,
-        acquirer_envelope=row.acquirer_envelope,
-        issuer_envelope=row.issuer_envelope,
+        **{name: row[name] for name in _CLEARING_FIELDS},
     )
-    record.authorized_at.FromDatetime(row.authorized_at)
-    record.captured_at.FromDatetime(row.captured_at)
+    record.authorized_at.FromDatetime(row["authorized_at"])
+    record.captured_at.FromDatetime(row["captured_at"])
     return record
+
+
+_CLEARING_FIELDS = (
+    "clearing_id",
+    "authorization_id",
+    "issuer_id",
+    "acquirer_id",
+    "member_id",
+    "order_id",
+    "points",
+    "value_fen",
+    "fee_fen",
+    "rate_version",
+    "settlement_period",
+    "acquirer_envelope",
+    "issuer_envelope",
+)

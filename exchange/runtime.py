@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from coalition_kernel.db import make_engine, utc_now
 from coalition_kernel.envelope import EXCHANGE_ID, Signer, Verifier
+from coalition_kernel.group_commit import GroupCommit
 from coalition_kernel.keys import generate_keypair, load_private_key, load_public_key
 from coalition_kernel.rpc import Offload, Server
 from coalition_kernel.settings import STRICT_KEYS, load_config, toml_text
@@ -26,7 +27,7 @@ from exchange.issuers import GrpcIssuerGateway, IssuerGateway
 from exchange.migrate import upgrade
 from exchange.redemption import Redemptions, Settings
 from exchange.refusals import Limits as RefusalLimits
-from exchange.registry import RegistryKeys
+from exchange.registry_cache import CachedKeys, RegistryCache
 from exchange.server import build_exchange_server
 
 log = logging.getLogger(__name__)
@@ -200,13 +201,24 @@ class ExchangeApp:
         self.engine = engine
         self.clock = clock
         self.signer = Signer(EXCHANGE_ID, private_key, clock)
+        # Keys and standing from memory, checked against the database once per transaction.
+        self.registry = RegistryCache(engine)
         self.verifier = Verifier(
-            EXCHANGE_ID, RegistryKeys(engine, operator_key), skew=skew, clock=clock
+            EXCHANGE_ID, CachedKeys(self.registry, operator_key), skew=skew, clock=clock
         )
         self.offload = Offload(workers)
+        # Requests in flight share one transaction and one turn at the audit chain's lock.
+        self.committer = GroupCommit(engine, name="exchange-commit")
         self.issuers = issuers or GrpcIssuerGateway()
         self.redemptions = Redemptions(
-            engine, self.signer, self.verifier, self.issuers, self.offload, clock, settings
+            engine,
+            self.signer,
+            self.verifier,
+            self.issuers,
+            self.offload,
+            clock,
+            settings,
+            registry_cache=self.registry,
         )
         self.server: Server = build_exchange_server(
             engine,
@@ -218,6 +230,7 @@ class ExchangeApp:
             listen,
             require_tls_identity=server_credentials is not None,
             refusal_limits=refusal_limits,
+            committer=self.committer,
         )
         self.server.credentials = server_credentials
         self.recovery_interval = recovery_interval
@@ -250,6 +263,7 @@ class ExchangeApp:
                 await self._recovery
         await self.server.stop(grace)
         await self.issuers.close()
+        self.committer.close()
         self.offload.shutdown()
 
     @classmethod

@@ -13,6 +13,7 @@ from coalition.exchange.v1 import exchange_pb2 as xpb
 from coalition_kernel.db import run_in_transaction
 from coalition_kernel.envelope import OPERATOR_ID, Signer, Verifier
 from coalition_kernel.errors import InvalidArgument, PermissionDenied
+from coalition_kernel.group_commit import GroupCommit
 from coalition_kernel.rpc import Offload, Server, generic_handler
 from coalition_kernel.telemetry import register_figures
 from exchange import audit
@@ -99,8 +100,9 @@ def build_exchange_server(
     *,
     require_tls_identity: bool = False,
     refusal_limits: RefusalLimits | None = None,
+    committer: GroupCommit | None = None,
 ) -> Server:
-    inbound = Inbound(engine, verifier, signer, offload, clock, refusal_limits)
+    inbound = Inbound(engine, verifier, signer, offload, clock, refusal_limits, committer)
     operator = Operator(engine, offload, clock)
     slices = AuditSlices(engine, offload)
     proofs = SettlementProofs(engine, offload)
