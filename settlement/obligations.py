@@ -1,9 +1,10 @@
 """Gross obligations of a period: what each issuer owes each acquirer, summed by the database,
 and what each issuer owes the operator for its breakage.
 
-One set-based aggregate (GROUP BY issuer, acquirer) over the period's clearing records: the
-database reads a million records where they lie and returns at most N² sums, instead of
-shipping every record to Python to be added up there.
+Either read from the exchange's rollup of its records (district_flows: the sums kept per day
+stamp, issuer and acquirer as each record is written), at most N² rows a day, or one set-based
+aggregate (GROUP BY issuer, acquirer) over the period's clearing records, which the database
+computes where the million records lie; never every record shipped to Python to be added up.
 
 Breakage (the value of an issuer's points that expired in the period, as its node signed it) is
 the issuer's to keep unless the coalition's policy gives the operator a share: `operator_bps`
