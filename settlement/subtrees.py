@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import pathlib
 import queue
@@ -21,6 +22,7 @@ import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO
 
+log = logging.getLogger(__name__)
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 _HELPER = (
     f"import sys; sys.path.insert(0, {str(_ROOT)!r}); "
@@ -63,24 +65,35 @@ class SubtreeHashers:
         self._idle: queue.SimpleQueue[subprocess.Popen[bytes]] = queue.SimpleQueue()
         self._procs: list[subprocess.Popen[bytes]] = []
         self._threads: ThreadPoolExecutor | None = None
+        self._here = False  # True once starting a helper failed
 
     def submit(self, leaves: bytes) -> Future[bytes]:
         if len(leaves) != self.block_bytes:
             raise ValueError(f"a subtree is {self.block_bytes} bytes of leaves, not {len(leaves)}")
-        if self._threads is None:
+        if self._threads is None and not self._here:
             self._start()
-        assert self._threads is not None
+        if self._threads is None:  # no helper could be started: hashed here, as before
+            done: Future[bytes] = Future()
+            done.set_result(subtree_root(leaves))
+            return done
         return self._threads.submit(self._root, leaves)
 
     def _start(self) -> None:
-        for _ in range(self.count):
-            proc = subprocess.Popen(
-                [sys.executable, "-S", "-c", _HELPER, str(self.block_bytes)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-            )
-            self._procs.append(proc)
-            self._idle.put(proc)
+        try:
+            for _ in range(self.count):
+                proc = subprocess.Popen(
+                    [sys.executable, "-S", "-c", _HELPER, str(self.block_bytes)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                )
+                self._procs.append(proc)
+                self._idle.put(proc)
+        except OSError as exc:
+            log.warning("no subtree hashing helper (%s): hashing in this process", exc)
+            self.close()
+            self._procs.clear()
+            self._here = True
+            return
         self._threads = ThreadPoolExecutor(self.count, thread_name_prefix="subtree")
 
     def _root(self, leaves: bytes) -> bytes:

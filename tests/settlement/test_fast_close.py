@@ -8,6 +8,7 @@ says so."""
 from __future__ import annotations
 
 import itertools
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -94,6 +95,18 @@ def test_a_helper_that_dies_fails_the_root_instead_of_giving_one() -> None:
             proc.wait()
         with pytest.raises((RuntimeError, OSError)):
             hashers.submit(leaves[32 << 2 :]).result()
+
+
+def test_without_helpers_the_subtrees_are_hashed_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    records = [ClearingRecord(f"a{i:02d}", "c", "t", "n", 1, 1, 0, 1, "p") for i in range(11)]
+    leaves = b"".join(leaf_hash(r) for r in records)
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    with SubtreeHashers(2, 32 << 2) as hashers:
+        assert root_of_leaf_hashes([leaves], hashers, subtree_height=2) == (
+            merkle_root(records),
+            11,
+        )
+        assert hashers._procs == []
 
 
 # -- on a real exchange database (SQLite, then PostgreSQL) -----------------------------------
