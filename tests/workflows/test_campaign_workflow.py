@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import pathlib
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -36,6 +32,7 @@ from merchant_node.rules.engine import in_control_group
 from merchant_node.rules.program import ControlGroup
 from merchant_node.server import build_server
 from tests.conftest import FakeClock, issue_key, open_test_ledger
+from tests.workflows.crash_harness import CrashingWorker, attempts
 from tests.workflows.test_settlement_workflow import replay_and_keep
 from workflows.campaigns import campaign_activities
 from workflows.campaigns.nodes import NodeAccess
@@ -405,25 +402,6 @@ async def test_a_spec_that_cannot_run_fails_the_workflow_before_any_node_is_touc
 
 # -- crash safety -----------------------------------------------------------------------------
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def start_worker(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.workflows.campaign_crash_worker", *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
-async def paused(marker: pathlib.Path, worker: subprocess.Popen[bytes]) -> None:
-    for _ in range(1200):
-        if marker.exists():
-            return
-        assert worker.poll() is None, "the worker died before its pause"
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{marker} never appeared")
-
 
 @pytest.mark.parametrize("kill_after", ["activate", "deactivate"])
 async def test_killing_the_worker_mid_campaign_changes_each_node_once_and_reports_once(
@@ -442,48 +420,37 @@ async def test_killing_the_worker_mid_campaign_changes_each_node_once_and_report
     ledger.apply_program(BASE_PROGRAM, "merchant")
     async with MerchantNodeClient(tea.target, api_key=tea.key) as client:
         await client.enroll_member("m1")
-    start = utc_now().replace(microsecond=0) + timedelta(seconds=4)
-    spec = CampaignSpec(
-        f"crash_{kill_after}",
-        OPERATOR,
-        ["tea"],
-        start,
-        start + timedelta(seconds=16),
-        [CampaignRule(multiplier="2")],
-        budget_points=500,
-        heartbeat_seconds=2,
-    )
-    queue, marker = f"campaigns-crash-{uuid.uuid4()}", tmp_path / "paused"
     temporal = dev_server.client.service_client.config.target_host
-    first = start_worker([str(nodes), temporal, queue, kill_after, str(marker)])
-    second = None
     earned = []
     try:
-        handle = await dev_server.client.start_workflow(
-            CampaignWorkflow.run, spec, id=f"campaign-{uuid.uuid4()}", task_queue=queue
-        )
-        if kill_after == "deactivate":
+        async with CrashingWorker(
+            "campaign", nodes, temporal, f"apply_campaign:{kill_after}", tmp_path
+        ) as worker:
+            # Starting 4 s after the worker polls (however long its start took), for 16 s.
+            start = utc_now().replace(microsecond=0) + timedelta(seconds=4)
+            spec = CampaignSpec(
+                f"crash_{kill_after}",
+                OPERATOR,
+                ["tea"],
+                start,
+                start + timedelta(seconds=16),
+                [CampaignRule(multiplier="2")],
+                budget_points=500,
+                heartbeat_seconds=2,
+            )
+            handle = await dev_server.client.start_workflow(
+                CampaignWorkflow.run, spec, id=f"campaign-{uuid.uuid4()}", task_queue=worker.queue
+            )
+            if kill_after == "activate":
+                await worker.kill_at_pause()
             await until_state(handle, "active")
-        else:
-            await paused(marker, first)
-            first.kill()
-            first.wait()
-            second = start_worker([str(nodes), temporal, queue])
-            await until_state(handle, "active")
-        for i in range(3):  # 300 each asked of a pool of 500: 300, 200, nothing
-            earned.append(await tea.earn("m1", f"o{i}", 30_000))
-        if kill_after == "deactivate":
-            await paused(marker, first)
-            first.kill()
-            first.wait()
-            second = start_worker([str(nodes), temporal, queue])
-        result = await asyncio.wait_for(handle.result(), 90)
-        history = await handle.fetch_history()
+            for i in range(3):  # 300 each asked of a pool of 500: 300, 200, nothing
+                earned.append(await tea.earn("m1", f"o{i}", 30_000))
+            if kill_after == "deactivate":
+                await worker.kill_at_pause()
+            result = await asyncio.wait_for(handle.result(), 90)
+            history = await handle.fetch_history()
     finally:
-        for worker in (first, second):
-            if worker is not None and worker.poll() is None:
-                worker.terminate()
-                worker.wait(10)
         await server.stop(1)
         offload.shutdown()
     try:
@@ -493,21 +460,10 @@ async def test_killing_the_worker_mid_campaign_changes_each_node_once_and_report
         with ledger.engine.connect() as conn:
             pool = conn.execute(sa.select(budget_pools.c.budget, budget_pools.c.granted)).one()
         assert tuple(pool) == (500, 500)  # spent, never overspent
-        steps = {
-            e.event_id: json.loads(
-                e.activity_task_scheduled_event_attributes.input.payloads[0].data
-            )
-            for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        }
-        attempts = [
-            e.activity_task_started_event_attributes.attempt
-            for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-            and steps[e.activity_task_started_event_attributes.scheduled_event_id].get("step")
-            == kill_after
-        ]
-        assert attempts and max(attempts) >= 2  # the killed attempt was retried
+        retried = attempts(
+            history, lambda e: json.loads(e.input.payloads[0].data).get("step") == kill_after
+        )
+        assert retried and max(retried) >= 2  # the killed attempt was retried
         reports = [
             e
             for e in history.events

@@ -4,31 +4,23 @@ worker finishes the run: every lot expired once, every reminder was delivered on
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import pathlib
-import signal
-import subprocess
-import sys
 import uuid
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from coalition_kernel.db import utc_now
-from merchant_node.config import NodeConfig
 from merchant_node.ledger.commands import Earn, Enroll
-from merchant_node.ledger.schema import journal_lines, journal_transactions, lots
+from merchant_node.ledger.schema import lots
 from tests.conftest import FakeClock, open_test_ledger
-from tests.merchant_node.test_cli import coalition
 from tests.merchant_node.test_notifications import WebhookReceiver, receiver  # noqa: F401
+from tests.workflows.crash_harness import init_node, run_through_a_crash
+from tests.workflows.test_expiry_workflow import expired_per_lot
 from workflows.expiry.shared import ExpiryInput
 from workflows.expiry.workflows import ExpiryRunWorkflow
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXPIRING, WARNED = 240, 12  # members whose points are due now; members warned (5 days left)
 
 
@@ -47,14 +39,6 @@ def seed(url: str) -> None:
         ledger.engine.dispose()
 
 
-def start_worker(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.workflows.expiry_crash_worker", *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
 @pytest.mark.parametrize("kill_after", ["expire_due", "deliver_notifications"])
 async def test_killing_the_worker_mid_expiry_expires_each_lot_once_and_reminds_once(
     dev_server,
@@ -64,56 +48,23 @@ async def test_killing_the_worker_mid_expiry_expires_each_lot_once_and_reminds_o
     kill_after,
 ):
     url = new_database("node")
-    done = coalition(
-        "node", "init", "--dir", str(tmp_path / "tea"), "--merchant-id", "tea", "--db", url
-    )
-    assert done.returncode == 0, done.stderr
-    path = tmp_path / "tea" / "node.toml"
-    config = NodeConfig.load(path)
-    config = replace(
-        config,
-        notifications=replace(config.notifications, webhook_url=receiver.url, quiet_hours=""),
-    )
-    config.save(path)
+    path = init_node(tmp_path / "tea", url, receiver.url)
     seed(url)
-    queue = f"expiry-crash-{uuid.uuid4().hex[:8]}"
-    target = dev_server.client.service_client.config.target_host
-    marker = tmp_path / "paused"
-    first = start_worker([str(path), target, queue, "50", kill_after, str(marker)])
-    second = None
-    try:
-        handle = await dev_server.client.start_workflow(
-            ExpiryRunWorkflow.run,
-            ExpiryInput("tea", heartbeat_seconds=2),
-            id=f"coalition-expiry-tea-{uuid.uuid4().hex[:6]}",
-            task_queue=queue,
-        )
-        for _ in range(1200):
-            if marker.exists():
-                break
-            assert first.poll() is None, "the worker died before its pause"
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the worker never reached its pause")
-        first.send_signal(signal.SIGKILL)
-        first.wait()
-        second = start_worker([str(path), target, queue, "50"])
-        outcome = await asyncio.wait_for(handle.result(), 90)
-    finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
+    outcome = await run_through_a_crash(
+        dev_server.client,
+        "node",
+        path,
+        kill_after,
+        tmp_path,
+        ExpiryRunWorkflow.run,
+        ExpiryInput("tea", heartbeat_seconds=2),
+        f"coalition-expiry-tea-{uuid.uuid4().hex[:6]}",
+    )
 
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            per_lot = conn.execute(
-                sa.select(journal_lines.c.lot_id, sa.func.count())
-                .join(journal_transactions, journal_transactions.c.id == journal_lines.c.txn_id)
-                .where(journal_transactions.c.kind == "EXPIRE", journal_lines.c.lot_id.is_not(None))
-                .group_by(journal_lines.c.lot_id)
-            ).all()
+            per_lot = expired_per_lot(conn)
             left_due = conn.execute(
                 sa.select(sa.func.count()).where(
                     lots.c.remaining > 0, lots.c.expires_at <= utc_now()

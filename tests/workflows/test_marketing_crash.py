@@ -5,15 +5,8 @@ once, every bonus granted once, every message delivered once."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import pathlib
-import signal
-import subprocess
-import sys
 import uuid
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -28,12 +21,10 @@ from merchant_node.runtime import open_ledger
 from tests.conftest import FakeClock
 from tests.merchant_node.marketing import population as popmod
 from tests.merchant_node.marketing.population import TRIGGERS
-from tests.merchant_node.test_cli import coalition
 from tests.merchant_node.test_notifications import WebhookReceiver, receiver  # noqa: F401
+from tests.workflows.crash_harness import init_node, run_through_a_crash
 from workflows.marketing.shared import IntelligenceInput
 from workflows.marketing.workflows import MemberIntelligenceWorkflow
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def seed(config: NodeConfig) -> popmod.Population:
@@ -52,14 +43,6 @@ def seed(config: NodeConfig) -> popmod.Population:
     return pop
 
 
-def start_worker(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.workflows.marketing_crash_worker", *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
 @pytest.mark.parametrize("kill_after", ["marketing_triggers", "deliver_notifications"])
 async def test_killing_the_worker_mid_run_sends_each_message_once_and_grants_each_bonus_once(
     dev_server,
@@ -69,46 +52,18 @@ async def test_killing_the_worker_mid_run_sends_each_message_once_and_grants_eac
     kill_after,
 ):
     url = new_database("node")
-    done = coalition(
-        "node", "init", "--dir", str(tmp_path / "tea"), "--merchant-id", "tea", "--db", url
+    path = init_node(tmp_path / "tea", url, receiver.url)
+    seed(NodeConfig.load(path))
+    outcome = await run_through_a_crash(
+        dev_server.client,
+        "node",
+        path,
+        kill_after,
+        tmp_path,
+        MemberIntelligenceWorkflow.run,
+        IntelligenceInput("tea", heartbeat_seconds=2),
+        f"coalition-intelligence-tea-{uuid.uuid4().hex[:6]}",
     )
-    assert done.returncode == 0, done.stderr
-    path = tmp_path / "tea" / "node.toml"
-    config = NodeConfig.load(path)
-    config = replace(
-        config,
-        notifications=replace(config.notifications, webhook_url=receiver.url, quiet_hours=""),
-    )
-    config.save(path)
-    seed(config)
-    queue = f"intelligence-crash-{uuid.uuid4().hex[:8]}"
-    target = dev_server.client.service_client.config.target_host
-    marker = tmp_path / "paused"
-    first = start_worker([str(path), target, queue, kill_after, str(marker)])
-    second = None
-    try:
-        handle = await dev_server.client.start_workflow(
-            MemberIntelligenceWorkflow.run,
-            IntelligenceInput("tea", heartbeat_seconds=2),
-            id=f"coalition-intelligence-tea-{uuid.uuid4().hex[:6]}",
-            task_queue=queue,
-        )
-        for _ in range(2400):
-            if marker.exists():
-                break
-            assert first.poll() is None, "the worker died before its pause"
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the worker never reached its pause")
-        first.send_signal(signal.SIGKILL)
-        first.wait()
-        second = start_worker([str(path), target, queue])
-        outcome = await asyncio.wait_for(handle.result(), 120)
-    finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
 
     engine = sa.create_engine(url)
     try:

@@ -5,11 +5,7 @@ the batch settles exactly once and every activity's effect happened once."""
 from __future__ import annotations
 
 import asyncio
-import os
 import pathlib
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -18,7 +14,6 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
-from temporalio.api.enums.v1 import EventType
 
 from coalition_kernel.db import utc_now
 from exchange.runtime import ExchangeConfig
@@ -26,11 +21,10 @@ from exchange.schema import settlement_positions, settlement_transfers
 from settlement import store
 from tests.conftest import FakeClock
 from tests.exchange.conftest import Coalition, start_coalition
+from tests.workflows.crash_harness import CrashingWorker, attempts
 from tests.workflows.test_settlement_run import trade, until_state
 from workflows.settlement.shared import Decision, SettlementInput
 from workflows.settlement.workflows import SettlementWorkflow
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest_asyncio.fixture
@@ -64,23 +58,6 @@ def write_config(coalition: Coalition, folder: pathlib.Path) -> pathlib.Path:
     return folder / "exchange.toml"
 
 
-def start_worker(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.workflows.crash_worker", *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
-async def wait_for_file(path: pathlib.Path, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
-        if path.exists():
-            return
-        assert proc.poll() is None, "the worker died before reaching its pause"
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{path} never appeared")
-
-
 @pytest.mark.parametrize(
     "kill_after", ["close_period", "reconcile_batch", "net_batch", "publish_instructions"]
 )
@@ -90,18 +67,14 @@ async def test_killing_the_worker_mid_run_settles_the_batch_exactly_once(
     period = await trade(coalition)
     coalition.clock.now = utc_now()
     config = write_config(coalition, tmp_path)
-    out = tmp_path / "out"
-    queue = f"crash-{uuid.uuid4()}"
+    out = tmp_path / "out"  # beside the config: where the worker writes the files
     target = dev_server.client.service_client.config.target_host
-    marker = tmp_path / "paused"
-    first = start_worker([str(config), target, queue, str(out), kill_after, str(marker)])
-    second = None
-    try:
+    async with CrashingWorker("settlement", config, target, kill_after, tmp_path) as worker:
         handle = await dev_server.client.start_workflow(
             SettlementWorkflow.run,
             SettlementInput(period, heartbeat_seconds=2),
             id=f"settlement-{period}-{uuid.uuid4().hex[:6]}",
-            task_queue=queue,
+            task_queue=worker.queue,
         )
 
         async def operator() -> None:
@@ -110,34 +83,16 @@ async def test_killing_the_worker_mid_run_settles_the_batch_exactly_once(
                 await handle.execute_update(SettlementWorkflow.approve, Decision("ops-lin"))
 
         approving = asyncio.create_task(operator())
-        await wait_for_file(marker, first)
-        first.send_signal(signal.SIGKILL)
-        first.wait()
-        second = start_worker([str(config), target, queue, str(out)])
+        await worker.kill_at_pause()
         await asyncio.wait_for(approving, 60)
         await until_state(handle, "paid")
         await handle.execute_update(SettlementWorkflow.confirm, Decision("ops-lin"))
         final = await asyncio.wait_for(handle.result(), 60)
         history = await handle.fetch_history()
-    finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(10)
     assert final.state == "confirmed"
     # The killed attempt was retried: the activity started twice, completed once.
-    scheduled = {
-        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    }
-    attempts = [
-        e.activity_task_started_event_attributes.attempt
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-        and scheduled[e.activity_task_started_event_attributes.scheduled_event_id] == kill_after
-    ]
-    assert attempts and max(attempts) >= 2
+    retried = attempts(history, lambda e: e.activity_type.name == kill_after)
+    assert retried and max(retried) >= 2
     with coalition.exchange.engine.connect() as conn:
         batch = store.load_batch(conn, period)
         assert batch is not None and batch.status == "confirmed"
