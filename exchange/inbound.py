@@ -29,7 +29,7 @@ from typing import Any, NoReturn, TypeVar
 from google.protobuf import descriptor_pool
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
-from sqlalchemy import Connection, Engine, Insert, Table, select
+from sqlalchemy import Connection, Engine, Insert, Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -317,16 +317,16 @@ class Inbound:
     ) -> SignedEnvelope | None:
         """Stores the outcome under the request id; None, or a concurrent twin's first answer
         (its refusal is raised)."""
-        stored = conn.execute(
-            insert_ignoring(conn, inbound_requests).values(
-                signer_id=request.signer,
-                request_id=request.request_id,
-                payload_type=request.envelope.payload_type,
-                body_hash=request.body,
-                received_at=self.clock(),
-                **outcome,
-            )
+        row: dict[str, object] = dict.fromkeys(_OUTCOME_COLUMNS)
+        row.update(
+            signer_id=request.signer,
+            request_id=request.request_id,
+            payload_type=request.envelope.payload_type,
+            body_hash=request.body,
+            received_at=self.clock(),
+            **outcome,
         )
+        stored = conn.execute(_store_statement(conn), row)
         if stored.rowcount == 0:  # a concurrent twin stored its outcome first
             first = _replay(conn, request)
             assert first is not None
@@ -346,6 +346,23 @@ def insert_ignoring(conn: Connection, table: Table) -> Insert:
     if conn.dialect.name == "postgresql":
         return pg_insert(table).on_conflict_do_nothing()
     return sqlite_insert(table).on_conflict_do_nothing()
+
+
+# Built once (SQLAlchemy keys its statement cache on the statement object: a statement rebuilt
+# per request is re-keyed per request).
+_OUTCOME_COLUMNS = ("answer", "error_code", "error_reason", "error_message")
+_REPLAY = select(inbound_requests).where(
+    inbound_requests.c.signer_id == bindparam("signer"),
+    inbound_requests.c.request_id == bindparam("request"),
+)
+_STORE: dict[str, Insert] = {}
+
+
+def _store_statement(conn: Connection) -> Insert:
+    statement = _STORE.get(conn.dialect.name)
+    if statement is None:
+        statement = _STORE[conn.dialect.name] = insert_ignoring(conn, inbound_requests)
+    return statement
 
 
 class _Deferred:
@@ -382,12 +399,7 @@ def answer_request_id(envelope: SignedEnvelope) -> str:
 
 
 def _replay(conn: Connection, request: _Request) -> SignedEnvelope | None:
-    row = conn.execute(
-        select(inbound_requests).where(
-            inbound_requests.c.signer_id == request.signer,
-            inbound_requests.c.request_id == request.request_id,
-        )
-    ).first()
+    row = conn.execute(_REPLAY, {"signer": request.signer, "request": request.request_id}).first()
     if row is None:
         return None
     if row.payload_type != request.envelope.payload_type or row.body_hash != request.body:
