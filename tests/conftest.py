@@ -3,7 +3,11 @@ a controllable clock, a migrated ledger and a real node server on a loopback por
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import sqlite3
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -147,9 +151,56 @@ def node_key(config_path: object, scopes: str = ALL_SCOPES, name: str = "test-cl
         engine.dispose()
 
 
+# -- the node's SQLite schema from a migrated template --------------------------------------
+# Migrating a node's database from nothing takes about a second, and most tests open one or
+# more. Each pytest process runs the real migrations ONCE into a template SQLite file, and
+# open_test_ledger copies it (SQLite's backup API) into each new SQLite file, then still runs
+# upgrade(), which finds the schema at head. The migrations themselves are tested from empty
+# (tests/test_migrations.py, the migration tests), and on PostgreSQL every ledger is migrated
+# from empty (a copy there, CREATE DATABASE ... TEMPLATE after dropping the empty database, was
+# measured slower: DROP DATABASE costs more than the migrations).
+# COALITION_TEST_MIGRATE_EACH=1 migrates every SQLite file from empty too.
+_TEMPLATES: dict[str, str] = {}  # backend -> the template's path
+
+
+def _migrated_sqlite_template() -> str:
+    if "sqlite" not in _TEMPLATES:
+        folder = tempfile.mkdtemp(prefix="cpx-node-template-")
+        atexit.register(shutil.rmtree, folder, True)
+        path = os.path.join(folder, "node.db")
+        engine = make_engine(f"sqlite:///{path}", pool_size=1)
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+        _TEMPLATES["sqlite"] = path
+    return _TEMPLATES["sqlite"]
+
+
+def _clone_sqlite(path: str) -> None:
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        return  # not new: migrated as it is
+    source = sqlite3.connect(_migrated_sqlite_template())
+    target = sqlite3.connect(path)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+
+
+def _from_template(url: str) -> None:
+    if os.environ.get("COALITION_TEST_MIGRATE_EACH") == "1":
+        return
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        _clone_sqlite(parsed.database)
+
+
 def open_test_ledger(
     url: str, clock=None, *, ttl_days: int | None = 365, pool_size: int = 8
 ) -> NodeLedger:  # type: ignore[no-untyped-def]
+    _from_template(url)
     engine = make_engine(url, pool_size=pool_size)
     upgrade(engine)
     kwargs = {"clock": clock} if clock is not None else {}
