@@ -5,6 +5,7 @@ to the operator, when given, are netted with them."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,8 +42,18 @@ def settle_period(
     own proven entries (commitment.check_entries). Running it again gives the same report.
     """
     with engine.connect().execution_options(**snapshot_options(engine)) as conn, conn.begin():
-        obligations = rolled_up_obligations(conn, period, calendar)
-        root, committed = _root(conn, period, calendar)
+        if engine.dialect.name != "postgresql":
+            obligations = rolled_up_obligations(conn, period, calendar)
+            root, committed = _root(conn, period, calendar)
+        else:
+            # The rollup is read on a second connection in this transaction's snapshot
+            # (exported and imported: both reads see the very same rows) while this one reads
+            # the leaf hashes that the helper processes hash.
+            snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+            with ThreadPoolExecutor(1, thread_name_prefix="settle-rollup") as pool:
+                rolled = pool.submit(_rollup_in_snapshot, engine, snapshot, period, calendar)
+                root, committed = _root(conn, period, calendar)
+                obligations = rolled.result()
         rolled_up = sum(o.records for o in obligations)
         if rolled_up != committed:
             log.warning(
@@ -73,6 +84,17 @@ def _root(conn: Connection, period: str, calendar: Calendar) -> tuple[bytes, int
     except MissingLeafHash:
         records = stream_records(conn, period, calendar)
         return root_of_leaf_hashes(leaf_hash(r) for r in records)
+
+
+def _rollup_in_snapshot(
+    engine: Engine, snapshot: str, period: str, calendar: Calendar
+) -> list[Obligation]:
+    if not re.fullmatch(r"[0-9A-F-]+", snapshot):
+        raise ValueError(f"unexpected snapshot id {snapshot!r}")
+    options = {"isolation_level": "REPEATABLE READ"}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # before any read
+        return rolled_up_obligations(conn, period, calendar)
 
 
 def _prefetched(chunks: Iterator[bytes]) -> Iterator[bytes]:
