@@ -141,12 +141,16 @@ class GroupCommit:
     def _apply(self, batch: list[_Request[Any]]) -> None:
         live = []
         for request in batch:
+            if request.future.cancelled():  # its caller gave up before its turn: not applied
+                continue
             if _expired(request.deadline):
-                request.future.set_exception(
+                _settle(
+                    request,
+                    False,
                     DeadlineExceeded(
                         "DEADLINE_EXCEEDED",
                         "the call's deadline passed before its work began; nothing changed",
-                    )
+                    ),
                 )
             else:
                 live.append(request)
@@ -165,15 +169,11 @@ class GroupCommit:
             alone = list(live)
         except BaseException as exc:  # never leave a caller waiting
             for request in live:
-                if not request.future.done():
-                    request.future.set_exception(exc)
+                _settle(request, False, exc)
             raise
         self._count(len(live), len(alone))
         for request, ok, value in outcomes:
-            if ok:
-                request.future.set_result(value)
-            else:
-                request.future.set_exception(value)
+            _settle(request, ok, value)
         for request in alone:
             self._alone(request)
 
@@ -233,12 +233,12 @@ class GroupCommit:
 
             result = db.run_in_transaction(self.engine, work)
         except BaseException as exc:
-            request.future.set_exception(exc)
+            _settle(request, False, exc)
         else:
             if kept:
-                request.future.set_exception(kept[0])
+                _settle(request, False, kept[0])
             else:
-                request.future.set_result(result)
+                _settle(request, True, result)
         finally:
             db.deadline.reset(token)
 
@@ -249,6 +249,19 @@ class GroupCommit:
         stats.alone += alone
         stats.largest = max(stats.largest, size)
         stats.sizes[size] = stats.sizes.get(size, 0) + 1
+
+
+def _settle(request: _Request[Any], ok: bool, value: Any) -> None:
+    """Hands a request its outcome. A caller that has gone away (its coroutine cancelled, which
+    cancels the future) is not waiting for it: what its work wrote stands, as it would had the
+    cancellation come a moment after the commit."""
+    try:
+        if ok:
+            request.future.set_result(value)
+        else:
+            request.future.set_exception(value)
+    except concurrent.futures.InvalidStateError:
+        pass
 
 
 def _expired(limit: float | None) -> bool:

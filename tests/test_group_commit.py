@@ -254,3 +254,25 @@ def test_a_batch_is_the_requests_applied_one_by_one(engine, moves) -> None:  # t
         gc.close()
     assert answers == expected
     assert state(engine)[0] == {"a": balance, "b": 100 - balance}
+
+
+def test_a_caller_that_gives_up_does_not_stop_the_committer(engine) -> None:  # type: ignore[no-untyped-def]
+    """A cancelled caller (its deadline passed at the RPC layer) is skipped if its turn has not
+    come, and the committer goes on serving the others either way."""
+    gc = GroupCommit(engine)
+    gate = threading.Event()
+    first = gc.submit(held(gate))
+    time.sleep(0.05)
+    given_up = gc.submit(move("gone", 5))
+    kept = gc.submit(move("kept", 5))
+    assert given_up.cancel()
+    gate.set()
+    try:
+        assert first.result(10) == "held"
+        assert kept.result(10) == 95
+        running = gc.submit(held(gate))  # cancelled while its work runs: the outcome is dropped
+        running.cancel()
+        assert gc.run_blocking(move("after", 5)) == 90
+    finally:
+        gc.close()
+    assert state(engine)[1] == {"kept": "moved", "after": "moved"}
