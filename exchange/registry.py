@@ -14,7 +14,6 @@ from sqlalchemy import (
     CompoundSelect,
     Connection,
     Date,
-    Engine,
     ScalarSelect,
     and_,
     cast,
@@ -27,15 +26,12 @@ from sqlalchemy import (
     update,
 )
 
-from coalition_kernel.db import run_in_transaction
-from coalition_kernel.envelope import OPERATOR_ID
 from coalition_kernel.errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
-    Unauthenticated,
 )
 from coalition_kernel.keys import key_id
 from coalition_kernel.points import format_ratio, parse_ratio
@@ -436,51 +432,3 @@ def rate(conn: Connection, merchant_id: str, version: int) -> Fraction:
         )
     ).scalar_one()
     return parse_ratio(value)
-
-
-class RegistryKeys:
-    """The exchange's KeyDirectory: the operator's key, and merchants' keys in their windows."""
-
-    def __init__(self, engine: Engine, operator_key: Ed25519PublicKey) -> None:
-        self.engine = engine
-        self.operator_key = operator_key
-
-    def public_key(self, signer_id: str, key_id_: str, at: datetime) -> Ed25519PublicKey:
-        if signer_id == OPERATOR_ID:
-            if key_id(self.operator_key) != key_id_:
-                raise Unauthenticated("UNKNOWN_KEY", f"key {key_id_!r} is not the operator's key")
-            return self.operator_key
-        return run_in_transaction(
-            self.engine, lambda conn: self._merchant_key(conn, signer_id, key_id_, at)
-        )
-
-    def check_standing(self, signer_id: str) -> None:
-        """A suspended merchant is refused, after its signature has been proven."""
-        if signer_id != OPERATOR_ID:
-            run_in_transaction(self.engine, lambda conn: active(conn, signer_id, "merchant"))
-
-    @staticmethod
-    def _merchant_key(conn: Connection, signer_id: str, kid: str, at: datetime) -> Ed25519PublicKey:
-        row = conn.execute(
-            select(merchants.c.status).where(merchants.c.merchant_id == signer_id)
-        ).first()
-        if row is None:
-            raise Unauthenticated(
-                "UNKNOWN_SIGNER", f"{signer_id!r} is not a merchant of the coalition"
-            )
-        key = conn.execute(
-            select(merchant_keys).where(
-                merchant_keys.c.merchant_id == signer_id, merchant_keys.c.key_id == kid
-            )
-        ).first()
-        if key is None:
-            raise Unauthenticated("UNKNOWN_KEY", f"key {kid!r} is not registered for {signer_id}")
-        if at < key.valid_from:
-            raise Unauthenticated(
-                "KEY_NOT_YET_VALID", f"key {kid} is valid from {key.valid_from.isoformat()}"
-            )
-        if key.valid_until is not None and at >= key.valid_until:
-            raise Unauthenticated(
-                "KEY_EXPIRED", f"key {kid} was revoked at {key.valid_until.isoformat()}"
-            )
-        return public_key_of(key.public_key)

@@ -43,7 +43,7 @@ from coalition_kernel.rpc import Offload
 from exchange.issuers import GrpcIssuerGateway
 from exchange.migrate import upgrade
 from exchange.redemption import Redemptions
-from exchange.registry import RegistryKeys
+from exchange.registry_cache import CachedKeys, RegistryCache
 from exchange.runtime import ExchangeConfig
 from merchant_node.config import NodeConfig
 from merchant_node.marketing.service import MarketingService
@@ -313,15 +313,26 @@ class ExchangeSide:
         upgrade(self.engine)
         signer = Signer(EXCHANGE_ID, load_private_key(pathlib.Path(config.private_key_file)))
         operator_key = load_public_key(pathlib.Path(config.operator_public_key_file))
+        # The exchange's own key directory (exchange/runtime.py): the redemption steps verify
+        # answers inside their transaction, where a directory opening one of its own would wait
+        # on itself for SQLite's writer.
+        registry = RegistryCache(self.engine)
         verifier = Verifier(
             EXCHANGE_ID,
-            RegistryKeys(self.engine, operator_key),
+            CachedKeys(registry, operator_key),
             skew=timedelta(seconds=config.clock_skew_seconds),
         )
         self.offload = Offload(4)
         self.issuers = GrpcIssuerGateway()
         self.redemptions = Redemptions(
-            self.engine, signer, verifier, self.issuers, self.offload, utc_now, config.settings()
+            self.engine,
+            signer,
+            verifier,
+            self.issuers,
+            self.offload,
+            utc_now,
+            config.settings(),
+            registry_cache=registry,
         )
 
     def activities(self, out_dir: pathlib.Path, calendar: Calendar = DAILY) -> SettlementActivities:
