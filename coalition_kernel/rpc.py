@@ -220,7 +220,8 @@ class Server:
     It refuses a port another process holds (gRPC would otherwise share it silently through
     SO_REUSEPORT and spread calls over two different servers), unless `reuse_port` says several
     processes of this same server were started to share it on purpose (`--processes N`).
-    `interceptors` (grpc.aio.ServerInterceptor) see every call, e.g. metrics and tracing.
+    `interceptors` (grpc.aio.ServerInterceptor) see every call; metrics and traces are not one
+    (coalition_kernel.telemetry wraps the handlers instead, which costs less per call).
     """
 
     handlers: list[tuple[ServiceDescriptor, grpc.GenericRpcHandler]]
@@ -241,16 +242,16 @@ class Server:
         options = dict(SERVER_OPTIONS)
         options["grpc.so_reuseport"] = 1 if self.reuse_port else 0
         options.update(self.options)
-        interceptors = list(self.interceptors)
+        measured = None
         if self.telemetry:
             first = self.handlers[0][0].full_name if self.handlers else "coalition"
-            interceptors[:0] = telemetry.server_interceptors(first)
+            measured = telemetry.server_wrapper(first)
         self.server = grpc.aio.server(
-            options=list(options.items()), interceptors=interceptors or None
+            options=list(options.items()), interceptors=list(self.interceptors) or None
         )
         names = []
         for descriptor, handler in self.handlers:
-            self.server.add_generic_rpc_handlers((handler,))
+            self.server.add_generic_rpc_handlers((measured(handler) if measured else handler,))
             names.append(descriptor.full_name)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self.server)

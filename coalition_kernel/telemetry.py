@@ -1,7 +1,8 @@
 """Metrics (Prometheus) and traces (OpenTelemetry) for every coalition process.
 
-One gRPC server interceptor counts and times every call (`coalition_rpc_*`) and opens a SERVER
-span whose parent is the W3C trace context the caller sent in its metadata (`traceparent`); one
+A wrapper around every gRPC service's handlers counts and times every call (`coalition_rpc_*`)
+and opens a SERVER span whose parent is the W3C trace context the caller sent in its metadata
+(`traceparent`); one
 client interceptor on every coalition channel opens a CLIENT span and injects that context, so a
 cross-shop redemption is one trace: the acquirer's node → the exchange → the issuer's node.
 Business figures (points issued, open holds, outbox backlog, settlement state) are read from the
@@ -9,7 +10,7 @@ database at scrape time by collectors each server registers (`register_figures`)
 and the same whichever replica is scraped.
 
 Configured by the process's environment (so the node, the exchange and the worker need no flag):
-  COALITION_TELEMETRY=off       no interceptors at all (the benchmark's baseline)
+  COALITION_TELEMETRY=off       no metrics, no traces (the benchmark's baseline)
   COALITION_METRICS_PORT=N      serve /metrics on that port (COALITION_METRICS_HOST, default
                                 127.0.0.1); unset: the `metrics_port` key of node.toml or
                                 exchange.toml (`use_metrics_port`), else metrics are kept but
@@ -193,9 +194,18 @@ def _span_record(span: ReadableSpan) -> dict[str, Any]:
 # -- interceptors --------------------------------------------------------------------------
 
 
-def server_interceptors(default_service: str) -> list[grpc.aio.ServerInterceptor]:
+def server_wrapper(
+    default_service: str,
+) -> Callable[[grpc.GenericRpcHandler], grpc.GenericRpcHandler] | None:
+    """What a server wraps each of its services' handlers in to count, time and (with tracing)
+    trace every call; None when telemetry is off. A wrapper, not a grpc.aio interceptor: an
+    interceptor makes grpc.aio run a coroutine chain to find every call's handler, which cost
+    about a fifth of a node's CPU per Earn (bench/telemetry_bench.py)."""
     settings = setup(default_service)
-    return [ServerTelemetry(settings.tracing)] if settings.enabled else []
+    if not settings.enabled:
+        return None
+    wrap = _Wrap(settings.tracing)
+    return lambda handler: Measured(handler, wrap)
 
 
 def client_interceptors() -> list[grpc.aio.ClientInterceptor]:
@@ -212,38 +222,40 @@ def _metadata_getter(metadata: Any) -> dict[str, str]:
     return found
 
 
-class ServerTelemetry(grpc.aio.ServerInterceptor):
-    """Counts and times each unary call; with tracing, runs it inside a SERVER span continuing
-    the caller's trace (its context is current while the handler runs, so the handler's own
-    calls to other services are children of it)."""
+class Measured(grpc.GenericRpcHandler):
+    """A service's handlers, each unary method wrapped once (on its first call) to be counted,
+    timed and, with tracing, run inside a SERVER span continuing the caller's trace (its
+    context is current while the handler runs, so the handler's own calls to other services
+    are children of it). Only methods the service knows are kept: an unknown name costs a
+    lookup, not an entry."""
 
-    def __init__(self, tracing: bool) -> None:
-        self.tracing = tracing
-        self.tracer = trace.get_tracer("coalition.rpc")
-        # One wrapped handler per method, made on its first call (not one per call).
+    def __init__(self, inner: grpc.GenericRpcHandler, wrap: _Wrap) -> None:
+        self.inner = inner
+        self.wrap = wrap
         self.wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Any],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Any:
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Any:
         method = handler_call_details.method  # type: ignore[attr-defined]
         known = self.wrapped.get(method)
         if known is not None:
             return known
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None or method.startswith("/grpc."):
+        handler = self.inner.service(handler_call_details)
+        if handler is None or handler.unary_unary is None:
             return handler
-        wrapped = self._wrap(method, handler)
+        wrapped = self.wrap(method, handler)
         self.wrapped[method] = wrapped
         return wrapped
 
-    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+
+class _Wrap:
+    def __init__(self, tracing: bool) -> None:
+        self.tracer = trace.get_tracer("coalition.rpc") if tracing else None
+
+    def __call__(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         inner = handler.unary_unary
         latency = RPC_LATENCY.labels(method)
         ok = RPC_CALLS.labels(method, "OK")
-        tracer = self.tracer if self.tracing else None
+        tracer = self.tracer
 
         async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
