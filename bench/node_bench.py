@@ -1,14 +1,17 @@
 """Earn and Redeem through the merchant node's real gRPC server, next to baselines of the same run.
 
 For each database (a SQLite file; a fresh PostgreSQL database, dropped afterwards), operation and
-client concurrency N, three cells run back to back, each a short warm-up then a measured window:
+client concurrency N, four cells run back to back, each a short warm-up then a measured window:
 
 * node: the merchant node in its own spawned process (the load generator must not share its GIL),
   wired as production wires it; an asyncio client (MerchantNodeClient) keeps N calls in flight;
 * raw DB tx: the minimal writes of one earn (or redeem) as one hand-written DB-API transaction,
   N threads with one connection each, on the same migrated database: psycopg2 on PostgreSQL;
   sqlite3 with the node's pragmas (WAL, synchronous=FULL) and BEGIN IMMEDIATE on SQLite;
-* gRPC echo: a trivial grpc.aio unary handler (bytes in, bytes out) in its own process.
+* gRPC echo: a trivial grpc.aio unary handler (bytes in, bytes out) in its own process;
+* ceiling: the raw tx behind a grpc.aio handler in its own process (the node's number of worker
+  threads, one connection each): the transport and the minimal writes with nothing else, the
+  most a node in this stack can serve on this machine; node/ceiling is how near the node gets.
 
 Running the baselines next to each node cell keeps the ratios fair when the machine's background
 load changes during the run.
@@ -407,6 +410,81 @@ def echo_process(pipe: Pipe) -> None:
     asyncio.run(serve())
 
 
+CEILING_METHODS = {"earn": "/bench.Ceiling/Earn", "redeem": "/bench.Ceiling/Redeem"}
+
+
+def ceiling_process(
+    url: str, earners: list[str], redeemers: list[str], workers: int, pipe: Pipe
+) -> None:
+    """The raw tx behind a grpc.aio handler: each call runs RawLedger's earn or redeem on a pool
+    of `workers` threads (the node's offload), one connection each. Nothing a node does beyond
+    the transport and the minimal writes: the most any node in this stack can serve here."""
+    parsed = make_url(url)
+    raw = (
+        pg_raw(parsed)
+        if parsed.drivername.startswith("postgresql")
+        else sqlite_raw(str(parsed.database))
+    )
+    seq = itertools.count(10**9)  # order ids apart from the bench process's raw cells
+    local = threading.local()
+    opened: list[RawLedger] = []
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ceiling")
+
+    def run(op: str) -> None:
+        ledger = getattr(local, "ledger", None)
+        if ledger is None:
+            ledger = local.ledger = RawLedger(raw, earners, redeemers, seq)
+            opened.append(ledger)
+        try:
+            getattr(ledger, op)()
+        except Exception:
+            ledger.rollback()
+            raise
+
+    def handler(op: str) -> Any:
+        async def call(_request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
+            await asyncio.get_running_loop().run_in_executor(pool, run, op)
+            return b"ok"
+
+        return grpc.unary_unary_rpc_method_handler(call)
+
+    async def serve() -> None:
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    "bench.Ceiling", {"Earn": handler("earn"), "Redeem": handler("redeem")}
+                ),
+            )
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        pipe.send(port)
+        await _until_told_to_stop(pipe)
+        await server.stop(1)
+
+    asyncio.run(serve())
+    pool.shutdown(wait=True)
+    for ledger in opened:
+        ledger.__exit__()
+
+
+class CeilingClient:
+    """Round-robin calls of one op to the ceiling server over the configured channels."""
+
+    def __init__(self, port: int, channels: int, op: str) -> None:
+        self.channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(channels)]
+        self.calls = [ch.unary_unary(CEILING_METHODS[op]) for ch in self.channels]
+        self.turn = itertools.count()
+
+    async def __call__(self) -> None:
+        await self.calls[next(self.turn) % len(self.calls)](ECHO_PAYLOAD, timeout=10)
+
+    async def close(self) -> None:
+        for ch in self.channels:
+            await ch.close()
+
+
 # -- the raw DB-API baseline -------------------------------------------------------------------
 
 
@@ -614,6 +692,8 @@ class Results:
     node: dict[Key, Sample] = field(default_factory=dict)
     raw: dict[Key, Sample] = field(default_factory=dict)
     echo: dict[Key, Sample] = field(default_factory=dict)
+    # the raw tx behind a grpc.aio handler (ceiling_process), same db, op and concurrency
+    ceiling: dict[Key, Sample] = field(default_factory=dict)
     raw_label: dict[str, str] = field(default_factory=dict)  # db -> DB-API module
     # (db, shape label, concurrency) -> node earn served that way, measured back to back
     shapes: dict[tuple[str, str, int], Sample] = field(default_factory=dict)
@@ -690,6 +770,18 @@ async def bench_database(
                     progress(f"raw {op} tx ({raw.label})", results.raw[key])
                     results.echo[key] = await drive_async(echo, conc, cfg, Meter((echo_pid,)))
                     progress("gRPC echo", results.echo[key])
+                    with server_process(ceiling_process, url, earners, redeemers, cfg.workers) as (
+                        ceiling_pid,
+                        ceiling_port,
+                    ):
+                        ceiling = CeilingClient(ceiling_port, cfg.channels, op)
+                        try:
+                            results.ceiling[key] = await drive_async(
+                                ceiling, conc, cfg, Meter((ceiling_pid,), raw.database)
+                            )
+                        finally:
+                            await ceiling.close()
+                    progress(f"raw {op} tx over gRPC", results.ceiling[key])
         finally:
             await echo.close()
             for client in clients:
@@ -987,16 +1079,48 @@ def report(results: Results) -> str:
         "averaged over the window",
         "(for raw tx the server is the idle node; for echo, the echo server)",
     ]
+    out += _ceiling_report(results)
     out += _shapes_report(results) + _statements_report(results)
     failures = [
         f"  {kind} {key}: {dict(s.errors)}"
-        for kind, samples in (("node", results.node), ("raw", results.raw), ("echo", results.echo))
+        for kind, samples in (
+            ("node", results.node),
+            ("raw", results.raw),
+            ("echo", results.echo),
+            ("ceiling", results.ceiling),
+        )
         for key, s in samples.items()
         if s.errors
     ]
     if failures:
         out += ["", "Errors in the measured windows (not counted in the rates):", *failures]
     return "\n".join(out)
+
+
+def _ceiling_report(results: Results) -> list[str]:
+    """The raw tx served over gRPC: what the node's transport plus its minimal writes allow."""
+    if not results.ceiling:
+        return []
+    rows = []
+    for key, s in results.ceiling.items():
+        node = results.node.get(key)
+        rows.append(
+            [*key[:2], str(key[2]), f"{s.rate:,.0f}", _ms(s.percentile_ms(0.5))]
+            + [_ms(s.percentile_ms(0.99)), _errors(s), _ratio(s, results.raw.get(key))]
+            + [_ratio(node, s) if node else "-", str(s.cores)]
+        )
+    return [
+        "",
+        "Ceiling: the raw tx behind a grpc.aio handler (own process, the node's worker count of "
+        "threads, one connection each): the transport plus the minimal writes, nothing else. "
+        "/raw: ceiling / raw tx; node/ceiling: the node's req/s / this",
+        *_table(
+            ["db", "op", "conc", "req/s", "p50 ms", "p99 ms", "err", "/raw", "node/ceiling"]
+            + ["cores"],
+            rows,
+            left=2,
+        ),
+    ]
 
 
 def _shapes_report(results: Results) -> list[str]:
