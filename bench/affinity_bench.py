@@ -9,6 +9,7 @@ redemptions over 90 days by `--members` members per issuer, each spending at a s
 skewed hash (so some pairs are strong, some under k).
 
     python bench/affinity_bench.py [--records 1000000] [--shops 40] [--members 5000] [--runs 5]
+        [--quick]  (for bench/all.py: 50,000 records, 1,000 members, 3 runs)
 
 The last line: the affinity read's median against the baseline's median, as a ratio.
 """
@@ -99,7 +100,14 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30, help="the window read")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--postgres-url", default=os.environ.get("COALITION_TEST_PG", PG_ADMIN))
+    parser.add_argument("--quick", action="store_true", help="a short run, for bench/all.py")
     args = parser.parse_args()
+    if args.quick:  # smaller defaults; what is given explicitly stays
+        for name, default, quick in (
+            ("records", 1_000_000, 50_000), ("members", 5_000, 1_000), ("runs", 5, 3)
+        ):  # fmt: skip
+            if getattr(args, name) == default:
+                setattr(args, name, quick)
 
     admin = sa.create_engine(args.postgres_url, isolation_level="AUTOCOMMIT")
     name = f"cpx_bench_{uuid.uuid4().hex[:10]}"

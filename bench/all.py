@@ -5,7 +5,9 @@ another, its full output kept in a log directory. Its figures are read back from
 (each bench prints its baseline next to itself, measured in the same run) into one table: path,
 now, baseline of the same run, ratio, aim. A benchmark that is not there (e.g. one another change
 has yet to add) is listed as missing; one whose output this file does not know how to read is
-shown with its exit status and the last line it printed.
+shown with its exit status and the last line it printed. Then, after that table, a second one
+from bench/profile_paths.py: for each hot path its rate and CPU per request, and where the
+server's CPU goes by component.
 
     python bench/all.py --quick [--only xchange_bench,rules_bench] [--logs DIR]
 
@@ -190,11 +192,56 @@ def read_expiry(out: str) -> list[Row]:
     return rows
 
 
+def read_affinity(out: str) -> list[Row]:
+    size = re.search(r"^populated ([\d,]+) clearing records, (\d+) shops", out, re.M)
+    window = re.search(r"^window (\d+) days: (\d+) pairs", out, re.M)
+    base = re.search(r"^baseline GROUP BY .*: median (\d+) ms", out, re.M)
+    read = re.search(r"^affinity \(.*\): median (\d+) ms", out, re.M)
+    ratio = re.search(r"^affinity / baseline = ([\d.]+)x", out, re.M)
+    if not (size and window and base and read and ratio):
+        return []
+    return [
+        (
+            f"affinity read, {size[1]} records, {size[2]} shops, {window[1]}-day window",
+            f"{read[1]} ms",
+            f"GROUP BY {base[1]} ms",
+            f"{ratio[1]}×",
+            "-",
+        )
+    ]
+
+
+# The profile table: path, CPU ms per request (estimated without the profiler), where it goes.
+PROFILE_HEAD = ("path (profiled)", "req/s", "CPU ms/req", "% of the server's CPU, parts ≥ 5%", "")
+
+
+def read_profile(out: str) -> list[Row]:
+    """profile_paths' summary table: one row per path, its largest components first."""
+    lines = out.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Where the server")), None)
+    if start is None or start + 2 >= len(lines):
+        return []
+    head = re.split(r"\s{2,}", lines[start + 1].strip())
+    rows = []
+    for line in lines[start + 3 :]:
+        cells = re.split(r"\s{2,}", line.strip())
+        if not line.strip() or line.startswith(" ") or len(cells) != len(head):
+            break
+        shares = sorted(
+            ((name, int(cell.rstrip("%"))) for name, cell in zip(head[3:], cells[3:], strict=True)),
+            key=lambda kv: -kv[1],
+        )
+        parts = ", ".join(f"{name} {share}%" for name, share in shares if share >= 5)
+        rows.append((cells[0], cells[1], cells[2], parts, ""))
+    return rows
+
+
 @dataclass(frozen=True)
 class Bench:
     name: str  # bench/<name>.py
     args: tuple[str, ...] = ("--quick",)
     read: Reader | None = None  # None: shown by exit status and last line
+    profile: bool = False  # its rows go to the profile table, after the figures
 
 
 # The order of the issue's table. Benchmarks other changes add are picked up once their file
@@ -209,6 +256,8 @@ REGISTRY: tuple[Bench, ...] = (
     Bench("mall_bench"),
     Bench("console_bench"),
     Bench("telemetry_bench"),
+    Bench("affinity_bench", read=read_affinity),
+    Bench("profile_paths", read=read_profile, profile=True),
 )
 
 
@@ -244,12 +293,16 @@ def run(bench: Bench, logs: str) -> tuple[list[Row], str]:
     return rows, f"{took}; log {log}"
 
 
-def table(rows: list[Row]) -> str:
-    head = ("path", "now", "baseline (same run)", "ratio now", "aim")
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
+FIGURES_HEAD = ("path", "now", "baseline (same run)", "ratio now", "aim")
+
+
+def table(rows: list[Row], head: Row = FIGURES_HEAD) -> str:
+    """Columns joined by " | "; a column with no heading and no cells is left out."""
+    keep = [i for i in range(5) if head[i] or any(r[i] for r in rows)]
+    widths = {i: max(len(r[i]) for r in [head, *rows]) for i in keep}
     lines = [
-        " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-        for r in [head, tuple("-" * w for w in widths), *rows]
+        " | ".join(r[i].ljust(widths[i]) for i in keep).rstrip()
+        for r in [head, tuple("-" * widths.get(i, 0) for i in range(5)), *rows]
     ]
     return "\n".join(lines)
 
@@ -266,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(logs, exist_ok=True)
     wanted = {n.strip() for n in args.only.split(",") if n.strip()}
     rows: list[Row] = []
+    profiles: list[Row] = []
     print(
         f"$ python bench/all.py --quick   ({os.cpu_count()} cores, load "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} at start)",
@@ -277,9 +331,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {bench.name} ...", end=" ", flush=True)
         found, how = run(bench, logs)
         print(how, flush=True)
-        rows += found
-    print()
-    print(table(rows))
+        if bench.profile:
+            profiles += found
+        else:
+            rows += found
+    if rows:
+        print()
+        print(table(rows))
+    if profiles:
+        print()
+        print(table(profiles, PROFILE_HEAD))
     print(f"\nload at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; logs in {logs}")
     return 0
 
