@@ -3,9 +3,10 @@ return window if the program says so), with pools reserved, referral paid and ti
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Row, bindparam, case, func, insert, select, update
@@ -212,6 +213,9 @@ def earn(
         cmd.line_items,
         cmd.points_paid_fen,
     )
+    if cmd.line_items:  # categories bought: member facts and association analysis read them
+        # (before the booking: its last write may lock the hot budget pools to the commit)
+        record_order_lines(conn, member.id, cmd.order_id, cmd.line_items, occurred_at)
     if program is None:
         earning = base_rules.evaluate(purchase, rate)
         return _book(conn, cmd, ctx, member, program, policy, earning, occurred_at, False)
@@ -232,22 +236,19 @@ def earn(
     )
     if not earning.pool_draws:
         return book(earning)
-    # Budget pools last and short: their rows are hot (every earn of a campaign draws on the
-    # same few), and a row lock is held to the commit. So the earning is booked first as if
-    # every pool grants in full, then the pools are asked, one UPDATE each; only when one runs
-    # short is the booking undone (to the savepoint) and redone with what the pools granted.
-    savepoint = conn.begin_nested()
-    try:
-        booked = book(earning)
-        in_full = programs.grant_in_full(conn, earning.pool_draws)
-    except BaseException:
-        savepoint.rollback()
-        raise
-    if in_full:
-        savepoint.commit()
-        return booked
-    savepoint.rollback()
-    return book(apply_pool_grants(earning, programs.grant(conn, earning.pool_draws)))
+    asked = programs.asks(earning.pool_draws)
+    if _one_round_trip(conn, member, earning.points, paying_referral=context.first_purchase):
+        # Budget pools last and short: their rows are hot (every earning of a campaign draws
+        # on the same few) and a row lock is held to the commit, so they are drawn by the
+        # earning's own statement, its last write, if they all have room (store_earn).
+        with contextlib.suppress(_PoolsShort):
+            return book(earning, pools=asked)
+    # A pool short (its row is locked now), or a booking of several statements: the pools
+    # first, then the earning cut to what they granted. On SQLite the writer holds the file.
+    granted = programs.grant(conn, earning.pool_draws)
+    if any(granted.get(pool, 0) < ask for pool, ask in asked.items()):
+        earning = apply_pool_grants(earning, granted)
+    return book(earning)
 
 
 def _book(
@@ -261,9 +262,11 @@ def _book(
     occurred_at: datetime,
     first_purchase: bool,
     figures: MemberFigures | None = None,
+    pools: dict[str, int] | None = None,
 ) -> EarnResult:
-    """Writes an evaluated earning: its lot (or debt repaid), journal, earning row, order lines,
-    referral and tier."""
+    """Writes an evaluated earning: its lot (or debt repaid), journal, earning row, referral
+    and tier. With `pools` (only where _one_round_trip), they are drawn in full with the
+    booking, or nothing is written and _PoolsShort raised (store_earn.book_earning)."""
     pending_days = getattr(earning, "pending_days", 0)
     available_at = occurred_at + timedelta(days=pending_days) if pending_days else None
     points = earning.points
@@ -271,16 +274,16 @@ def _book(
         occurred_at + timedelta(days=policy.points_ttl_days) if policy.points_ttl_days else None
     )
     rule_id = earning.breakdown[0].rule_id if len(earning.breakdown) == 1 else "rules"
-    breakdown = json.dumps([asdict(line) for line in earning.breakdown])
+    breakdown = _breakdown_json(earning.breakdown)
     # A referral paid at a first purchase issues points after the earning: the balance is read
     # at the end then, not with the earning's own writes.
     paying_referral = program is not None and first_purchase
     available: int | None = None
     lot_id: int | None
-    if points > 0 and not member.debt and not paying_referral and _one_round_trip(conn):
+    if _one_round_trip(conn, member, points, paying_referral=paying_referral):
         to_debt = 0
         try:
-            lot_id, available = store_earn.book_earning(
+            booked = store_earn.book_earning(
                 conn,
                 ctx,
                 member.id,
@@ -293,9 +296,13 @@ def _book(
                 occurred_at=occurred_at,
                 expires_at=expires_at,
                 available_at=available_at,
+                pools=pools,
             )
         except IntegrityError as exc:  # a concurrent earning of the same order
             raise _already_earned(cmd) from exc
+        if booked is None:
+            raise _PoolsShort
+        lot_id, available = booked
     else:
         lot_id, to_debt = issue_points(
             conn,
@@ -331,8 +338,6 @@ def _book(
             )
         except IntegrityError as exc:  # a concurrent earning of the same order by another member
             raise _already_earned(cmd) from exc
-    if cmd.line_items:  # categories bought: member facts and association analysis read them
-        record_order_lines(conn, member.id, cmd.order_id, cmd.line_items, occurred_at)
     if program is not None:
         from merchant_node.ledger import rewards  # the rewards module builds on this one
 
@@ -358,12 +363,28 @@ def _book(
     )
 
 
+class _PoolsShort(Exception):
+    """A budget pool had no room for its whole ask: nothing was written."""
+
+
 def _already_earned(cmd: Earn) -> AlreadyExists:
     return AlreadyExists("ORDER_ALREADY_EARNED", f"order {cmd.order_id} has already earned points")
 
 
-def _one_round_trip(conn: Connection) -> bool:
-    return conn.dialect.name == "postgresql"
+def _one_round_trip(conn: Connection, member: Row, points: int, *, paying_referral: bool) -> bool:
+    """The earning is booked in one statement (store_earn): on PostgreSQL, points to issue, no
+    debt to pay first, no referral to pay after."""
+    return (
+        conn.dialect.name == "postgresql" and points > 0 and not member.debt and not paying_referral
+    )
+
+
+def _breakdown_json(lines: list[RuleLine]) -> str:
+    """The breakdown as json.dumps(asdict(line) …) writes it (campaigns.py matches its text),
+    without asdict's deep copy of every field."""
+    return json.dumps(
+        [{"rule_id": x.rule_id, "description": x.description, "points": x.points} for x in lines]
+    )
 
 
 def with_rule_version(ctx: Context, version: str) -> Context:

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, text, update
 
 from coalition_kernel.errors import InvalidArgument, NotFound
 from merchant_node.ledger.schema import budget_pools, rule_programs
@@ -108,55 +108,63 @@ def parse_stored(document: str) -> Program:
     return parse_program(json.loads(document))
 
 
-# One statement while a pool has room for the whole ask: the row's lock is taken by the UPDATE
-# itself (PostgreSQL re-checks the condition on the row's latest version once it holds it).
-_GRANT_IN_FULL = (
+def asks(draws: list[PoolDraw]) -> dict[str, int]:
+    """What each pool is asked for in all (pools asked for nothing left out), by pool id."""
+    asked: dict[str, int] = {}
+    for draw in draws:
+        asked[draw.pool_id] = asked.get(draw.pool_id, 0) + draw.points
+    return {pool: asked[pool] for pool in sorted(asked) if asked[pool] > 0}
+
+
+# PostgreSQL: the pools' rows locked in id order (no deadlock between two earnings asking for
+# the same pools), each grants what it still has room for, all in one round trip. `locked`
+# re-reads a row a concurrent transaction changed once it holds its lock, so `room` is the
+# latest; the UPDATE touches only rows `locked` already holds.
+POOLS_LOCKED = """ask AS (
+  SELECT * FROM unnest(CAST(:pools AS TEXT[]), CAST(:asks AS BIGINT[])) AS a(pool_id, points)
+), locked AS MATERIALIZED (
+  SELECT pool_id, budget - granted AS room FROM budget_pools
+   WHERE pool_id = ANY(CAST(:pools AS TEXT[])) ORDER BY pool_id FOR UPDATE
+)"""
+_GRANT_PG = text(
+    f"""WITH {POOLS_LOCKED}, gives AS MATERIALIZED (
+  SELECT a.pool_id, GREATEST(0, LEAST(a.points, l.room)) AS give
+    FROM ask a JOIN locked l ON l.pool_id = a.pool_id
+), drawn AS (
+  UPDATE budget_pools b SET granted = b.granted + g.give FROM gives g
+   WHERE b.pool_id = g.pool_id AND g.give > 0
+)
+SELECT pool_id, give FROM gives"""
+)
+# SQLite: the writer holds the whole file (BEGIN IMMEDIATE): read, then one executemany.
+_ROOM = select(budget_pools.c.pool_id, budget_pools.c.budget - budget_pools.c.granted).where(
+    budget_pools.c.pool_id.in_(bindparam("pools", expanding=True))
+)
+_DRAW = (
     update(budget_pools)
-    .where(
-        budget_pools.c.pool_id == bindparam("pool"),
-        budget_pools.c.budget - budget_pools.c.granted >= bindparam("ask"),
-    )
-    .values(granted=budget_pools.c.granted + bindparam("ask"))
+    .where(budget_pools.c.pool_id == bindparam("pool"))
+    .values(granted=budget_pools.c.granted + bindparam("give"))
 )
 
 
-def grant_in_full(conn: Connection, draws: list[PoolDraw]) -> bool:
-    """Reserves every draw in full, one UPDATE a pool (in id order), if every pool has room;
-    False as soon as one has not (the caller rolls back what was reserved)."""
-    asked: dict[str, int] = {}
-    for draw in draws:
-        asked[draw.pool_id] = asked.get(draw.pool_id, 0) + draw.points
-    return all(
-        conn.execute(_GRANT_IN_FULL, {"pool": pool_id, "ask": asked[pool_id]}).rowcount
-        for pool_id in sorted(asked)
-        if asked[pool_id] > 0
-    )
-
-
 def grant(conn: Connection, draws: list[PoolDraw]) -> dict[str, int]:
-    """Reserves what each pool can still give, atomically: pools are locked in id order, so
-    concurrent earnings never overspend a pool nor deadlock on it. A pool with room for the
-    whole ask costs one UPDATE; only one running dry is read and cut."""
-    asked: dict[str, int] = {}
-    for draw in draws:
-        asked[draw.pool_id] = asked.get(draw.pool_id, 0) + draw.points
-    granted: dict[str, int] = {}
-    for pool_id in sorted(asked):
-        if (
-            asked[pool_id] > 0
-            and conn.execute(_GRANT_IN_FULL, {"pool": pool_id, "ask": asked[pool_id]}).rowcount
-        ):
-            granted[pool_id] = asked[pool_id]
-            continue
-        row = conn.execute(
-            select(budget_pools).where(budget_pools.c.pool_id == pool_id).with_for_update()
-        ).first()
-        give = 0 if row is None else max(0, min(asked[pool_id], row.budget - row.granted))
-        if give:
-            conn.execute(
-                update(budget_pools)
-                .where(budget_pools.c.pool_id == pool_id)
-                .values(granted=budget_pools.c.granted + give)
-            )
-        granted[pool_id] = give
-    return granted
+    """Reserves what each pool can still give (never more than its budget), atomically and in
+    one statement on PostgreSQL; concurrent earnings never overspend a pool nor deadlock on it.
+    A pool that does not exist gives nothing."""
+    asked = asks(draws)
+    if not asked:
+        return {}
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(_GRANT_PG, pool_params(asked))
+        return {pool: int(give) for pool, give in rows}
+    room = {pool: int(n) for pool, n in conn.execute(_ROOM, {"pools": list(asked)})}
+    gives = {pool: max(0, min(ask, room[pool])) for pool, ask in asked.items() if pool in room}
+    drawn = [{"pool": pool, "give": give} for pool, give in gives.items() if give]
+    if drawn:
+        conn.execute(_DRAW, drawn)
+    return gives
+
+
+def pool_params(asked: dict[str, int]) -> dict[str, object]:
+    """POOLS_LOCKED's parameters (psycopg2 sends lists as arrays)."""
+    return {"pools": list(asked), "asks": list(asked.values()), "pool_count": len(asked)}
