@@ -68,6 +68,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
@@ -685,16 +686,27 @@ async def exchange_path(db: str, cfg: Settings) -> list[Window]:
     return [window]
 
 
-async def run(cfg: Settings) -> list[Window]:
+async def run(cfg: Settings) -> tuple[list[Window], list[str]]:
+    """Every path asked for; one that fails (e.g. its server does not start) is reported and
+    the others still run."""
     windows: list[Window] = []
+    failed: list[str] = []
     for db in cfg.databases:
         print(f"{db} ...", file=sys.stderr, flush=True)
-        windows += await node_paths(db, cfg)
-        if "rules-earn" in cfg.paths:
-            windows += await rules_path(db, cfg)
-        if "exchange" in cfg.paths:
-            windows += await exchange_path(db, cfg)
-    return windows
+        for name, profile_db in (
+            ("node-earn/node-redeem", node_paths),
+            ("rules-earn", rules_path),
+            ("exchange", exchange_path),
+        ):
+            if not any(p in cfg.paths for p in name.split("/")):
+                continue
+            try:
+                windows += await profile_db(db, cfg)
+            except Exception as exc:  # shown in the report, and the exit status
+                traceback.print_exc()
+                first = (str(exc).strip().splitlines() or [""])[0]
+                failed.append(f"{name}, {db}: {type(exc).__name__}: {first}")
+    return windows, failed
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -846,13 +858,15 @@ def main(argv: list[str] | None = None) -> int:
         "clock; own times less the profiler's per-call cost (calibrated in the server)",
         flush=True,
     )
-    windows = asyncio.run(run(cfg))
+    windows, failed = asyncio.run(run(cfg))
     for w in windows:
         print("\n".join(path_report(w, cfg.top)), flush=True)
     print("\n".join(summary(windows)))
+    if failed:
+        print("\nFAILED (traceback on stderr):", *(f"  {f}" for f in failed), sep="\n")
     print(f"  load at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(one_line(windows))
-    return 0
+    print(one_line(windows) + (f"; {len(failed)} FAILED" if failed else ""))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
