@@ -18,6 +18,15 @@ its previous batch was committing (up to `max_batch`) and applies the batch in O
 - if the commit itself fails, nothing of the batch was written, and every request is re-run alone
   the same way. `work` must be re-runnable, as `run_in_transaction` already requires.
 
+A savepoint is two statements (SAVEPOINT, RELEASE), each a round trip on PostgreSQL. A batch of
+one request takes none: a failure rolls the whole transaction back, which is what rolling its
+savepoint back and committing nothing came to. An `optimistic` committer (for callers whose
+requests seldom fail otherwise than by a `keep` refusal: the exchange) applies every batch
+without savepoints first; if a request fails in a way only its own savepoint could undo, the
+transaction is rolled back and the batch applied again, a savepoint per request, as above. On
+PostgreSQL a batch whose transaction was left aborted (a work that swallowed a database error)
+is not committed: COMMIT would silently roll it back; its requests are re-run alone.
+
 The caller's `deadline` (coalition_kernel.db) is honoured: a request whose deadline has passed
 before its turn is refused DEADLINE_EXCEEDED with nothing written, and one whose deadline passes
 while its own work runs has its savepoint rolled back. Between a request's savepoint and the
@@ -72,11 +81,19 @@ class BatchStats:
 
 
 class GroupCommit:
-    def __init__(self, engine: Engine, *, max_batch: int = MAX_BATCH, name: str = "group-commit"):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_batch: int = MAX_BATCH,
+        name: str = "group-commit",
+        optimistic: bool = False,
+    ):
         if not 1 <= max_batch <= 64:
             raise ValueError("max_batch must be between 1 and 64")
         self.engine = engine
         self.max_batch = max_batch
+        self.optimistic = optimistic
         self.stats = BatchStats()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
@@ -156,6 +173,8 @@ class GroupCommit:
                 live.append(request)
         if not live:
             return
+        if (len(live) == 1 or self.optimistic) and self._plain(live):
+            return
         outcomes: list[tuple[_Request[Any], bool, Any]] = []  # (request, ok, result or error)
         alone: list[_Request[Any]] = []
         try:
@@ -177,6 +196,43 @@ class GroupCommit:
         for request in alone:
             self._alone(request)
 
+    def _plain(self, live: list[_Request[Any]]) -> bool:
+        """Applies the batch in one transaction with no savepoint; False if a request of a
+        batch of several failed so that only its savepoint could undo it: then nothing was
+        written and the batch is to be applied again with savepoints."""
+        outcomes: list[tuple[_Request[Any], bool, Any]] = []
+        alone: list[_Request[Any]] = []
+        try:
+            with db.transaction(self.engine) as conn:
+                for request in live:
+                    ok, kept, value = _run(conn, request)
+                    if not kept:
+                        raise _Undo(request, ok, value)
+                    outcomes.append((request, ok, value))
+                if _aborted(conn):
+                    raise _Undo(live[0], False, None, aborted=True)
+        except _Undo as undo:  # rolled back: nothing of the batch was written
+            if len(live) > 1 and not undo.aborted:
+                return False
+            outcomes = []
+            if undo.aborted or undo.ok:  # the transaction, not the request, failed
+                alone = list(live)
+            else:
+                outcomes = [(undo.request, False, undo.value)]
+        except DBAPIError:  # a lost connection, a failed commit: each request re-run alone
+            outcomes = []
+            alone = list(live)
+        except BaseException as exc:  # never leave a caller waiting
+            for request in live:
+                _settle(request, False, exc)
+            raise
+        self._count(len(live), len(alone))
+        for request, ok, value in outcomes:
+            _settle(request, ok, value)
+        for request in alone:
+            self._alone(request)
+        return True
+
     def _one(
         self,
         conn: Connection,
@@ -185,38 +241,16 @@ class GroupCommit:
         alone: list[_Request[Any]],
     ) -> None:
         savepoint = conn.begin_nested()
-        try:
-            result = request.work(conn)
-        except DBAPIError:
+        ok, kept, value = _run(conn, request)
+        if not kept:
             savepoint.rollback()
-            alone.append(request)
-            return
-        except request.keep as err:
-            savepoint.commit()
-            outcomes.append((request, False, err))
-            return
-        except Exception as err:
-            savepoint.rollback()
-            if isinstance(err, ValueError):  # e.g. psycopg2's NUL refusal: mapped when alone
+            if ok:  # a database error or a value the driver refused: mapped when alone
                 alone.append(request)
             else:
-                outcomes.append((request, False, err))
-            return
-        if _expired(request.deadline):
-            savepoint.rollback()
-            outcomes.append(
-                (
-                    request,
-                    False,
-                    DeadlineExceeded(
-                        "DEADLINE_EXCEEDED",
-                        "the call's deadline passed before commit; nothing changed",
-                    ),
-                )
-            )
+                outcomes.append((request, False, value))
             return
         savepoint.commit()
-        outcomes.append((request, True, result))
+        outcomes.append((request, ok, value))
 
     def _alone(self, request: _Request[Any]) -> None:
         token = db.deadline.set(request.deadline)
@@ -249,6 +283,52 @@ class GroupCommit:
         stats.alone += alone
         stats.largest = max(stats.largest, size)
         stats.sizes[size] = stats.sizes.get(size, 0) + 1
+
+
+def _run(conn: Connection, request: _Request[Any]) -> tuple[bool, bool, Any]:
+    """Runs one request's work: (ok, kept, value). Kept: its writes stand (its result, or a
+    `keep` refusal, ok False). Not kept: its writes must be undone, and it is answered with
+    `value` (ok False), or re-run alone (ok True: a database error, or a value the driver
+    refused, as psycopg2 refuses a NUL, mapped to an answer by `run_in_transaction`)."""
+    try:
+        result = request.work(conn)
+    except DBAPIError:
+        return True, False, None
+    except request.keep as err:
+        return False, True, err
+    except ValueError:
+        return True, False, None
+    except Exception as err:
+        return False, False, err
+    if _expired(request.deadline):
+        return (
+            False,
+            False,
+            DeadlineExceeded(
+                "DEADLINE_EXCEEDED", "the call's deadline passed before commit; nothing changed"
+            ),
+        )
+    return True, True, result
+
+
+class _Undo(Exception):
+    """Rolls a batch applied without savepoints back: `request` failed as `_run` said."""
+
+    def __init__(self, request: _Request[Any], ok: bool, value: Any, aborted: bool = False):
+        super().__init__()
+        self.request, self.ok, self.value, self.aborted = request, ok, value, aborted
+
+
+def _aborted(conn: Connection) -> bool:
+    """PostgreSQL's transaction is in error (a statement failed and was swallowed): its
+    COMMIT would be a silent ROLLBACK."""
+    if conn.dialect.name != "postgresql":
+        return False
+    info = getattr(conn.connection.dbapi_connection, "info", None)
+    return getattr(info, "transaction_status", 0) == _PG_IN_ERROR
+
+
+_PG_IN_ERROR = 3  # libpq PQTRANS_INERROR (psycopg2 and psycopg 3 alike)
 
 
 def _settle(request: _Request[Any], ok: bool, value: Any) -> None:

@@ -208,7 +208,7 @@ class ExchangeApp:
         )
         self.offload = Offload(workers)
         # Requests in flight share one transaction and one turn at the audit chain's lock.
-        self.committer = GroupCommit(engine, name="exchange-commit")
+        self.committer = GroupCommit(engine, name="exchange-commit", optimistic=True)
         self.issuers = issuers or GrpcIssuerGateway()
         self.redemptions = Redemptions(
             engine,
