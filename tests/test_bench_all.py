@@ -59,6 +59,21 @@ db      raw tx            conc   tx/s  p50 ms   p99 ms  err                cores
 ------  ----------------  ----  -----  ------  -------  ---  -------------------  ------  ------  ------  ---  -------------------
 sqlite  earn (sqlite3)      16  1,037    0.68     8.03    0  0.00/0.37/0.00/1.51   1,541    8.89   58.87    0  0.54/0.42/0.00/1.01
 sqlite  redeem (sqlite3)    16    244    3.94  1654.55    0  0.00/0.15/0.00/1.84   3,080    4.91   11.82    0  1.11/0.71/0.00/0.17
+
+cores: server process / client (this process) / PostgreSQL / rest of the machine, averaged over the window
+(for raw tx the server is the idle node; for echo, the echo server)
+
+Ceiling: the raw tx behind a grpc.aio handler (own process, the node's worker count of threads, one connection each): the transport plus the minimal writes, nothing else. /raw: ceiling / raw tx; node/ceiling: the node's req/s / this
+db      op      conc  req/s  p50 ms  p99 ms  err  /raw  node/ceiling                cores
+------  ------  ----  -----  ------  ------  ---  ----  ------------  -------------------
+sqlite  earn      16    601    4.98  433.85    0  0.50          0.59  0.75/0.22/0.00/0.65
+sqlite  redeem    16    913    3.05  233.46    0  0.42          0.32  0.90/0.27/0.00/0.61
+"""
+
+FLOOR = """$ python bench/xchange_floor.py --quick   (2 cores, load 2.86)
+  floor: 224.0 redemptions/s, p99 172.2 ms
+  echo:  2,372 calls/s, p99 21.8 ms
+floor 224.0 redemptions/s, echo 2,372/s, floor/echo 0.0944 at 16 in flight
 """
 
 RULES = """\
@@ -131,9 +146,22 @@ def test_node_reader_pairs_each_cell_with_its_raw_baseline(bench_all: ModuleType
     assert [r[0] for r in rows] == [
         "node Earn, sqlite, 16 in flight",
         "node Redeem, sqlite, 16 in flight",
+        "  earn ceiling (raw tx behind gRPC), sqlite",
+        "  redeem ceiling (raw tx behind gRPC), sqlite",
     ]
     assert rows[0][1:4] == ("262/s, p99 914.49 ms", "raw sqlite3 earn tx 1,037/s", "0.25")
     assert rows[1][2] == "raw sqlite3 redeem tx 244/s"
+    assert rows[2][1:4] == ("601/s = 0.50 of the raw tx", "node / ceiling", "0.59")
+
+
+def test_floor_reader_reads_the_floor_and_its_echo(bench_all: ModuleType) -> None:
+    rows = bench_all.read_floor(FLOOR)
+    assert len(rows) == 1
+    assert rows[0][1:4] == (
+        "224.0/s (6 RPCs, 8 envelopes sealed + opened)",
+        "gRPC echo 2,372/s",
+        "0.0944",
+    )
 
 
 def test_rules_reader_reads_engine_and_rpc_ratios(bench_all: ModuleType) -> None:
@@ -186,6 +214,7 @@ def test_readers_find_nothing_in_output_they_do_not_know(bench_all: ModuleType) 
     for read in (
         bench_all.read_xchange, bench_all.read_node, bench_all.read_rules, bench_all.read_settlement,
         bench_all.read_expiry, bench_all.read_affinity, bench_all.read_profile,
+        bench_all.read_floor,
     ):  # fmt: skip
         assert read("Traceback (most recent call last):\nRuntimeError: boom\n") == []
 
