@@ -28,7 +28,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.types import TypeDecorator
 
 from coalition_kernel.errors import Aborted, DeadlineExceeded, InvalidArgument, Unavailable
@@ -51,9 +51,41 @@ def make_engine(url: str, *, pool_size: int = 16) -> Engine:
         )
         _make_sqlite_transactional(engine)
         return engine
-    return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
-    )
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection is pinged (`SELECT 1`) only when it comes back to work after sitting idle
+# this long: a restart of the server or an idle timeout has dropped it, likely. A busy one is
+# not: pool_pre_ping's round trip on every checkout was a sixth of an earn's on PostgreSQL
+# (bench/node_bench.py). One that dropped while busy fails its transaction's first statement;
+# SQLAlchemy then invalidates it and every older connection of the pool, and run_in_transaction
+# runs the work again on a new one (nothing was committed: see there).
+PING_AFTER_IDLE_SECONDS = 1.0
+_IDLE_SINCE = "coalition_idle_since"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn, record):  # type: ignore[no-untyped-def]
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, record, _proxy):  # type: ignore[no-untyped-def]
+        # `info` is cleared when the connection is replaced: a new one is not pinged.
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_conn, None):
+                # SQLAlchemy's documented signal: the pool drops this one and connects anew.
+                raise DisconnectionError("dropped while idle in the pool") from exc
+            raise
 
 
 def _make_sqlite_transactional(engine: Engine) -> None:
@@ -126,18 +158,32 @@ def _check_deadline(when: str) -> None:
 def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 5) -> T:
     """Runs `work` in one transaction: commit on return, rollback on any exception.
 
-    Transient conflicts (serialization failure, deadlock) re-run `work` from the start; a lost
-    connection surfaces as UNAVAILABLE, which clients may retry with the same request id.
+    Transient conflicts (serialization failure, deadlock) re-run `work` from the start, and so
+    does a connection found lost before the commit was sent (the server rolled that transaction
+    back), once; lost again, or lost while committing (the outcome is unknown), it surfaces as
+    UNAVAILABLE, which clients may retry with the same request id.
     """
+    reconnected = False
     for attempt in range(1, attempts + 1):
         _check_deadline("before the work began")
+        committing = False
         try:
             with _transaction(engine) as conn:
-                return work(conn)
+                result = work(conn)
+                committing = True
+            return result
         except DBAPIError as exc:
             sqlstate = getattr(exc.orig, "pgcode", None)
             if sqlstate in _RETRYABLE_PG and attempt < attempts:
                 time.sleep(0.002 * attempt)
+                continue
+            if (
+                exc.connection_invalidated
+                and not committing
+                and not reconnected
+                and attempt < attempts
+            ):
+                reconnected = True
                 continue
             if sqlstate in _RETRYABLE_PG:
                 raise Aborted(
