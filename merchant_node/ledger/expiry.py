@@ -155,13 +155,36 @@ def _pass(
             return run, busy
 
 
-def _lock_members(conn: Connection, wanted: list[int]) -> list[int]:
-    """Locks those of `wanted` no one else holds, in id order, without waiting. SQLite's
-    writer already holds the whole file (BEGIN IMMEDIATE) and drops FOR UPDATE: it gets them
-    all without a statement (compiling an IN list of thousands cost more than the batch's
-    INSERT there)."""
+def _window(
+    conn: Connection,
+    id_: ColumnElement[int],
+    member_pk: ColumnElement[int],
+    due_now: ColumnElement[bool],
+    after: int,
+    limit: int,
+) -> tuple[int, bool, list[int] | None] | None:
+    """The next `limit` due rows after `after`: the last id, whether the window was full, and
+    their members, sorted; None when nothing is due. On SQLite the members are not read (None):
+    the writer holds the whole file, so every member is the batch's, and the batch's statements
+    select the same rows again by id range. Two numbers come back instead of a row per lot
+    (fetching 5,000 rows through SQLAlchemy cost a fifth of a batch there)."""
+    ids = select(id_, member_pk).where(id_ > after, due_now).order_by(id_).limit(limit)
     if conn.dialect.name == "sqlite":
-        return wanted
+        window = ids.subquery()
+        upto, found = conn.execute(select(func.max(window.c.id), func.count())).one()
+        return (int(upto), found == limit, None) if found else None
+    rows = conn.execute(ids).all()
+    if not rows:
+        return None
+    return rows[-1][0], len(rows) == limit, sorted({r[1] for r in rows})
+
+
+def _lock_members(conn: Connection, wanted: list[int] | None) -> list[int] | None:
+    """Locks those of `wanted` no one else holds, in id order, without waiting. SQLite's
+    writer already holds the whole file (BEGIN IMMEDIATE) and drops FOR UPDATE: there `wanted`
+    is None (every member, _window) and so is the answer."""
+    if wanted is None:
+        return None
     return list(
         conn.execute(
             select(members.c.id)
@@ -186,17 +209,25 @@ def _among(conn: Connection, column: ColumnElement[int], ids: list[int]) -> Colu
 
 
 def _held_by_this_batch(
-    conn: Connection, member_pk: ColumnElement[int], locked: list[int]
+    conn: Connection,
+    member_pk: ColumnElement[int],
+    locked: list[int] | None,
+    *,
+    plus_zero: bool = True,
 ) -> ColumnElement[bool]:
     """Rows of the members this batch locked. A lot can become due after the window was read
     (a void puts points back on a lot past its expiry): its member may be locked by a request,
     so the batch must not touch it. SQLite's writer holds the whole file since the window was
-    read: nothing changed. On PostgreSQL, a filter on the rows of the batch's id range: `+ 0`
-    keeps the planner from probing ix_lots_member_expiry once per member instead (3-5x slower,
-    EXPLAIN ANALYZE)."""
-    if conn.dialect.name == "sqlite":
+    read (`locked` is None): nothing changed. On PostgreSQL, a filter on the rows of the
+    batch's id range: `+ 0` keeps the planner from probing ix_lots_member_expiry once per
+    member instead (3-5x slower, EXPLAIN ANALYZE)."""
+    if locked is None:
         return true()
-    return _among(conn, member_pk + 0, locked)
+    return _among(conn, member_pk + 0 if plus_zero else member_pk, locked)
+
+
+def _busy(wanted: list[int] | None, locked: list[int] | None) -> int:
+    return 0 if wanted is None or locked is None else len(wanted) - len(locked)
 
 
 def _constants(ctx: Context) -> tuple[ColumnElement, ...]:
@@ -246,18 +277,20 @@ def _new_transaction(
 def _release_lapsed_holds(
     conn: Connection, *, ctx: Context, limit: int, after: int
 ) -> _Batch | None:
-    window = conn.execute(
-        select(holds.c.id, holds.c.member_pk)
-        .where(holds.c.id > after, holds.c.status == "pending", holds.c.expires_at <= ctx.now)
-        .order_by(holds.c.id)
-        .limit(limit)
-    ).all()
-    if not window:
+    window = _window(
+        conn,
+        holds.c.id,
+        holds.c.member_pk,
+        and_(holds.c.status == "pending", holds.c.expires_at <= ctx.now),
+        after,
+        limit,
+    )
+    if window is None:
         return None
-    upto, wanted = window[-1].id, sorted({r.member_pk for r in window})
+    upto, full, wanted = window
     locked = _lock_members(conn, wanted)
-    batch = _Batch(upto, len(window) == limit, busy=len(wanted) - len(locked))
-    if not locked:
+    batch = _Batch(upto, full, busy=_busy(wanted, locked))
+    if locked == []:
         return batch
     h, a = holds, allocations
     due = and_(
@@ -265,9 +298,13 @@ def _release_lapsed_holds(
         h.c.id <= upto,
         h.c.status == "pending",
         h.c.expires_at <= ctx.now,
-        _among(conn, h.c.member_pk, locked),
+        _held_by_this_batch(conn, h.c.member_pk, locked, plus_zero=False),
     )
-    released = conn.execute(select(func.coalesce(func.sum(h.c.points), 0)).where(due)).scalar_one()
+    released, holders = conn.execute(
+        select(func.coalesce(func.sum(h.c.points), 0), func.count(h.c.member_pk.distinct())).where(
+            due
+        )
+    ).one()
     kind = literal(domain.HOLD_RELEASE, String)
     lo, hi, txns = _new_transactions(
         conn, select(kind, h.c.member_pk, h.c.hold_ref, *_constants(ctx)).where(due)
@@ -318,22 +355,29 @@ def _release_lapsed_holds(
         .values(remaining=lots.c.remaining + back)
     )
     lapsed = conn.execute(update(h).where(due).values(status="expired", finished_at=ctx.now))
-    return replace(batch, members=len(locked), holds=lapsed.rowcount, points_released=int(released))
+    return replace(
+        batch,
+        members=int(holders) if locked is None else len(locked),
+        holds=lapsed.rowcount,
+        points_released=int(released),
+    )
 
 
 def _expire_lots(conn: Connection, *, ctx: Context, limit: int, after: int) -> _Batch | None:
-    window = conn.execute(
-        select(lots.c.id, lots.c.member_pk)
-        .where(lots.c.id > after, lots.c.remaining > 0, lots.c.expires_at <= ctx.now)
-        .order_by(lots.c.id)
-        .limit(limit)
-    ).all()
-    if not window:
+    window = _window(
+        conn,
+        lots.c.id,
+        lots.c.member_pk,
+        and_(lots.c.remaining > 0, lots.c.expires_at <= ctx.now),
+        after,
+        limit,
+    )
+    if window is None:
         return None
-    upto, wanted = window[-1].id, sorted({r.member_pk for r in window})
+    upto, full, wanted = window
     locked = _lock_members(conn, wanted)
-    batch = _Batch(upto, len(window) == limit, busy=len(wanted) - len(locked))
-    if not locked:
+    batch = _Batch(upto, full, busy=_busy(wanted, locked))
+    if locked == []:
         return batch
     due = and_(
         lots.c.id > after,
