@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from coalition_kernel import consent as codes
 from coalition_kernel.errors import AlreadyExists, FailedPrecondition, NotFound
@@ -20,7 +21,8 @@ from merchant_node.ledger.domain import Posting
 from merchant_node.ledger.schema import allocations, holds, lots, members
 from merchant_node.ledger.store import (
     Context,
-    lock_member,
+    lock_member_for_hold,
+    lock_member_of_hold,
     move_lots,
     post_journal,
     record_allocations,
@@ -37,6 +39,22 @@ _LAPSED_HOLDS = select(holds).where(
     holds.c.expires_at <= _NOW,
 )
 
+# Statements of the exchange's hot path (PlaceHold, PostHold), built once.
+_INSERT_HOLD = insert(holds).returning(holds.c.id)
+_WITH_MEMBER_ID = select(holds, members.c.member_id).join(
+    members, members.c.id == holds.c.member_pk
+)
+_HOLD_BY_REF = _WITH_MEMBER_ID.where(holds.c.hold_ref == bindparam("hold_ref"))
+_POST_HOLD = (
+    update(holds)
+    .where(holds.c.id == bindparam("hold_pk"))
+    .values(
+        status="posted",
+        finished_at=bindparam("now", type_=holds.c.finished_at.type),
+        settlement_period=bindparam("period", type_=holds.c.settlement_period.type),
+    )
+)
+
 
 @dataclass(frozen=True)
 class HoldResult:
@@ -51,7 +69,7 @@ def place_hold(
     conn: Connection, cmd: PlaceHold, ctx: Context, *, require_consent: bool = True
 ) -> HoldResult:
     try:
-        member = lock_member(conn, member_id=cmd.member_id)
+        member = lock_member_for_hold(conn, cmd.member_id, cmd.hold_ref, ctx.now)
     except NotFound:
         if not require_consent:
             raise
@@ -59,9 +77,10 @@ def place_hold(
         consent.accept(conn, None, cmd.consent_code, _binding(cmd), ctx.now, points=cmd.points)
         raise
     ctx = ctx.after_lock()
-    sweep_member(conn, member.id, ctx)
-    if conn.execute(select(holds.c.id).where(holds.c.hold_ref == cmd.hold_ref)).first():
-        raise AlreadyExists("HOLD_EXISTS", f"hold {cmd.hold_ref} already exists")
+    if member.lapsed_holds or member.due_lots:
+        sweep_member(conn, member.id, ctx)
+    if member.hold_taken:
+        raise _hold_exists(cmd.hold_ref)
     if require_consent:
         consent.accept(
             conn,
@@ -80,25 +99,31 @@ def place_hold(
         [ctx.now + timedelta(seconds=cmd.ttl_seconds)]
         + [e for lot_id, _ in taken if (e := expiries[lot_id]) is not None]
     )
-    hold_id = conn.execute(
-        holds.insert()
-        .values(
-            hold_ref=cmd.hold_ref,
-            member_pk=member.id,
-            points=cmd.points,
-            status="pending",
-            created_at=ctx.now,
-            expires_at=expires_at,
-            rate_version=ctx.rate_version,
-        )
-        .returning(holds.c.id)
-    ).scalar_one()
+    try:
+        hold_id = conn.execute(
+            _INSERT_HOLD,
+            dict(
+                hold_ref=cmd.hold_ref,
+                member_pk=member.id,
+                points=cmd.points,
+                status="pending",
+                created_at=ctx.now,
+                expires_at=expires_at,
+                rate_version=ctx.rate_version,
+            ),
+        ).scalar_one()
+    except IntegrityError as exc:  # placed meanwhile (the lock's probe could not see it)
+        raise _hold_exists(cmd.hold_ref) from exc
     move_lots(conn, [(lot, -pts) for lot, pts in taken])
     record_allocations(conn, taken, hold_id=hold_id)
     postings = [Posting(domain.MEMBER_AVAILABLE, -pts, member.id, lot) for lot, pts in taken]
     postings.append(Posting(domain.MEMBER_HELD, cmd.points, member.id))
     post_journal(conn, ctx, domain.HOLD, postings, member_pk=member.id, order_id=cmd.hold_ref)
     return HoldResult(cmd.hold_ref, "pending", cmd.points, expires_at, cmd.member_id)
+
+
+def _hold_exists(hold_ref: str) -> AlreadyExists:
+    return AlreadyExists("HOLD_EXISTS", f"hold {hold_ref} already exists")
 
 
 def _binding(cmd: PlaceHold) -> consent.Binding:
@@ -108,19 +133,14 @@ def _binding(cmd: PlaceHold) -> consent.Binding:
 
 
 def _locked_hold(conn: Connection, hold_ref: str) -> Row:
-    row = conn.execute(select(holds.c.member_pk).where(holds.c.hold_ref == hold_ref)).first()
-    if row is None:
+    """The hold, read after its member's lock was granted (a hold changes only under it)."""
+    if lock_member_of_hold(conn, hold_ref) is None:
         raise NotFound("HOLD_NOT_FOUND", f"no hold {hold_ref} at this merchant")
-    lock_member(conn, pk=row.member_pk)
-    return _hold(conn, holds.c.hold_ref == hold_ref)
+    return conn.execute(_HOLD_BY_REF, {"hold_ref": hold_ref}).one()
 
 
 def _hold(conn: Connection, where) -> Row:  # type: ignore[no-untyped-def]
-    return conn.execute(
-        select(holds, members.c.member_id)
-        .join(members, members.c.id == holds.c.member_pk)
-        .where(where)
-    ).one()
+    return conn.execute(_WITH_MEMBER_ID.where(where)).one()
 
 
 def post_hold(conn: Connection, cmd: PostHold, ctx: Context) -> HoldResult:
@@ -131,13 +151,8 @@ def post_hold(conn: Connection, cmd: PostHold, ctx: Context) -> HoldResult:
     ctx = ctx.after_lock()
     if hold.status == "pending" and hold.expires_at > ctx.now:
         conn.execute(
-            update(holds)
-            .where(holds.c.id == hold.id)
-            .values(
-                status="posted",
-                finished_at=ctx.now,
-                settlement_period=cmd.settlement_period or None,
-            )
+            _POST_HOLD,
+            {"hold_pk": hold.id, "now": ctx.now, "period": cmd.settlement_period or None},
         )
         postings = [
             Posting(domain.MEMBER_HELD, -hold.points, hold.member_pk),

@@ -19,6 +19,7 @@ from merchant_node.ledger.store import (
     available_points,
     live_points,
     lock_member,
+    lock_member_for_redeem,
     move_lots,
     post_journal,
     record_allocations,
@@ -45,17 +46,15 @@ class RefundResult:
 
 
 def redeem(conn: Connection, cmd: Redeem, ctx: Context, rate: Rate) -> RedeemResult:
-    member = lock_member(conn, member_id=cmd.member_id)
+    member = lock_member_for_redeem(conn, cmd.member_id, cmd.order_id, ctx.now)
     ctx = ctx.after_lock()
-    sweep_member(conn, member.id, ctx)
-    if conn.execute(select(redemptions.c.id).where(redemptions.c.order_id == cmd.order_id)).first():
+    if member.lapsed_holds or member.due_lots:
+        sweep_member(conn, member.id, ctx)
+    if member.redeemed_by is not None:
         raise AlreadyExists(
             "ORDER_ALREADY_REDEEMED", f"order {cmd.order_id} already has a redemption"
         )
-    earner = conn.execute(
-        select(earnings.c.member_pk).where(earnings.c.order_id == cmd.order_id)
-    ).scalar()
-    if earner is not None and earner != member.id:
+    if member.earned_by is not None and member.earned_by != member.id:
         raise FailedPrecondition(
             "ORDER_OF_ANOTHER_MEMBER", f"order {cmd.order_id} belongs to another member"
         )

@@ -11,13 +11,30 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    Row,
+    Select,
+    String,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
+from coalition_kernel.db import UtcDateTime
 from coalition_kernel.errors import NotFound
 from merchant_node.ledger import domain
 from merchant_node.ledger.domain import Posting, SpendableLot
 from merchant_node.ledger.schema import (
     allocations,
+    earnings,
     holds,
     journal_lines,
     journal_transactions,
@@ -63,33 +80,58 @@ _AVAILABLE = select(func.coalesce(func.sum(lots.c.remaining), 0)).where(
     ),
 )
 _PROBE_NOW = bindparam("now", type_=lots.c.expires_at.type)
+_LAPSED_HOLDS = (
+    exists()
+    .where(
+        holds.c.member_pk == members.c.id,
+        holds.c.status == "pending",
+        holds.c.expires_at <= _PROBE_NOW,
+    )
+    .label("lapsed_holds")
+)
+_DUE_LOTS = (
+    exists()
+    .where(
+        lots.c.member_pk == members.c.id,
+        lots.c.remaining > 0,
+        lots.c.expires_at <= _PROBE_NOW,
+    )
+    .label("due_lots")
+)
+
+
+def _locked_with(*probes) -> Select:  # type: ignore[no-untyped-def, type-arg]
+    return (
+        select(members, _LAPSED_HOLDS, _DUE_LOTS, *probes)
+        .where(members.c.member_id == bindparam("member_id"))
+        .with_for_update(of=members)
+    )
+
+
+def _first_of(column, *where):  # type: ignore[no-untyped-def]
+    return select(column).where(*where).limit(1).scalar_subquery()
+
+
+_BY_ORDER = bindparam("order_id", type_=String())
 # The member's lock and, in the same round trip, what an earn asks next: is anything of hers due
 # for a sweep (a lapsed hold, an expired lot), and who redeemed on this order, if anyone.
-_LOCK_PROBED = (
-    select(
-        members,
-        exists()
-        .where(
-            holds.c.member_pk == members.c.id,
-            holds.c.status == "pending",
-            holds.c.expires_at <= _PROBE_NOW,
-        )
-        .label("lapsed_holds"),
-        exists()
-        .where(
-            lots.c.member_pk == members.c.id,
-            lots.c.remaining > 0,
-            lots.c.expires_at <= _PROBE_NOW,
-        )
-        .label("due_lots"),
-        select(redemptions.c.member_pk)
-        .where(redemptions.c.order_id == bindparam("order_id"))
-        .limit(1)
-        .scalar_subquery()
-        .label("redeemed_by"),
-    )
-    .where(members.c.member_id == bindparam("member_id"))
-    .with_for_update(of=members)
+_LOCK_PROBED = _locked_with(
+    _first_of(redemptions.c.member_pk, redemptions.c.order_id == _BY_ORDER).label("redeemed_by")
+)
+# The same for a redeem: the sweep's two, who redeemed on the order and who earned on it.
+_LOCK_FOR_REDEEM = _locked_with(
+    _first_of(redemptions.c.member_pk, redemptions.c.order_id == _BY_ORDER).label("redeemed_by"),
+    _first_of(earnings.c.member_pk, earnings.c.order_id == _BY_ORDER).label("earned_by"),
+)
+# The same for a hold: the sweep's two, and whether the hold's reference is taken.
+_LOCK_FOR_HOLD = _locked_with(
+    exists().where(holds.c.hold_ref == bindparam("hold_ref")).label("hold_taken")
+)
+# The member holding a hold, locked by the hold's reference (one round trip, not two).
+_LOCK_BY_HOLD = (
+    select(members)
+    .where(members.c.id == _first_of(holds.c.member_pk, holds.c.hold_ref == bindparam("hold_ref")))
+    .with_for_update()
 )
 _INSERT_TXN = insert(journal_transactions).returning(journal_transactions.c.id)
 _INSERT_LINES = insert(journal_lines)
@@ -118,9 +160,30 @@ def lock_member_probed(conn: Connection, member_id: str, order_id: str, now: dat
     lock: what a concurrent holder of the lock committed meanwhile can be missing from them. That
     holder is the same member, so it cannot change whose order it is; and the sweep only writes
     down what timestamps already decided (a sweep that finds nothing more does nothing)."""
-    row = conn.execute(
-        _LOCK_PROBED, {"member_id": member_id, "order_id": order_id, "now": now}
-    ).first()
+    return _probed(conn, _LOCK_PROBED, member_id, order_id=order_id, now=now)
+
+
+def lock_member_for_redeem(conn: Connection, member_id: str, order_id: str, now: datetime) -> Row:
+    """`lock_member_probed` for a redeem: `lapsed_holds`, `due_lots`, `redeemed_by` and
+    `earned_by` (the member who earned on `order_id`, or None), read as it says. A redemption of
+    the order the same member committed meanwhile is refused by the order's unique key instead."""
+    return _probed(conn, _LOCK_FOR_REDEEM, member_id, order_id=order_id, now=now)
+
+
+def lock_member_for_hold(conn: Connection, member_id: str, hold_ref: str, now: datetime) -> Row:
+    """`lock_member_probed` for a new hold: `lapsed_holds`, `due_lots` and `hold_taken` (a hold
+    `hold_ref` exists), read as it says; a hold the same member placed meanwhile under that
+    reference is refused by its unique key instead."""
+    return _probed(conn, _LOCK_FOR_HOLD, member_id, hold_ref=hold_ref, now=now)
+
+
+def lock_member_of_hold(conn: Connection, hold_ref: str) -> Row | None:
+    """Locks the member who holds hold `hold_ref` (None: no such hold)."""
+    return conn.execute(_LOCK_BY_HOLD, {"hold_ref": hold_ref}).first()
+
+
+def _probed(conn: Connection, statement: Select, member_id: str, **params: object) -> Row:  # type: ignore[type-arg]
+    row = conn.execute(statement, {"member_id": member_id, **params}).first()
     if row is None:
         raise NotFound(
             "MEMBER_NOT_FOUND",
@@ -193,18 +256,29 @@ def post_journal(
 ) -> int:
     """Appends one balanced journal transaction (law 1) and returns its id."""
     domain.check_balanced(postings)
-    txn_id = conn.execute(
-        _INSERT_TXN,
-        dict(
-            kind=kind,
-            member_pk=member_pk,
-            order_id=order_id,
-            request_id=ctx.request_id,
-            created_at=ctx.now,
-            rate_version=ctx.rate_version,
-            rule_version=ctx.rule_version,
-        ),
-    ).scalar_one()
+    head = dict(
+        kind=kind,
+        member_pk=member_pk,
+        order_id=order_id,
+        request_id=ctx.request_id,
+        created_at=ctx.now,
+        rate_version=ctx.rate_version,
+        rule_version=ctx.rule_version,
+    )
+    if conn.dialect.name == "postgresql":
+        return int(
+            conn.execute(
+                _JOURNAL_PG,
+                dict(
+                    head,
+                    accounts=[p.account for p in postings],
+                    member_pks=[p.member_pk for p in postings],
+                    lot_ids=[p.lot_id for p in postings],
+                    points=[p.points for p in postings],
+                ),
+            ).scalar_one()
+        )
+    txn_id = conn.execute(_INSERT_TXN, head).scalar_one()
     conn.execute(
         _INSERT_LINES,
         [
@@ -221,3 +295,33 @@ def post_journal(
         ],
     )
     return txn_id
+
+
+# On PostgreSQL the transaction and its lines are one statement (one round trip, as an earning's
+# in store_earn.py): the lines come as arrays, inserted in their order (ids ascending as the
+# postings were given), and the deferred balance trigger still checks the whole at commit.
+_JOURNAL_PG = text(
+    """WITH txn AS (
+  INSERT INTO journal_transactions (kind, member_pk, order_id, request_id, created_at,
+                                    rate_version, rule_version)
+  VALUES (:kind, :member_pk, :order_id, :request_id, :created_at, :rate_version, :rule_version)
+  RETURNING id
+), lines AS (
+  INSERT INTO journal_lines (txn_id, account, member_pk, lot_id, points, rate_version,
+                             rule_version)
+  SELECT txn.id, l.account, l.member_pk, l.lot_id, l.points, :rate_version, :rule_version
+    FROM txn, unnest(CAST(:accounts AS text[]), CAST(:member_pks AS bigint[]),
+                     CAST(:lot_ids AS bigint[]), CAST(:points AS bigint[]))
+         WITH ORDINALITY AS l(account, member_pk, lot_id, points, n)
+   ORDER BY l.n
+)
+SELECT id FROM txn"""
+).bindparams(
+    bindparam("kind", type_=String()),
+    bindparam("member_pk", type_=BigInteger()),
+    bindparam("order_id", type_=String()),
+    bindparam("request_id", type_=String()),
+    bindparam("created_at", type_=UtcDateTime()),
+    bindparam("rate_version", type_=Integer()),
+    bindparam("rule_version", type_=String()),
+)
