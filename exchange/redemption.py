@@ -317,21 +317,24 @@ class Redemptions:
     ) -> xpb.CaptureReceipt | IssuerCall:
         """Claims the authorization for capture and records the signed post it sends, in the
         request's own transaction; the clearing record is written when the issuer answers."""
-        auth = _owned(conn, envelope.signer_id, cmd.authorization_id)
-        if auth.status == "authorized":
-            now = self.clock()
-            auth = conn.execute(
-                _UPDATE_RETURNING,
-                dict(
-                    auth=auth.authorization_id,
-                    status="capturing",
-                    updated_at=now,
-                    capture_envelope=envelope.SerializeToString(),
-                    # Fixed here, sent with the post: both sides book the capture in this
-                    # period however late a retry or recover() finishes it.
-                    settlement_period=self._period(now),
-                ),
-            ).one()
+        check_id("authorization_id", cmd.authorization_id)
+        now = self.clock()
+        claim = dict(
+            auth=cmd.authorization_id,
+            status="capturing",
+            updated_at=now,
+            capture_envelope=envelope.SerializeToString(),
+            # Fixed here, sent with the post: both sides book the capture in this period
+            # however late a retry or recover() finishes it.
+            settlement_period=self._period(now),
+        )
+        # The acquirer's authorized one is claimed in one statement; anything else is read
+        # (locked) to answer why not, or to go on with a capture already claimed.
+        auth = conn.execute(_CLAIM_CAPTURE, dict(claim, acquirer=envelope.signer_id)).first()
+        if auth is None:
+            auth = _owned(conn, envelope.signer_id, cmd.authorization_id)
+            if auth.status == "authorized":
+                auth = conn.execute(_UPDATE_RETURNING, claim).one()
         if auth.status == "capturing":
             return self._post_call(conn, auth)
         if auth.status == "captured":
@@ -369,8 +372,18 @@ class Redemptions:
             raise
         now = self.clock()
         period = auth.settlement_period or self._period(now)
-        current = _auth(conn, auth.authorization_id)
-        if current.status == "captured":  # a concurrent retry wrote it first
+        # Marked captured first: a concurrent retry that got there first (its row lock waited
+        # for) leaves nothing to mark, and its record is the answer.
+        marked = conn.execute(
+            _MARK_CAPTURED,
+            dict(
+                auth=auth.authorization_id,
+                status="captured",
+                updated_at=now,
+                settlement_period=period,
+            ),
+        )
+        if marked.rowcount == 0:
             return xpb.CaptureReceipt(record=_clearing(conn, auth.authorization_id))
         clearing_id = f"c-{uuid.uuid4().hex}"
         values = dict(
@@ -393,15 +406,6 @@ class Redemptions:
         # Its Merkle leaf, hashed now: closing the period reads hashes, not records.
         leaf = leaf_hash(ClearingRecord(*(values[name] for name in ClearingRecord._fields)))
         conn.execute(_INSERT_CLEARING, dict(values, leaf_hash=leaf))
-        conn.execute(
-            _UPDATE,
-            dict(
-                auth=auth.authorization_id,
-                status="captured",
-                updated_at=now,
-                settlement_period=period,
-            ),
-        )
         return xpb.CaptureReceipt(record=_clearing_message(values))
 
     async def _post(self, auth: Row) -> None:
@@ -725,6 +729,18 @@ _AUTHORIZED = (
         authorizations.c.authorization_id == bindparam("auth"), authorizations.c.status == "pending"
     )
     .returning(*authorizations.c)
+)
+_CLAIM_CAPTURE = (
+    update(authorizations)
+    .where(
+        authorizations.c.authorization_id == bindparam("auth"),
+        authorizations.c.acquirer_id == bindparam("acquirer"),
+        authorizations.c.status == "authorized",
+    )
+    .returning(*authorizations.c)
+)
+_MARK_CAPTURED = update(authorizations).where(
+    authorizations.c.authorization_id == bindparam("auth"), authorizations.c.status != "captured"
 )
 _FINISH = update(authorizations).where(
     authorizations.c.authorization_id == bindparam("auth"), authorizations.c.status != "captured"
