@@ -79,3 +79,47 @@ def test_a_rehashed_entry_still_breaks_the_link_to_the_next(engine):
     )
     problems = run_in_transaction(engine, audit.verify_chain)
     assert problems == ["entry 4: does not link to the entry before it"]
+
+
+def test_a_transaction_writes_its_entries_in_one_insert_and_a_rolled_back_savepoint_drops_its_own(
+    engine,
+):
+    """Entries are held until the commit and written together, chained from the head; those
+    appended inside a savepoint that is rolled back are dropped with it, and a read in the same
+    transaction sees what was appended before it."""
+    inserts: list[int] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_LOG"):
+            inserts.append(1)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        with engine.begin() as conn:
+            audit.append(conn, "in", "tea", b"kept-1", "accepted", AT)
+            with pytest.raises(RuntimeError), conn.begin_nested():
+                audit.append(conn, "in", "tea", b"dropped", "accepted", AT)
+                raise RuntimeError("undo this one")
+            with conn.begin_nested():
+                audit.append(conn, "out", "tea", b"kept-2", "answered", AT)
+            audit.append(conn, "in", "noodles", b"kept-3", "accepted", AT)
+        assert len(inserts) == 1
+        with engine.begin() as conn:
+            audit.append(conn, "in", "tea", b"kept-4", "accepted", AT)
+            assert audit.head(conn)[0] == 9  # a read in the transaction writes what is held
+            with pytest.raises(RuntimeError), conn.begin_nested():
+                audit.append(conn, "in", "tea", b"dropped-too", "accepted", AT)
+                assert audit.count(conn) == 10
+                raise RuntimeError("undo the write and what is held")
+            audit.append(conn, "in", "tea", b"kept-5", "accepted", AT)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert run_in_transaction(engine, audit.verify_chain) == []
+    entries = run_in_transaction(engine, lambda c: audit.read(c, after=5))
+    assert [(e.sequence, e.envelope) for e in entries] == [
+        (6, b"kept-1"),
+        (7, b"kept-2"),
+        (8, b"kept-3"),
+        (9, b"kept-4"),
+        (10, b"kept-5"),
+    ]
