@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import types
@@ -31,14 +32,42 @@ _INSERT = insert(idempotency)
 
 def request_hash(operation: str, command: Any) -> str:
     """A stable hash of what was asked: the command's fields, without its request id."""
-    body = dataclasses.asdict(command)  # type: ignore[call-overload]
+    body = _plain(command)
     body.pop("request_id", None)
     canonical = json.dumps([operation, body], sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def encode(result: Any) -> bytes:
-    return json.dumps(dataclasses.asdict(result), default=_default, sort_keys=True).encode()
+    return json.dumps(_plain(result), default=_default, sort_keys=True).encode()
+
+
+# The field names of each dataclass, read once: `dataclasses.asdict` looks them up and deep-copies
+# every value on every call, which cost an earn more than its idempotency statements did
+# (bench/node_bench.py's profile). `_plain` gives JSON the same structure, so the hash and the
+# stored answer are byte for byte what `asdict` gave: records written before still match.
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_AS_IS = frozenset({str, int, float, bool, type(None), datetime})
+
+
+def _plain(value: Any) -> Any:
+    cls = type(value)
+    if cls in _AS_IS:
+        return value
+    names = _FIELDS.get(cls)
+    if names is None:
+        if not dataclasses.is_dataclass(cls):
+            if isinstance(value, (list, tuple)):
+                return [_plain(v) for v in value]
+            if isinstance(value, dict):
+                return {_plain(k): _plain(v) for k, v in value.items()}
+            return value
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    plain = {}
+    for name in names:
+        field = getattr(value, name)
+        plain[name] = field if type(field) in _AS_IS else _plain(field)
+    return plain
 
 
 def decode(cls: type[R], raw: bytes) -> R:
@@ -51,11 +80,16 @@ def _default(value: Any) -> str:
     raise TypeError(f"cannot store {type(value).__name__} in an idempotency record")
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def _build(tp: Any, value: Any) -> Any:
     if value is None:
         return None
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
+        hints = _hints(tp)
         return tp(**{f.name: _build(hints[f.name], value[f.name]) for f in dataclasses.fields(tp)})
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -81,6 +115,7 @@ def run_idempotent(
     now: Callable[[], datetime],
     *,
     run: Callable[[Callable[[Connection], Any]], Any] | None = None,
+    record_first: bool = False,
 ) -> R:
     """Runs `work` once per request id, in one transaction with the record of its answer.
 
@@ -88,7 +123,15 @@ def run_idempotent(
     writes pass a group committer's (coalition_kernel/group_commit.py), which applies the
     transactions of requests in flight together, each in its own savepoint, with no `keep`: a
     refusal rolls its request's writes back and is recorded by the next transaction here, as
-    when each request has a transaction of its own."""
+    when each request has a transaction of its own.
+
+    With `record_first` (the hot writes: earn, redeem, place and post a hold), the record is not
+    looked up before the work but found by its unique request id when the answer is recorded: a
+    retry's work is rolled back and the record answers, as before, one statement fewer for every
+    first request. A retry's work that fails instead (its time passed, the caller's limit, its
+    consent code spent or lapsed) is answered from the record too, if there is one, before
+    anything counts the failure (a wrong consent code is counted by the caller, after this
+    returns). Only for work that changes nothing outside its transaction."""
     digest = request_hash(operation, command)
     request_id: str = command.request_id
     if run is None:
@@ -97,9 +140,10 @@ def run_idempotent(
             return run_in_transaction(engine, transaction)
 
     def attempt(conn: Connection) -> R:
-        stored = _replay(conn, request_id, operation, digest, result_type)
-        if stored is not None:
-            return stored
+        if not record_first:
+            stored = _replay(conn, request_id, operation, digest, result_type)
+            if stored is not None:
+                return stored
         result = work(conn)
         _record(conn, request_id, operation, digest, now(), response=encode(result))
         return result
@@ -114,16 +158,30 @@ def run_idempotent(
             raise AssertionError(f"idempotency record {request_id} vanished")
         return stored
 
+    def answer_from_record(failure: BaseException) -> R:
+        # `record_first`: the work failed and nothing records it; a record made before is the
+        # answer (a stored refusal, or REQUEST_ID_REUSED, is raised from here).
+        if record_first:
+            stored = run(lambda c: _replay(c, request_id, operation, digest, result_type))
+            if stored is not None:
+                return stored  # type: ignore[no-any-return]
+        raise failure
+
     try:
         return run(attempt)  # type: ignore[no-any-return]
     except _Replay:
         return run(replay_twin)  # type: ignore[no-any-return]
     except CoalitionError as err:
-        if err.code.name in ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED", "INVALID_ARGUMENT"):
-            raise  # transient or malformed: nothing was decided, a retry may go ahead
+        if err.code.name in ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED"):
+            raise  # transient: nothing was decided, a retry may go ahead
+        if err.code.name == "INVALID_ARGUMENT":
+            return answer_from_record(err)  # malformed (or, now, out of time): not recorded
         if getattr(err, "unrecorded", False):
-            raise  # kept elsewhere, bounded (a wrong consent code: ledger/consent.py's counters)
+            # kept elsewhere, bounded (a wrong consent code: ledger/consent.py's counters)
+            return answer_from_record(err)
         refusal = err
+    except Exception as exc:
+        return answer_from_record(exc)
     with contextlib.suppress(_Replay):
         run(lambda c: record_refusal(c, refusal))
     # A concurrent twin may have succeeded first; its record is the answer.

@@ -249,7 +249,14 @@ class NodeLedger:
         return _limited(
             "points_earned",
             lambda: run_idempotent(
-                self.engine, "earn", cmd, EarnResult, work, self.clock, run=self._hot(cmd.member_id)
+                self.engine,
+                "earn",
+                cmd,
+                EarnResult,
+                work,
+                self.clock,
+                run=self._hot(cmd.member_id),
+                record_first=True,
             ),
         )
 
@@ -426,6 +433,7 @@ class NodeLedger:
                 work,
                 self.clock,
                 run=self._hot(cmd.member_id),
+                record_first=True,
             ),
         )
 
@@ -456,6 +464,7 @@ class NodeLedger:
                     conn, cmd, self._context(cmd.request_id), require_consent=require_consent
                 ),
                 self.clock,
+                record_first=True,
             )
         except consent.ConsentFailure as wrong:
             failure = wrong  # the except variable is gone once the block ends
@@ -479,6 +488,7 @@ class NodeLedger:
             holds.HoldResult,
             lambda conn: holds.post_hold(conn, cmd, self._context(request_id)),
             self.clock,
+            record_first=True,
         )
 
     def void_hold(self, request_id: str, hold_ref: str) -> holds.HoldResult:
