@@ -201,9 +201,9 @@ REGISTRY = {"merchants", "merchant_keys", "merchant_rates"}
 
 
 def test_an_entry_rolled_back_in_a_batch_leaves_no_gap_in_the_chain(new_database) -> None:  # type: ignore[no-untyped-def]
-    """Within one group commit the chain's head is read once and then carried from entry to
-    entry; an item whose savepoint is rolled back after appending must not leave the next
-    item chaining from its vanished entry."""
+    """Within one group commit the entries are held and chained from the head at the commit;
+    an item whose savepoint is rolled back after appending must leave no entry, and the next
+    item no gap in the chain."""
     engine = make_engine(new_database("exchange"))
     upgrade(engine)
     committer = GroupCommit(engine, name="test-audit")
