@@ -469,22 +469,6 @@ def ceiling_process(
         ledger.__exit__()
 
 
-class CeilingClient:
-    """Round-robin calls of one op to the ceiling server over the configured channels."""
-
-    def __init__(self, port: int, channels: int, op: str) -> None:
-        self.channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(channels)]
-        self.calls = [ch.unary_unary(CEILING_METHODS[op]) for ch in self.channels]
-        self.turn = itertools.count()
-
-    async def __call__(self) -> None:
-        await self.calls[next(self.turn) % len(self.calls)](ECHO_PAYLOAD, timeout=10)
-
-    async def close(self) -> None:
-        for ch in self.channels:
-            await ch.close()
-
-
 # -- the raw DB-API baseline -------------------------------------------------------------------
 
 
@@ -721,11 +705,12 @@ async def bounded(coros: Iterable[Coroutine[Any, Any, object]], limit: int) -> N
 
 
 class EchoClient:
-    """Round-robin echo calls over the configured number of channels."""
+    """Round-robin calls of one bytes-in, bytes-out method (the echo's, or the ceiling's earn or
+    redeem) over the configured number of channels."""
 
-    def __init__(self, port: int, channels: int) -> None:
+    def __init__(self, port: int, channels: int, method: str = ECHO_METHOD) -> None:
         self.channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(channels)]
-        self.calls = [ch.unary_unary(ECHO_METHOD) for ch in self.channels]
+        self.calls = [ch.unary_unary(method) for ch in self.channels]
         self.turn = itertools.count()
 
     async def __call__(self) -> None:
@@ -774,7 +759,7 @@ async def bench_database(
                         ceiling_pid,
                         ceiling_port,
                     ):
-                        ceiling = CeilingClient(ceiling_port, cfg.channels, op)
+                        ceiling = EchoClient(ceiling_port, cfg.channels, CEILING_METHODS[op])
                         try:
                             results.ceiling[key] = await drive_async(
                                 ceiling, conc, cfg, Meter((ceiling_pid,), raw.database)
