@@ -958,7 +958,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.warmup, args.members, args.count = 2.0, 0.5, 150, 5
-        args.scale_members = min(args.scale_members, 300)
+        args.scale_members = min(args.scale_members, 600)  # 2 spends each: 4 cells at ~70/s
         if args.concurrency == "1,16,64":
             args.concurrency = "16"
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
