@@ -190,11 +190,7 @@ class GroupCommit:
             for request in live:
                 _settle(request, False, exc)
             raise
-        self._count(len(live), len(alone))
-        for request, ok, value in outcomes:
-            _settle(request, ok, value)
-        for request in alone:
-            self._alone(request)
+        self._answer(live, outcomes, alone)
 
     def _plain(self, live: list[_Request[Any]]) -> bool:
         """Applies the batch in one transaction with no savepoint; False if a request of a
@@ -226,12 +222,22 @@ class GroupCommit:
             for request in live:
                 _settle(request, False, exc)
             raise
+        self._answer(live, outcomes, alone)
+        return True
+
+    def _answer(
+        self,
+        live: list[_Request[Any]],
+        outcomes: list[tuple[_Request[Any], bool, Any]],
+        alone: list[_Request[Any]],
+    ) -> None:
+        """Once the batch's transaction has ended: each outcome to its caller, and each request
+        whose outcome the batch could not decide re-run in a transaction of its own."""
         self._count(len(live), len(alone))
         for request, ok, value in outcomes:
             _settle(request, ok, value)
         for request in alone:
             self._alone(request)
-        return True
 
     def _one(
         self,
