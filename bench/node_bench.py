@@ -394,20 +394,23 @@ def echo_process(pipe: Pipe) -> None:
     async def echo(request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
         return request
 
-    async def serve() -> None:
-        service, method = ECHO_METHOD.strip("/").split("/")
-        handler = grpc.method_handlers_generic_handler(
-            service, {method: grpc.unary_unary_rpc_method_handler(echo)}
-        )
-        server = grpc.aio.server()
-        server.add_generic_rpc_handlers((handler,))
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        pipe.send(port)
-        await _until_told_to_stop(pipe)
-        await server.stop(1)
+    service, method = ECHO_METHOD.strip("/").split("/")
+    asyncio.run(_serve_bytes(service, {method: echo}, pipe))
 
-    asyncio.run(serve())
+
+async def _serve_bytes(service: str, methods: dict[str, Any], pipe: Pipe) -> None:
+    """A grpc.aio server of bytes-in, bytes-out unary methods on a free port: sends the port,
+    serves until told to stop."""
+    handler = grpc.method_handlers_generic_handler(
+        service, {name: grpc.unary_unary_rpc_method_handler(fn) for name, fn in methods.items()}
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    pipe.send(port)
+    await _until_told_to_stop(pipe)
+    await server.stop(1)
 
 
 CEILING_METHODS = {"earn": "/bench.Ceiling/Earn", "redeem": "/bench.Ceiling/Redeem"}
@@ -446,24 +449,10 @@ def ceiling_process(
             await asyncio.get_running_loop().run_in_executor(pool, run, op)
             return b"ok"
 
-        return grpc.unary_unary_rpc_method_handler(call)
+        return call
 
-    async def serve() -> None:
-        server = grpc.aio.server()
-        server.add_generic_rpc_handlers(
-            (
-                grpc.method_handlers_generic_handler(
-                    "bench.Ceiling", {"Earn": handler("earn"), "Redeem": handler("redeem")}
-                ),
-            )
-        )
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        pipe.send(port)
-        await _until_told_to_stop(pipe)
-        await server.stop(1)
-
-    asyncio.run(serve())
+    methods = {"Earn": handler("earn"), "Redeem": handler("redeem")}
+    asyncio.run(_serve_bytes("bench.Ceiling", methods, pipe))
     pool.shutdown(wait=True)
     for ledger in opened:
         ledger.__exit__()
