@@ -97,30 +97,22 @@ def error_from_record(
 # A refusal's message and metadata travel in gRPC trailers, which peers cap (16 KiB by default):
 # a message echoing a caller's 70 KB field would turn a clear refusal into RESOURCE_EXHAUSTED
 # "Stream removed". Messages and metadata values are cut to these lengths.
-# Bytes of UTF-8, not characters: a refusal's message travels percent-encoded in the
-# grpc-message trailer (a non-ASCII byte takes three) and again inside grpc-status-details-bin
-# (base64), and a client drops trailers over gRPC's soft limit of 8 KiB at random (as
-# RESOURCE_EXHAUSTED, the refusal lost). 1000 characters of echoed non-ASCII text went over it.
-MAX_MESSAGE_BYTES = 1000
-MAX_METADATA_BYTES = 200
+MAX_MESSAGE_CHARS = 1000
+MAX_METADATA_CHARS = 200
 
 
 def _cut(text: str, limit: int) -> str:
-    """At most `limit` bytes of UTF-8, ending in "…" when cut (never inside a character)."""
-    raw = text.encode()
-    if len(raw) <= limit:
-        return text
-    return raw[: limit - len("…".encode())].decode(errors="ignore") + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def to_grpc_status(err: CoalitionError) -> grpc.Status:
-    metadata = {_cut(k, 64): _cut(v, MAX_METADATA_BYTES) for k, v in err.metadata.items()}
+    metadata = {_cut(k, 64): _cut(v, MAX_METADATA_CHARS) for k, v in err.metadata.items()}
     info = error_details_pb2.ErrorInfo(reason=err.reason, domain=ERROR_DOMAIN, metadata=metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
     status = status_pb2.Status(
         code=getattr(code_pb2, err.code.name),
-        message=_cut(err.message, MAX_MESSAGE_BYTES),
+        message=_cut(err.message, MAX_MESSAGE_CHARS),
         details=[detail],
     )
     return rpc_status.to_status(status)
